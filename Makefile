@@ -1,0 +1,47 @@
+# dualgate developer commands. `make demo` and `make test` work on a fresh machine
+# with Python 3.11+ and access to the package index: they create .venv themselves.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# mypy cannot follow setuptools' editable-install import hook, so it checks a tree of
+# links that has the installed layout (dualgate/compiler -> compiler/, ...).
+TYPECHECK_TREE := build/typecheck
+
+.PHONY: help demo test lint clean
+
+help:
+	@echo "make demo   set up .venv and run dualgate on the example policies"
+	@echo "make test   set up .venv with dev extras and run the test suite with coverage"
+	@echo "make lint   ruff and mypy"
+	@echo "make clean  remove .venv and build artifacts"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dualgate needs Python 3.11 or newer: run make PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/dualgate lint policies/
+	$(BIN)/dualgate fmt --check policies/
+
+test: $(VENV)/.installed-dev
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage report
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	@mkdir -p $(TYPECHECK_TREE)/dualgate
+	@for pkg in compiler runtime schemas; do ln -sfn ../../../$$pkg $(TYPECHECK_TREE)/dualgate/$$pkg; done
+	MYPYPATH=$(TYPECHECK_TREE) $(BIN)/mypy -p dualgate.compiler -p dualgate.runtime -p dualgate.schemas
+
+clean:
+	rm -rf $(VENV) build .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,45 @@
+"""The ``dualgate`` entry point: the command group and the top-level error guard."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from dualgate.compiler.cli.explain import explain
+from dualgate.compiler.cli.lint import lint
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dualgate", prog_name="dualgate")
+@click.option(
+    "--color/--no-color", default=None,
+    help="Force colors on or off (default: on for terminals, off when NO_COLOR is set).",
+)
+@click.pass_context
+def cli(ctx: click.Context, color: bool | None) -> None:
+    """dualgate: policy-as-code for what AI agents are allowed to do."""
+    if color is None and os.environ.get("NO_COLOR"):
+        color = False
+    ctx.color = color
+
+
+cli.add_command(lint)
+cli.add_command(explain)
+
+
+def main() -> None:
+    """Console-script entry: run the CLI; an internal error exits 2 with a short report."""
+    try:
+        cli.main(prog_name="dualgate")
+    except Exception as error:  # a bug: say so briefly instead of dumping a traceback
+        click.echo(
+            f"dualgate: internal error: {type(error).__name__}: {error}\n"
+            "this is a bug in dualgate; please report it with the input that caused it "
+            "(set DUALGATE_TRACEBACK=1 to see the traceback)",
+            err=True,
+        )
+        if os.environ.get("DUALGATE_TRACEBACK"):
+            raise
+        sys.exit(2)

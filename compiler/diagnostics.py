@@ -1,0 +1,185 @@
+"""Diagnostics: coded findings with a location, and their text and JSON renderings.
+
+Text follows the ruff/rustc shape people already read:
+
+    policies/infra.policy:7:12: DG101 (undeclared-env) env `prod` is not declared
+      |
+    7 |   when env prod
+      |            ^^^^
+      = help: did you mean `production`?
+
+Lists are sorted by location; the text rendering is capped ("... and N more").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from dualgate.compiler.codes import CODES_BY_NAME, Code, Severity
+from dualgate.compiler.source import SourceFile, Span
+
+__all__ = ["Diagnostic", "Related", "Severity", "render_json", "render_text", "sort_diagnostics"]
+
+
+@dataclass(frozen=True)
+class Related:
+    """A secondary location that explains a diagnostic (an earlier rule, a first use)."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: a registered code, a one-line lowercase message and where it is."""
+
+    code: Code
+    message: str
+    span: Span
+    help: str | None = None
+    related: tuple[Related, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        message: str,
+        span: Span,
+        help: str | None = None,
+        related: Iterable[Related] = (),
+        **data: Any,
+    ) -> Diagnostic:
+        """Build a diagnostic for the code registered as ``name`` (a kebab-case name)."""
+        return cls(CODES_BY_NAME[name], message, span, help, tuple(related), data)
+
+    @property
+    def severity(self) -> Severity:
+        return self.code.severity
+
+    @property
+    def is_error(self) -> bool:
+        return self.code.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        s = self.span
+        return (s.path, s.line, s.column, self.code.code, self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine form: stable keys, documented in the README."""
+        s = self.span
+        out: dict[str, Any] = {
+            "code": self.code.code,
+            "name": self.code.name,
+            "severity": str(self.code.severity),
+            "message": self.message,
+            "path": s.path,
+            "line": s.line,
+            "column": s.column,
+            "end_line": s.end_line,
+            "end_column": s.end_column,
+            "help": self.help,
+            "related": [
+                {"path": r.span.path, "line": r.span.line, "column": r.span.column,
+                 "message": r.message}
+                for r in self.related
+            ],
+        }
+        out.update(self.data)
+        return out
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics ordered by file, line, column and code, without duplicates."""
+    unique = {(d.sort_key(), d.help): d for d in diagnostics}
+    return [unique[key] for key in sorted(unique)]
+
+
+_SEVERITY_COLOR = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _excerpt(span: Span, source: SourceFile | None, color: str) -> list[str]:
+    """The source line of ``span`` with a caret underline, or nothing without a source."""
+    line_text = source.line_text(span.line) if source else None
+    if line_text is None:
+        return []
+    shown = line_text.replace("\t", " ")
+    end = span.end_column if span.end_line == span.line else len(shown) + 1
+    width = max(1, min(end, len(shown) + 1) - span.column)
+    gutter = " " * len(str(span.line))
+    caret = " " * (span.column - 1) + "^" * width
+    return [
+        f"{gutter} |",
+        f"{span.line} | {shown}",
+        f"{gutter} | " + click.style(caret, fg=color, bold=True),
+    ]
+
+
+def render_one(diagnostic: Diagnostic, sources: Mapping[str, SourceFile]) -> str:
+    """The text form of one diagnostic: header line, excerpt, related notes, help."""
+    s = diagnostic.span
+    color = _SEVERITY_COLOR[diagnostic.severity]
+    header = (
+        click.style(f"{s.path}:{s.line}:{s.column}:", bold=True)
+        + " "
+        + click.style(diagnostic.code.code, fg=color, bold=True)
+        + f" ({diagnostic.code.name}) {diagnostic.message}"
+    )
+    lines = [header, *_excerpt(s, sources.get(s.path), color)]
+    for related in diagnostic.related:
+        r = related.span
+        lines.append(f"  = note: {related.message} ({r.path}:{r.line}:{r.column})")
+    if diagnostic.help:
+        lines.append(click.style("  = help: ", bold=True) + diagnostic.help)
+    return "\n".join(lines)
+
+
+def summarize(diagnostics: Sequence[Diagnostic]) -> dict[str, int]:
+    """Counts by severity."""
+    counts = {str(level): 0 for level in Severity}
+    for d in diagnostics:
+        counts[str(d.severity)] += 1
+    return {"errors": counts["error"], "warnings": counts["warning"], "infos": counts["info"]}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def render_text(
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, SourceFile],
+    *,
+    files: int,
+    limit: int | None = None,
+) -> str:
+    """All diagnostics as text (sorted, at most ``limit``), then a one-line summary."""
+    ordered = sort_diagnostics(diagnostics)
+    shown = ordered if limit is None else ordered[:limit]
+    blocks = [render_one(d, sources) for d in shown]
+    if len(ordered) > len(shown):
+        blocks.append(f"... and {len(ordered) - len(shown)} more (error limit reached)")
+    counts = summarize(ordered)
+    if not ordered:
+        summary = f"All checks passed ({_plural(files, 'file')})."
+    else:
+        parts = [_plural(counts["errors"], "error"), _plural(counts["warnings"], "warning")]
+        if counts["infos"]:
+            parts.append(_plural(counts["infos"], "info"))
+        summary = f"Found {', '.join(parts)} in {_plural(files, 'file')}."
+    return "\n\n".join([*blocks, summary]) if blocks else summary
+
+
+def render_json(diagnostics: Sequence[Diagnostic], *, files: int) -> str:
+    """All diagnostics (uncapped) as one JSON document with a summary."""
+    ordered = sort_diagnostics(diagnostics)
+    document = {
+        "diagnostics": [d.to_json() for d in ordered],
+        "summary": {"files": files, **summarize(ordered)},
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)

@@ -1,0 +1,99 @@
+"""Reading a policy file into IR: the front-end pipeline every command starts with.
+
+    bytes --decode--> text --parse (DSL) or yaml_front (YAML)--> AST --lower--> IR
+
+Each stage reports diagnostics; a stage with errors stops the pipeline for that
+file. Nothing here raises on bad input: I/O and encoding problems are diagnostics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from dualgate.compiler import ast
+from dualgate.compiler.diagnostics import Diagnostic
+from dualgate.compiler.ir import Policy
+from dualgate.compiler.lowering import lower
+from dualgate.compiler.parser import parse_policy
+from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.yaml_front import parse_yaml_policy
+
+PolicyFormat = Literal["dsl", "yaml"]
+
+#: File endings read as policies when a directory is searched.
+POLICY_SUFFIXES = (".policy", ".policy.yaml", ".policy.yml")
+
+
+@dataclass
+class LoadResult:
+    """What the front end made of one file. ``policy`` is None when there were errors."""
+
+    path: str
+    source: SourceFile | None
+    syntax: ast.PolicyFile | None
+    policy: Policy | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unreadable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def format_of(path: str) -> PolicyFormat:
+    """``yaml`` for `.yaml`/`.yml` files, ``dsl`` for everything else."""
+    return "yaml" if path.lower().endswith((".yaml", ".yml")) else "dsl"
+
+
+def load_policy(path: str | Path) -> LoadResult:
+    """Read, parse and lower the policy at ``path``; never raises on bad files."""
+    display = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        diagnostic = Diagnostic.of(
+            "unreadable-file", f"cannot read `{display}`: {reason.lower()}",
+            Span(display, 1, 1, 1, 1),
+        )
+        return LoadResult(display, None, None, None, [diagnostic], unreadable=True)
+    return load_policy_bytes(data, display)
+
+
+def load_policy_bytes(data: bytes, path: str, fmt: PolicyFormat | None = None) -> LoadResult:
+    """Decode ``data`` as UTF-8 and load it; undecodable bytes are a diagnostic."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        diagnostic = Diagnostic.of(
+            "invalid-encoding", f"byte {error.start} is not valid UTF-8",
+            Span(path, line, column, line, column + 1), help="save the file as UTF-8",
+        )
+        return LoadResult(path, None, None, None, [diagnostic])
+    return load_policy_text(text, path, fmt)
+
+
+def load_policy_text(text: str, path: str = "<policy>", fmt: PolicyFormat | None = None) -> (
+    LoadResult
+):
+    """Parse and lower policy ``text``; ``fmt`` defaults to the one ``path`` implies."""
+    source = SourceFile(path, text)
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        diagnostic = Diagnostic.of(
+            "invalid-encoding", "the file contains a NUL byte", source.span_at(line, column),
+            help="policies are text; remove the binary content",
+        )
+        return LoadResult(path, source, None, None, [diagnostic])
+    kind = fmt or format_of(path)
+    syntax, diagnostics = (parse_yaml_policy if kind == "yaml" else parse_policy)(source)
+    if syntax is None:
+        return LoadResult(path, source, None, None, diagnostics)
+    policy, lowering_diagnostics = lower(syntax)
+    return LoadResult(path, source, syntax, policy, diagnostics + lowering_diagnostics)

@@ -1,0 +1,381 @@
+"""AST -> IR, reporting every reason the AST is not a valid policy.
+
+Lowering validates each value (names, patterns, networks, decisions, tiers, fail
+modes, timestamps) and the cross-references between statements (declared envs and
+tiers, unique ids, one declaration per setting). It returns the IR only when it found
+no error, so every later stage can trust the IR it gets.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from dualgate.compiler import ast
+from dualgate.compiler.diagnostics import Diagnostic, Related
+from dualgate.compiler.ir import (
+    NAME_PATTERN,
+    CidrCondition,
+    Condition,
+    EnvCondition,
+    EnvDecl,
+    Override,
+    Policy,
+    Rule,
+    Tier,
+    TopicCondition,
+    TopicPattern,
+)
+from dualgate.compiler.networks import Network, NetworkError, parse_network
+from dualgate.compiler.source import Span
+from dualgate.compiler.topics import PatternError
+from dualgate.runtime.vocabulary import DECISION_ALIASES, Decision, FailMode, TierName
+
+T = TypeVar("T")
+
+_NAME = re.compile(NAME_PATTERN)
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
+)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def lower(file: ast.PolicyFile) -> tuple[Policy | None, list[Diagnostic]]:
+    """The IR of ``file`` and no diagnostics, or None and at least one error."""
+    lowering = _Lowering()
+    policy = lowering.policy(file)
+    errors = [d for d in lowering.diagnostics if d.is_error]
+    return (None if errors else policy), lowering.diagnostics
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str | None:
+    """``did you mean `X`?`` for the closest candidate, or None when nothing is close.
+
+    An abbreviation (`prod` for `production`) counts as close when only one candidate
+    starts with it.
+    """
+    pool = list(candidates)
+    prefixed = [c for c in pool if c.startswith(word) and len(word) >= 3]
+    matches = prefixed if len(prefixed) == 1 else difflib.get_close_matches(word, pool, 1, 0.6)
+    return f"did you mean `{matches[0]}`?" if matches else None
+
+
+def _choices(values: Iterable[str]) -> str:
+    quoted = [f"`{v}`" for v in values]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+class _Lowering:
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def report(
+        self, name: str, message: str, span: Span, help: str | None = None,
+        related: Iterable[Related] = (),
+    ) -> None:
+        self.diagnostics.append(Diagnostic.of(name, message, span, help, related))
+
+    # --- values ------------------------------------------------------------------
+
+    def name(self, word: ast.Word, what: str) -> str | None:
+        if _NAME.match(word.text):
+            return word.text
+        bad = next((c for c in word.text if not re.match(r"[A-Za-z0-9_.-]", c)), None)
+        reason = f"contains `{bad}`" if bad else "must start with a letter or digit"
+        self.report(
+            "invalid-name", f"{what} `{word.text}` {reason}", word.span,
+            help="names use ASCII letters, digits, `_`, `-` and `.`, "
+            "starting with a letter or digit",
+        )
+        return None
+
+    def decision(self, word: ast.Word) -> Decision | None:
+        decision = DECISION_ALIASES.get(word.text)
+        if decision is None:
+            self.report(
+                "unknown-decision", f"unknown decision `{word.text}`", word.span,
+                help=suggest(word.text, DECISION_ALIASES)
+                or f"a decision is {_choices(d.value for d in Decision)}",
+            )
+        return decision
+
+    def tier_name(self, word: ast.Word) -> TierName | None:
+        try:
+            return TierName(word.text)
+        except ValueError:
+            self.report(
+                "unknown-tier", f"unknown tier `{word.text}`", word.span,
+                help=suggest(word.text, TierName) or f"tiers are {_choices(TierName)}",
+            )
+            return None
+
+    def fail_mode(self, word: ast.Word) -> FailMode | None:
+        try:
+            return FailMode(word.text)
+        except ValueError:
+            self.report(
+                "unknown-fail-mode", f"unknown fail mode `{word.text}`", word.span,
+                help=suggest(word.text, FailMode) or "a fail mode is `closed` or `open`",
+            )
+            return None
+
+    def pattern(self, word: ast.Word) -> TopicPattern | None:
+        try:
+            return TopicPattern.parse(word.text, word.span)
+        except PatternError as error:
+            self.report(
+                "invalid-topic-pattern", f"invalid topic pattern `{word.text}`: {error}",
+                word.span,
+                help="segments use ASCII letters, digits, `_` and `-`; "
+                "`*` matches one segment, `**` any number",
+            )
+            return None
+
+    def network(self, word: ast.Word) -> Network | None:
+        try:
+            return parse_network(word.text)
+        except NetworkError as error:
+            help = (
+                f"did you mean `{error.suggestion}`? for the single host write "
+                f"`{word.text.split('/')[0]}`"
+                if error.suggestion
+                else "write an IPv4 or IPv6 network such as `10.0.0.0/8` or `2001:db8::/32`"
+            )
+            self.report("invalid-network", f"invalid network: {error}", word.span, help=help)
+            return None
+
+    def timestamp(self, word: ast.Word) -> datetime | None:
+        text = word.text
+        if _DATE_ONLY.match(text):
+            self.report(
+                "invalid-timestamp", f"`{text}` is a date, not a timestamp", word.span,
+                help=f"write a time and a zone, e.g. `{text}T00:00:00Z`",
+            )
+            return None
+        match = _RFC3339.match(text)
+        try:
+            value = datetime.fromisoformat(text.upper()) if match else None
+        except ValueError:
+            value = None
+        if value is None:
+            self.report(
+                "invalid-timestamp", f"`{text}` is not a timestamp", word.span,
+                help="write an RFC 3339 timestamp such as `2026-12-01T00:00:00Z`",
+            )
+            return None
+        if value.tzinfo is None:
+            self.report(
+                "invalid-timestamp", f"timestamp `{text}` has no time zone", word.span,
+                help=f"append `Z` for UTC: `{text}Z`",
+            )
+            return None
+        return value
+
+    def all_of(self, words: Iterable[ast.Word], convert: Callable[[ast.Word], T | None]) -> (
+        tuple[T, ...] | None
+    ):
+        """Every word converted, or None (after reporting) when any is invalid."""
+        converted = [convert(w) for w in words]
+        if any(c is None for c in converted):
+            return None
+        return tuple(c for c in converted if c is not None)
+
+    # --- statements ----------------------------------------------------------------
+
+    def single(self, statements: list[T], keyword: str, span_of: Callable[[T], Span]) -> T | None:
+        """The first declaration of a setting; later ones are reported."""
+        for again in statements[1:]:
+            self.report(
+                "duplicate-declaration", f"`{keyword}` is declared more than once",
+                span_of(again), help="keep one declaration",
+                related=[Related(span_of(statements[0]), "first declared here")],
+            )
+        return statements[0] if statements else None
+
+    def policy(self, file: ast.PolicyFile) -> Policy | None:
+        by_type: dict[type, list[ast.Statement]] = {}
+        for statement in file.statements:
+            by_type.setdefault(type(statement), []).append(statement)
+
+        def of(kind: type[T]) -> list[T]:
+            return by_type.get(kind, [])  # type: ignore[return-value]
+
+        header = self.single(of(ast.PolicyDecl), "policy", lambda s: s.span)
+        envs_decl = self.single(of(ast.EnvsDecl), "envs", lambda s: s.span)
+        default_decision = self.single(of(ast.DefaultDecisionDecl), "default_decision",
+                                       lambda s: s.span)
+        default_tier = self.single(of(ast.DefaultTierDecl), "default_tier", lambda s: s.span)
+
+        name = self.name(header.name, "policy name") if header else None
+        if header is None:
+            path = file.source.path if file.source else "<policy>"
+            self.report(
+                "missing-policy-name", "the policy does not declare its name",
+                Span(path, 1, 1, 1, 2), help="start the file with `policy NAME`",
+            )
+        envs = self.envs(envs_decl)
+        decision = self.decision(default_decision.decision) if default_decision else Decision.DENY
+        tier = self.tier_name(default_tier.tier) if default_tier else TierName.HIGH
+        tiers = self.tiers(of(ast.TierDecl))
+        declared_tiers = {t.name: t for t in tiers if t is not None}
+        rules = self.rules(of(ast.RuleDecl), envs, envs_decl)
+        overrides = [self.override(o, declared_tiers) for o in of(ast.OverrideDecl)]
+
+        if self.diagnostics or name is None or decision is None or tier is None:
+            return None
+        return Policy(
+            name=name,
+            envs=tuple(envs),
+            default_decision=decision,
+            default_tier=tier,
+            tiers=tuple(t for t in tiers if t is not None),
+            rules=tuple(r for r in rules if r is not None),
+            overrides=tuple(o for o in overrides if o is not None),
+            span=header.span if header else None,
+        )
+
+    def envs(self, decl: ast.EnvsDecl | None) -> list[EnvDecl]:
+        envs: list[EnvDecl] = []
+        first_seen: dict[str, ast.EnvEntry] = {}
+        for entry in decl.entries if decl else ():
+            name = self.name(entry.name, "env name")
+            if name is None:
+                continue
+            if name in first_seen:
+                self.report(
+                    "duplicate-env", f"env `{name}` is declared twice", entry.name.span,
+                    help="remove the repetition",
+                    related=[Related(first_seen[name].name.span, "first declared here")],
+                )
+                continue
+            first_seen[name] = entry
+            envs.append(EnvDecl(name=name, protected=entry.protected, span=entry.span))
+        return envs
+
+    def tiers(self, decls: list[ast.TierDecl]) -> list[Tier | None]:
+        tiers: list[Tier | None] = []
+        first_seen: dict[TierName, ast.TierDecl] = {}
+        for decl in decls:
+            name = self.tier_name(decl.name)
+            patterns = self.all_of(decl.topics, self.pattern)
+            fail_mode = self.fail_mode(decl.fail_mode)
+            if name is not None and name in first_seen:
+                self.report(
+                    "duplicate-tier", f"tier `{name}` is declared twice", decl.name.span,
+                    help="merge the topic lists into one declaration",
+                    related=[Related(first_seen[name].span, "first declared here")],
+                )
+                continue
+            if name is not None:
+                first_seen[name] = decl
+            if name is TierName.HIGH and fail_mode is FailMode.OPEN:
+                self.report(
+                    "fail-open-high-tier", "the high tier must fail closed",
+                    decl.fail_mode.span,
+                    help="high-tier actions have external side effects; use `fail_mode closed`",
+                )
+                fail_mode = None
+            if name is None or patterns is None or fail_mode is None:
+                tiers.append(None)
+                continue
+            tiers.append(Tier(name=name, patterns=patterns, fail_mode=fail_mode, span=decl.span))
+        return tiers
+
+    def rules(
+        self, decls: list[ast.RuleDecl], envs: list[EnvDecl], envs_decl: ast.EnvsDecl | None
+    ) -> list[Rule | None]:
+        rules: list[Rule | None] = []
+        first_seen: dict[str, ast.RuleDecl] = {}
+        declared = [e.name for e in envs]
+        for decl in decls:
+            rule_id = self.name(decl.id, "rule id")
+            if rule_id is not None and rule_id in first_seen:
+                self.report(
+                    "duplicate-rule-id", f"rule id `{rule_id}` is already used", decl.id.span,
+                    help="give every rule its own id",
+                    related=[Related(first_seen[rule_id].id.span, "first used here")],
+                )
+                rule_id = None
+            elif rule_id is not None:
+                first_seen[rule_id] = decl
+            conditions = [self.condition(c, declared, envs_decl) for c in decl.conditions]
+            decision = self.decision(decl.decision)
+            if rule_id is None or decision is None or any(c is None for c in conditions):
+                rules.append(None)
+                continue
+            rules.append(
+                Rule(
+                    id=rule_id,
+                    conditions=tuple(c for c in conditions if c is not None),
+                    decision=decision,
+                    reason=decl.reason.value if decl.reason else None,
+                    span=decl.span,
+                )
+            )
+        return rules
+
+    def condition(
+        self, condition: ast.Condition, declared: list[str], envs_decl: ast.EnvsDecl | None
+    ) -> Condition | None:
+        negated, span = condition.negated, condition.span
+        if condition.attribute == "topic":
+            patterns = self.all_of(condition.values, self.pattern)
+            return None if patterns is None else TopicCondition(
+                negated=negated, patterns=patterns, span=span
+            )
+        if condition.attribute == "env":
+            names = self.all_of(condition.values, lambda w: self.declared_env(w, declared,
+                                                                              envs_decl))
+            return None if names is None else EnvCondition(negated=negated, envs=names, span=span)
+        networks = self.all_of(condition.values, self.network)
+        return None if networks is None else CidrCondition(
+            negated=negated, networks=networks, span=span
+        )
+
+    def declared_env(
+        self, word: ast.Word, declared: list[str], envs_decl: ast.EnvsDecl | None
+    ) -> str | None:
+        name = self.name(word, "env name")
+        if name is None or name in declared:
+            return name
+        if envs_decl is None:
+            self.report(
+                "undeclared-env", f"env `{name}` is used but the policy declares no envs",
+                word.span, help=f"declare the policy's envs, e.g. `envs {name}`",
+            )
+        else:
+            self.report(
+                "undeclared-env", f"env `{name}` is not declared", word.span,
+                help=suggest(name, declared) or f"declared envs are {_choices(declared)}",
+                related=[Related(envs_decl.span, "envs are declared here")],
+            )
+        return None
+
+    def override(
+        self, decl: ast.OverrideDecl, declared_tiers: dict[TierName, Tier]
+    ) -> Override | None:
+        tier = self.tier_name(decl.tier)
+        if tier is not None and tier not in declared_tiers:
+            self.report(
+                "override-undeclared-tier", f"override of tier `{tier}`, which is not declared",
+                decl.tier.span, help=f"declare `tier {tier} topics ... fail_mode closed` first",
+            )
+            tier = None
+        fail_mode = self.fail_mode(decl.fail_mode)
+        if fail_mode is FailMode.CLOSED:
+            self.report(
+                "unknown-fail-mode", "an override can only set `fail_mode open`",
+                decl.fail_mode.span,
+                help="to close a tier, change its `fail_mode` and remove the override",
+            )
+            fail_mode = None
+        until = self.timestamp(decl.until)
+        if tier is None or fail_mode is None or until is None:
+            return None
+        return Override(
+            tier=tier, fail_mode=fail_mode, until=until, reason=decl.reason.value,
+            span=decl.span,
+        )
