@@ -1,0 +1,98 @@
+"""Packaging guarantees: every subpackage is installed, the runtime stays dependency-light,
+the console script works, and package data is reachable from the installed package."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
+
+
+def test_every_subpackage_is_listed_in_pyproject() -> None:
+    mapping: dict[str, str] = SETUPTOOLS["package-dir"]
+    expected = set()
+    for package, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder)
+            expected.add(".".join([package, *relative.parts]))
+    assert expected == set(SETUPTOOLS["packages"])
+
+
+def test_no_python_module_lives_outside_a_package() -> None:
+    for folder in SETUPTOOLS["package-dir"].values():
+        for module in (ROOT / folder).rglob("*.py"):
+            assert (module.parent / "__init__.py").exists(), f"{module} is not in a package"
+
+
+def _imported_after(statement: str) -> list[str]:
+    code = (
+        f"import sys; {statement}; import json; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    modules: list[str] = json.loads(output)
+    return modules
+
+
+def test_runtime_imports_neither_the_compiler_nor_its_dependencies() -> None:
+    modules = _imported_after("import dualgate.runtime")
+    forbidden = {"lark", "click", "pydantic", "yaml", "jsonschema"}
+    leaked = [
+        m for m in modules
+        if m.split(".")[0] in forbidden or m.startswith("dualgate.compiler")
+    ]
+    assert "dualgate.runtime" in modules
+    assert leaked == []
+
+
+def test_the_import_check_would_notice_a_leak() -> None:
+    assert "lark" in _imported_after("import dualgate.compiler")
+
+
+def test_grammar_and_schema_are_package_data() -> None:
+    grammar = resources.files("dualgate.compiler").joinpath("policy.lark").read_text()
+    assert "rule_decl" in grammar
+    schema = json.loads(
+        resources.files("dualgate.schemas").joinpath("policy.schema.json").read_text()
+    )
+    assert schema["title"].startswith("dualgate policy")
+    package_data = SETUPTOOLS["package-data"]
+    assert "*.lark" in package_data["dualgate.compiler"]
+    assert "*.json" in package_data["dualgate.schemas"]
+
+
+def _script() -> str:
+    script = Path(sys.executable).parent / "dualgate"
+    if not script.exists():
+        pytest.skip("the dualgate console script is not installed next to this interpreter")
+    return str(script)
+
+
+def test_installed_console_script_runs(tmp_path: Path) -> None:
+    script = _script()
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"dualgate, version {PYPROJECT['project']['version']}"
+
+    good = tmp_path / "good.policy"
+    good.write_text("policy good\nrule deny-all\n  then deny\n")
+    bad = tmp_path / "bad.policy"
+    bad.write_text("policy bad\nrule r\n  then dny\n")
+    env = {**os.environ, "NO_COLOR": "1"}
+    ok = subprocess.run([script, "lint", str(good)], capture_output=True, text=True, env=env)
+    assert (ok.returncode, ok.stdout.strip()) == (0, "All checks passed (1 file).")
+    failed = subprocess.run([script, "lint", str(bad)], capture_output=True, text=True, env=env)
+    assert failed.returncode == 1
+    assert f"{bad}:3:8: DG104 (unknown-decision) unknown decision `dny`" in failed.stdout
+    assert "Traceback" not in failed.stdout + failed.stderr
