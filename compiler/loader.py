@@ -65,8 +65,12 @@ def load_policy(path: str | Path) -> LoadResult:
     return load_policy_bytes(data, display)
 
 
-def load_policy_bytes(data: bytes, path: str, fmt: PolicyFormat | None = None) -> LoadResult:
-    """Decode ``data`` as UTF-8 and load it; undecodable bytes are a diagnostic."""
+def decode_source(data: bytes, path: str) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """``data`` as a UTF-8 source file, or the encoding diagnostics that prevent it.
+
+    A leading byte-order mark is dropped. Text with NUL bytes is returned with its
+    diagnostic (so the diagnostic can show the line) and must not be parsed.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -76,8 +80,32 @@ def load_policy_bytes(data: bytes, path: str, fmt: PolicyFormat | None = None) -
             "invalid-encoding", f"byte {error.start} is not valid UTF-8",
             Span(path, line, column, line, column + 1), help="save the file as UTF-8",
         )
-        return LoadResult(path, None, None, None, [diagnostic])
-    return load_policy_text(text, path, fmt)
+        return None, [diagnostic]
+    source = SourceFile(path, text)
+    return source, _binary_content(source)
+
+
+def _binary_content(source: SourceFile) -> list[Diagnostic]:
+    text = source.text
+    nul = text.find("\0")
+    if nul < 0:
+        return []
+    line = text.count("\n", 0, nul) + 1
+    column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+    return [
+        Diagnostic.of(
+            "invalid-encoding", "the file contains a NUL byte", source.span_at(line, column),
+            help="policies are text; remove the binary content",
+        )
+    ]
+
+
+def load_policy_bytes(data: bytes, path: str, fmt: PolicyFormat | None = None) -> LoadResult:
+    """Decode ``data`` as UTF-8 and load it; undecodable bytes are a diagnostic."""
+    source, problems = decode_source(data, path)
+    if source is None or problems:
+        return LoadResult(path, source, None, None, problems)
+    return _load(source, fmt)
 
 
 def load_policy_text(text: str, path: str = "<policy>", fmt: PolicyFormat | None = None) -> (
@@ -85,15 +113,14 @@ def load_policy_text(text: str, path: str = "<policy>", fmt: PolicyFormat | None
 ):
     """Parse and lower policy ``text``; ``fmt`` defaults to the one ``path`` implies."""
     source = SourceFile(path, text)
-    nul = text.find("\0")
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
-        diagnostic = Diagnostic.of(
-            "invalid-encoding", "the file contains a NUL byte", source.span_at(line, column),
-            help="policies are text; remove the binary content",
-        )
-        return LoadResult(path, source, None, None, [diagnostic])
+    problems = _binary_content(source)
+    if problems:
+        return LoadResult(path, source, None, None, problems)
+    return _load(source, fmt)
+
+
+def _load(source: SourceFile, fmt: PolicyFormat | None) -> LoadResult:
+    path = source.path
     kind = fmt or format_of(path)
     with _cyclic_gc_paused():
         syntax, diagnostics = (parse_yaml_policy if kind == "yaml" else parse_policy)(source)

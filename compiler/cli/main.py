@@ -8,6 +8,7 @@ import sys
 import click
 
 from dualgate.compiler.cli.explain import explain
+from dualgate.compiler.cli.fmt import fmt
 from dualgate.compiler.cli.lint import lint
 
 
@@ -27,6 +28,7 @@ def cli(ctx: click.Context, color: bool | None) -> None:
 
 cli.add_command(lint)
 cli.add_command(explain)
+cli.add_command(fmt)
 
 
 def main() -> None:
