@@ -131,11 +131,13 @@ def render_one(diagnostic: Diagnostic, sources: Mapping[str, SourceFile]) -> str
         + f" ({diagnostic.code.name}) {diagnostic.message}"
     )
     lines = [header, *_excerpt(s, sources.get(s.path), color)]
+    # `=` lines up with the gutter's `|`, which moves right with the line number's width.
+    indent = " " * (len(str(s.line)) + 1)
     for related in diagnostic.related:
         r = related.span
-        lines.append(f"  = note: {related.message} ({r.path}:{r.line}:{r.column})")
+        lines.append(f"{indent}= note: {related.message} ({r.path}:{r.line}:{r.column})")
     if diagnostic.help:
-        lines.append(click.style("  = help: ", bold=True) + diagnostic.help)
+        lines.append(click.style(f"{indent}= help: ", bold=True) + diagnostic.help)
     return "\n".join(lines)
 
 

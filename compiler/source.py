@@ -40,7 +40,12 @@ class SourceFile:
     _lines: list[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_lines", self.text.splitlines())
+        # Only `\n` ends a line, as in the Lark and YAML positions; `str.splitlines` would
+        # also break at form feeds and Unicode separators and shift every line after them.
+        lines = [line.removesuffix("\r") for line in self.text.split("\n")]
+        if lines and lines[-1] == "" and len(lines) > 1:
+            lines.pop()
+        object.__setattr__(self, "_lines", lines)
 
     def line_text(self, line: int) -> str | None:
         """The text of 1-based ``line`` without its line break, or None past the end."""
