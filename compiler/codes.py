@@ -84,18 +84,20 @@ _CODES = (
         'Close the string with `"` on the same line.',
     ),
     Code(
-        "DG012", "unknown-keyword", _E, "a statement starts with a word that is not a keyword",
+        "DG012", "unknown-keyword", _E, "a word stands where a keyword belongs",
         "Reports a statement that begins with something other than `policy`, `envs`, "
-        "`default_decision`, `default_tier`, `tier`, `rule` or `override`, usually a "
-        "misspelled keyword.",
+        "`default_decision`, `default_tier`, `tier`, `rule` or `override`, and a word "
+        "inside a statement that is close to the keyword expected there (`tpoic` for "
+        "`topic`, `reson` for `reason`): usually a misspelled keyword.",
         "A misspelled keyword would otherwise silently drop a rule.",
-        "rul deny-all\n  then deny",
-        "Spell the keyword as the help suggests.",
+        "rul deny-all\n  when tpoic infra.**\n  then deny",
+        "Spell the keyword as the help suggests. Two values written without a comma "
+        "between them also end up here: separate list items with `,`.",
     ),
     Code(
         "DG020", "invalid-yaml", _E, "the YAML document cannot be parsed",
-        "Reports YAML syntax errors, duplicate keys and documents that are not a single "
-        "mapping.",
+        "Reports YAML syntax errors, duplicate keys, keys that are not strings, aliases "
+        "that contain themselves, and files that hold no document or more than one.",
         "A YAML policy that does not parse, or whose duplicate keys silently override "
         "each other, is not the policy its author reviewed.",
         "rules:\n  - id: a\n    id: b",
@@ -105,11 +107,12 @@ _CODES = (
         "DG021", "yaml-schema-violation", _E,
         "the YAML policy does not match schemas/policy.schema.json",
         "Validates a YAML policy against the published JSON Schema: unknown keys, "
-        "missing required keys and values of the wrong type.",
+        "missing required keys, values of the wrong type, and empty values.",
         "Other tools generate and read the YAML form; it must have exactly the keys the "
         "schema names, or a typo such as `whn:` would drop a rule's conditions.",
         "rules:\n  - id: r\n    whn: {topic: a.b}\n    decision: deny",
-        "Use the key or type the message names (`dualgate explain DG021` lists the keys).",
+        "Use the key or type the message names; the help suggests the closest key. Quote "
+        "values YAML would read as something else (`no`, `on`, `1.0`).",
     ),
     Code(
         "DG100", "duplicate-rule-id", _E, "two rules have the same id",
@@ -219,8 +222,8 @@ _CODES = (
     ),
     Code(
         "DG113", "invalid-name", _E, "a policy name, rule id or env name has invalid characters",
-        "Names must start with a letter or digit and contain only ASCII letters, digits, "
-        "`_`, `-` and `.`.",
+        "Reports names that are empty, do not start with a letter or digit, or contain "
+        "anything but ASCII letters, digits, `_`, `-` and `.`.",
         "Names appear in logs, metrics labels and file names; keeping them plain keeps "
         "them safe to use everywhere.",
         "rule deny/all\n  then deny",

@@ -29,6 +29,7 @@ from dualgate.compiler.ir import (
     TopicCondition,
     TopicPattern,
 )
+from dualgate.compiler.keywords import KEYWORDS
 from dualgate.compiler.networks import Network, NetworkError, parse_network
 from dualgate.compiler.source import Span
 from dualgate.compiler.topics import PatternError
@@ -63,9 +64,26 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{matches[0]}`?" if matches else None
 
 
+def shown(text: str) -> str:
+    """``text`` fit for a one-line message: invisible and control characters escaped.
+
+    User input can hold anything (a tab in a YAML string, a NUL, a line separator);
+    a message that printed it raw could break the one-line format or hide the fault.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _choices(values: Iterable[str]) -> str:
     quoted = [f"`{v}`" for v in values]
     return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _declared_envs_help(name: str, declared: list[str]) -> str:
+    if len(declared) > 1:
+        return f"declared envs are {_choices(declared)}"
+    if declared:
+        return f"the only declared env is `{declared[0]}`"
+    return f"add `{name}` to `envs`"
 
 
 class _Lowering:
@@ -76,17 +94,32 @@ class _Lowering:
         self, name: str, message: str, span: Span, help: str | None = None,
         related: Iterable[Related] = (),
     ) -> None:
-        self.diagnostics.append(Diagnostic.of(name, message, span, help, related))
+        self.diagnostics.append(Diagnostic.of(
+            name, shown(message), span, None if help is None else shown(help), related
+        ))
 
     # --- values ------------------------------------------------------------------
 
     def name(self, word: ast.Word, what: str) -> str | None:
-        if _NAME.match(word.text):
+        if word.text in KEYWORDS:
+            self.report(
+                "invalid-name", f"{what} `{word.text}` is a reserved keyword", word.span,
+                help="keywords cannot be names (the .policy form could not express it); "
+                "choose another name",
+            )
+            return None
+        # fullmatch: `$` alone would accept a trailing newline, which the IR refuses.
+        if _NAME.fullmatch(word.text):
             return word.text
         bad = next((c for c in word.text if not re.match(r"[A-Za-z0-9_.-]", c)), None)
-        reason = f"contains `{bad}`" if bad else "must start with a letter or digit"
+        if not word.text:
+            message = f"{what} is empty"
+        elif bad:
+            message = f"{what} `{word.text}` contains `{bad}`"
+        else:
+            message = f"{what} `{word.text}` must start with a letter or digit"
         self.report(
-            "invalid-name", f"{what} `{word.text}` {reason}", word.span,
+            "invalid-name", message, word.span,
             help="names use ASCII letters, digits, `_`, `-` and `.`, "
             "starting with a letter or digit",
         )
@@ -123,6 +156,14 @@ class _Lowering:
             return None
 
     def pattern(self, word: ast.Word) -> TopicPattern | None:
+        if word.text in KEYWORDS:
+            self.report(
+                "invalid-topic-pattern",
+                f"invalid topic pattern `{word.text}`: a one-segment pattern cannot be a "
+                "reserved keyword",
+                word.span, help="the .policy form could not express it; use a dotted topic",
+            )
+            return None
         try:
             return TopicPattern.parse(word.text, word.span)
         except PatternError as error:
@@ -138,13 +179,20 @@ class _Lowering:
         try:
             return parse_network(word.text)
         except NetworkError as error:
-            help = (
-                f"did you mean `{error.suggestion}`? for the single host write "
-                f"`{word.text.split('/')[0]}`"
-                if error.suggestion
-                else "write an IPv4 or IPv6 network such as `10.0.0.0/8` or `2001:db8::/32`"
-            )
-            self.report("invalid-network", f"invalid network: {error}", word.span, help=help)
+            if error.suggestion:
+                self.report(
+                    "invalid-network", f"network `{word.text}` has host bits set", word.span,
+                    help=f"did you mean `{error.suggestion}`? (for the single host, write "
+                    f"`{word.text.split('/')[0]}`)",
+                )
+            else:
+                # The parser's own reason only repeats that the text is not a network.
+                self.report(
+                    "invalid-network", f"`{word.text}` is not an IPv4 or IPv6 network",
+                    word.span,
+                    help="write a network such as `10.0.0.0/8` or `2001:db8::/32`, "
+                    "or a single address",
+                )
             return None
 
     def timestamp(self, word: ast.Word) -> datetime | None:
@@ -220,7 +268,8 @@ class _Lowering:
         decision = self.decision(default_decision.decision) if default_decision else Decision.DENY
         tier = self.tier_name(default_tier.tier) if default_tier else TierName.HIGH
         tiers = self.tiers(of(ast.TierDecl))
-        declared_tiers = {t.name: t for t in tiers if t is not None}
+        # By name, even when the declaration has other errors: those are reported there.
+        declared_tiers = {d.name.text for d in of(ast.TierDecl)}
         rules = self.rules(of(ast.RuleDecl), envs, envs_decl)
         overrides = [self.override(o, declared_tiers) for o in of(ast.OverrideDecl)]
 
@@ -349,14 +398,12 @@ class _Lowering:
         else:
             self.report(
                 "undeclared-env", f"env `{name}` is not declared", word.span,
-                help=suggest(name, declared) or f"declared envs are {_choices(declared)}",
+                help=suggest(name, declared) or _declared_envs_help(name, declared),
                 related=[Related(envs_decl.span, "envs are declared here")],
             )
         return None
 
-    def override(
-        self, decl: ast.OverrideDecl, declared_tiers: dict[TierName, Tier]
-    ) -> Override | None:
+    def override(self, decl: ast.OverrideDecl, declared_tiers: set[str]) -> Override | None:
         tier = self.tier_name(decl.tier)
         if tier is not None and tier not in declared_tiers:
             self.report(

@@ -1,17 +1,22 @@
 """Policy text -> AST, or syntax diagnostics that say what is wrong in words.
 
-The Lark parser is built once per process (LALR, contextual lexer, positions
-propagated). On a syntax error the parser resynchronises at the next line that starts
-with a statement keyword, so one run reports every broken statement, not just the
-first. Messages come from ``match_examples`` over labelled bad inputs, with a
-did-you-mean for misspelled keywords, never from raw token dumps.
+The Lark parser is built once per process (LALR, positions propagated). It uses
+Lark's basic lexer: keywords are reserved, so no token needs the parser's context, and
+a keyword glued to a word (`policyfoo`) stays one word instead of splitting.
+
+On a syntax error the parser resynchronises at the next statement keyword, so one run
+reports every broken statement, not just the first. Messages come from labelled bad
+inputs matched by parser state (the idea of Lark's ``match_examples``, which crashes on
+some states in lark 1.3 and also compares stack depth, so an example only matched at
+the nesting level it was written at), with a did-you-mean for misspelled keywords,
+never from raw token dumps.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -22,19 +27,12 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from dualgate.compiler import ast
 from dualgate.compiler.diagnostics import Diagnostic
+from dualgate.compiler.keywords import KEYWORDS, STATEMENT_KEYWORDS
+from dualgate.compiler.lowering import shown
 from dualgate.compiler.source import SourceFile, Span
 from dualgate.compiler.transformer import PolicyTransformer
+from dualgate.runtime.vocabulary import DECISION_ALIASES
 
-#: Every reserved word of the language (values can never spell one).
-KEYWORDS = (
-    "policy", "envs", "default_decision", "default_tier", "tier", "topics", "fail_mode",
-    "rule", "when", "and", "then", "reason", "override", "until", "topic", "env", "cidr",
-    "in", "not",
-)
-#: The words a statement can start with.
-STATEMENT_KEYWORDS = (
-    "policy", "envs", "default_decision", "default_tier", "tier", "rule", "override",
-)
 _STATEMENT_TERMINALS = frozenset(k.upper() for k in STATEMENT_KEYWORDS)
 _MAX_SYNTAX_ERRORS = 20
 
@@ -52,7 +50,7 @@ def _parser() -> Lark:
     return Lark(
         grammar,
         parser="lalr",
-        lexer="contextual",
+        lexer="basic",
         propagate_positions=True,
         maybe_placeholders=False,
         lexer_callbacks={"COMMENT": _collect_comment},
@@ -96,7 +94,7 @@ def _token_span(path: str, token: Token) -> Span:
 
 
 _RESYNC = re.compile(
-    r"^[ \t]*(?:" + "|".join(STATEMENT_KEYWORDS) + r")(?=[\s#]|$)", re.MULTILINE
+    r"^[ \t]*(?P<keyword>" + "|".join(STATEMENT_KEYWORDS) + r")(?=[\s#]|$)", re.MULTILINE
 )
 
 
@@ -113,23 +111,26 @@ def _all_syntax_errors(source: SourceFile) -> list[Diagnostic]:
             break
         except UnexpectedInput as error:
             diagnostics.append(_describe(error, source, text))
-            resume_line = diagnostics[-1].span.line
-            offset = _offset_of_line(text, resume_line + 1)
-            match = _RESYNC.search(text, offset) if offset is not None else None
-            if match is None:
+            resume = _resume_offset(error, text)
+            if resume is None:
                 break
-            text = re.sub(r"[^\n]", " ", text[: match.start()]) + text[match.start() :]
+            text = re.sub(r"[^\n]", " ", text[:resume]) + text[resume:]
     return diagnostics
 
 
-def _offset_of_line(text: str, line: int) -> int | None:
-    offset = 0
-    for _ in range(line - 1):
-        offset = text.find("\n", offset)
-        if offset < 0:
-            return None
-        offset += 1
-    return offset
+def _resume_offset(error: UnexpectedInput, text: str) -> int | None:
+    """Where the first statement keyword at the start of a line, at or after ``error``, is.
+
+    The keyword the parser stumbled on may itself start the next statement (a rule
+    missing its `then` followed by the next rule), so the search includes it.
+    """
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        return None
+    offset = error.pos_in_stream or 0
+    for match in _RESYNC.finditer(text, text.rfind("\n", 0, offset) + 1):
+        if match.start("keyword") >= offset:
+            return match.start("keyword")
+    return None
 
 
 # --- Turning a Lark error into words ------------------------------------------------
@@ -144,26 +145,52 @@ _TERMINAL_WORDS = {
     "$END": "end of file",
 }
 
+_DECISIONS_HELP = "a decision is `allow`, `deny`, `require_human` or `throttle`"
+_MISSING_THEN = "expected `then DECISION`, found {found}"
+_TRAILING_COMMA = "a list cannot end with a comma"
+_REASON_FIRST = "`reason` comes after the decision"
+_NOT_FIRST = "`not` comes after the attribute, as in `topic not PATTERNS`"
+_BARE_PROTECTED = "`protected` is written in parentheses after the env name"
+#: Labels that say what one particular token means; they fit only errors on that token.
+_TOKEN_LABELS = frozenset({_REASON_FIRST, _NOT_FIRST, _BARE_PROTECTED})
+
 # Labelled bad inputs: an error raised in the same parser state as one of these
-# examples gets that label's message. `{found}` is replaced by what was found.
+# examples gets that label's message, where `{found}` names what was found. A rule
+# with a `when` clause and one without go through different states, and so do the
+# first item of a list and a later one: mistakes that can happen in both have an
+# example of each.
 _EXAMPLES: dict[str, list[str]] = {
-    "missing `then`: a rule ends with `then DECISION`, found {found}": [
-        "rule r when topic a deny",
-        "rule r when topic a and env e deny",
-        "rule r when topic a",
-        "rule r when topic a rule s then deny",
+    _MISSING_THEN: [
         "rule r deny",
         "rule r",
         "rule r rule s then deny",
+        "rule r when topic a deny",
+        "rule r when topic a",
+        "rule r when topic a rule s then deny",
+        "rule r when topic a and env e deny",
+        "rule r when topic a, b deny",
+    ],
+    _REASON_FIRST: [
+        'rule r reason "x" then deny',
+        'rule r when topic a reason "x" then deny',
+    ],
+    _NOT_FIRST: [
+        "rule r when not topic a then deny",
+        "rule r when topic a and not env b then deny",
+    ],
+    _BARE_PROTECTED: [
+        "envs a protected",
+        "envs a, b protected",
     ],
     "expected a decision after `then`, found {found}": [
         "rule r then",
-        "rule r when topic a then",
         "rule r then rule s then deny",
-        "rule r when topic a then rule s then deny",
-        'rule r when topic a then reason "x"',
         'rule r then reason "x"',
         'rule r then "x"',
+        "rule r when topic a then",
+        "rule r when topic a then rule s then deny",
+        'rule r when topic a then reason "x"',
+        'rule r when topic a then "x"',
     ],
     "expected a rule id after `rule`, found {found}": [
         "rule then deny",
@@ -177,38 +204,33 @@ _EXAMPLES: dict[str, list[str]] = {
         "rule r when topic not then deny",
         "rule r when env not then deny",
         "rule r when cidr not in then deny",
-        "rule r when topic",
     ],
-    "`cidr` conditions are written `cidr in NETWORKS` or `cidr not in NETWORKS`": [
+    "`cidr` needs `in` or `not in` before its networks, found {found}": [
         "rule r when cidr 10.0.0.0/8 then deny",
         "rule r when cidr not 10.0.0.0/8 then deny",
-        "rule r when cidr then deny",
     ],
     "a condition starts with `topic`, `env` or `cidr`, found {found}": [
-        "rule r when tpoic a then deny",
-        "rule r when topic a and tpoic b then deny",
         "rule r when then deny",
         "rule r when topic a and then deny",
     ],
-    "a list cannot end with a comma, found {found}": [
+    # The comma after the first list item and after a later one are different states.
+    _TRAILING_COMMA: [
         "envs a,",
-        "envs a, policy p",
+        "envs a, b,",
         "rule r when topic a, then deny",
-        "rule r when topic a,",
-        "tier low topics a, fail_mode open",
+        "rule r when topic a, b, then deny",
     ],
     "`reason` takes a quoted string, found {found}": [
         "rule r then deny reason x",
         "rule r then deny reason",
-        "rule r when topic a then deny reason x",
-        "rule r when topic a then deny reason",
-        'override tier low fail_mode open until t reason x',
+        "override tier low fail_mode open until t reason x",
         "override tier low fail_mode open until t reason",
     ],
     "a tier is written `tier NAME topics PATTERNS fail_mode MODE`, found {found}": [
         "tier low a fail_mode open",
         "tier low topics a",
         "tier low topics a rule r then deny",
+        "tier low topics a, b rule r then deny",
         "tier topics a fail_mode open",
         "tier low fail_mode open",
         "tier low topics a fail_mode",
@@ -231,55 +253,129 @@ _EXAMPLES: dict[str, list[str]] = {
         "envs a (protected",
         "envs a (",
     ],
+    "expected a policy name after `policy`, found {found}": [
+        "policy",
+        "policy envs a",
+    ],
+    "expected an env name after `envs`, found {found}": [
+        "envs",
+        "envs rule r then deny",
+    ],
+    "expected a decision after `default_decision`, found {found}": [
+        "default_decision",
+        "default_decision rule r then deny",
+    ],
+    "expected a tier after `default_tier`, found {found}": [
+        "default_tier",
+        "default_tier rule r then deny",
+    ],
+}
+
+# Help for labels whose fix is clearer in words than as the list of expected tokens.
+_LABEL_HELP = {
+    _REASON_FIRST: 'write `then DECISION reason "..."`',
+    _NOT_FIRST: "write `topic not ...`, `env not ...` or `cidr not in ...`",
+    _BARE_PROTECTED: "write `NAME (protected)`",
+    "expected a decision after `then`, found {found}": _DECISIONS_HELP,
+    "expected a rule id after `rule`, found {found}":
+        "write `rule ID`, e.g. `rule deny-prod-delete`",
+    "a condition needs at least one value, found {found}":
+        "list the values after the keyword, e.g. `topic infra.**` or "
+        "`env production, staging`",
+    "`cidr` needs `in` or `not in` before its networks, found {found}":
+        "write `cidr in 10.0.0.0/8` or `cidr not in 10.0.0.0/8`",
+    "a condition starts with `topic`, `env` or `cidr`, found {found}":
+        "write conditions such as `topic infra.**`, `env production` or "
+        "`cidr in 10.0.0.0/8`, joined by `and`",
+    _TRAILING_COMMA: "remove the `,` or add a value after it",
+    "`reason` takes a quoted string, found {found}": 'write the reason in double quotes',
+    "an env is marked protected as `NAME (protected)`, found {found}":
+        "write `(protected)` right after the env name",
+    "expected a policy name after `policy`, found {found}": "start the file with `policy NAME`",
+    "expected an env name after `envs`, found {found}":
+        "list the env names, e.g. `envs production, staging`",
+    "expected a decision after `default_decision`, found {found}": _DECISIONS_HELP,
+    "expected a tier after `default_tier`, found {found}": "a tier is `high`, `medium` or `low`",
 }
 
 
+@dataclass(frozen=True)
+class _Example:
+    label: str
+    state: int
+    accepts: frozenset[str]
+    token_type: str | None
+
+
+def _state(error: UnexpectedInput) -> int | None:
+    """The LALR state ``error`` was raised in (lark's ``ParserState.position``)."""
+    position = getattr(error.state, "position", None)
+    return position if isinstance(position, int) else None
+
+
+def _token_type(error: UnexpectedInput) -> str | None:
+    return error.token.type if isinstance(error, UnexpectedToken) else None
+
+
 @cache
-def _matcher() -> Callable[[UnexpectedInput], str | None]:
-    def parse(text: str) -> Tree[Token]:
-        return _parse_tree(text)
+def _labelled_examples() -> tuple[_Example, ...]:
+    """The parser state each example of ``_EXAMPLES`` fails in."""
+    examples: list[_Example] = []
+    for label, texts in _EXAMPLES.items():
+        for text in texts:
+            try:
+                _parse_tree(text)
+            except UnexpectedInput as error:
+                state = _state(error)
+                if state is not None:
+                    examples.append(_Example(
+                        label, state, frozenset(_expected(error)), _token_type(error)
+                    ))
+    return tuple(examples)
 
-    def match(error: UnexpectedInput) -> str | None:
-        label = error.match_examples(parse, _EXAMPLES, use_accepts=True)
-        return str(label) if label is not None else None
 
-    return match
+def _label(error: UnexpectedInput) -> str | None:
+    """The label of the example that failed like ``error``, preferring the same token type.
+
+    Unlike lark's ``match_examples`` this compares the LALR state alone, not the stack
+    depth, so an example written without a `policy` line matches the same mistake
+    after one; and it parses the examples once, not once per error.
+    """
+    state = _state(error)
+    accepts = frozenset(_expected(error))
+    same_state = [
+        e for e in _labelled_examples() if e.state == state and e.accepts == accepts
+    ]
+    same_token = [e for e in same_state if e.token_type == _token_type(error)]
+    matches = same_token or [e for e in same_state if e.label not in _TOKEN_LABELS]
+    return matches[0].label if matches else None
 
 
 @dataclass(frozen=True)
 class _Found:
     description: str
     span: Span
-    word: str | None  # the WORD found, when a value stands where a keyword belongs
+    word: str | None  # a WORD or keyword, when one stands where the parser expected more
 
 
-def _found(error: UnexpectedInput, source: SourceFile, text: str) -> _Found:
-    path = source.path
-    if isinstance(error, UnexpectedToken):
-        token = error.token
-        if token.type == "$END" or token.line is None or token.column is None:
-            return _Found("end of file", _end_span(source, text), None)
-        span = _token_span(path, token) if token.end_column is not None else source.span_at(
-            token.line, token.column
-        )
-        if token.type == "WORD":
-            return _Found(f"`{token}`", span, str(token))
-        if token.type == "STRING":
-            return _Found(f"the string {token}", span, None)
-        if token.type.lower() in KEYWORDS:
-            return _Found(f"keyword `{token}`", span, None)
-        return _Found(f"`{token}`", span, None)
-    position = error.pos_in_stream or 0
-    return _Found(f"`{text[position]}`", source.span_at(error.line, error.column), None)
-
-
-def _end_span(source: SourceFile, text: str) -> Span:
-    stripped = text.rstrip()
-    if not stripped:
-        return source.span_at(1, 1)
-    line = stripped.count("\n") + 1
-    column = len(stripped) - (stripped.rfind("\n") + 1) + 1
-    return source.span_at(line, column)
+def _found(error: UnexpectedInput, source: SourceFile) -> _Found:
+    if not isinstance(error, UnexpectedToken):
+        return _Found("end of file", source.end_span(), None)
+    token = error.token
+    if token.line is None or token.column is None:
+        return _Found("end of file", source.span_at(1, 1), None)
+    if token.type == "$END":
+        # `$END` borrows the position of the last token; point just past it.
+        line, column = token.end_line or token.line, token.end_column or token.column
+        return _Found("end of file", source.span_at(line, column), None)
+    span = _token_span(source.path, token)
+    if token.type == "WORD":
+        return _Found(f"`{shown(str(token))}`", span, str(token))
+    if token.type == "STRING":
+        return _Found("a quoted string", span, None)
+    if str(token) in KEYWORDS:
+        return _Found(f"keyword `{token}`", span, str(token))
+    return _Found(f"`{shown(str(token))}`", span, None)
 
 
 def _expected(error: UnexpectedInput) -> set[str]:
@@ -305,32 +401,55 @@ def _describe_expected(expected: set[str]) -> str:
 
 def _describe(error: UnexpectedInput, source: SourceFile, text: str) -> Diagnostic:
     """One syntax diagnostic for ``error`` raised while parsing ``text``."""
-    if isinstance(error, UnexpectedCharacters) and text[error.pos_in_stream or 0] == '"':
-        return _string_error(error, source, text)
-    found = _found(error, source, text)
+    if isinstance(error, UnexpectedCharacters):
+        return _character_error(error, source, text)
+    found = _found(error, source)
     expected = _expected(error)
-    at_statement = expected >= _STATEMENT_TERMINALS
 
-    if at_statement and found.word is not None:
-        suggestion = _closest(found.word, [k.lower() for k in expected if k.lower() in KEYWORDS])
-        if suggestion is not None:
+    if found.word is not None:
+        keywords = sorted(k.lower() for k in expected if k.lower() in KEYWORDS)
+        if found.word in KEYWORDS:
+            # A keyword in the wrong place: only its singular/plural twin is a likely slip
+            # (`env` for `envs`); anything else is better explained by the labels.
+            twin = next((k for k in keywords if found.word in (k + "s", k[:-1])), None)
+            if twin is not None:
+                return Diagnostic.of(
+                    "syntax-error", f"keyword `{found.word}` does not belong here",
+                    found.span, help=f"did you mean `{twin}`?",
+                )
+        elif (suggestion := _closest(found.word, keywords)) is not None:
             return Diagnostic.of(
-                "unknown-keyword",
-                f"unknown keyword `{found.word}`",
-                found.span,
+                "unknown-keyword", f"unknown keyword `{shown(found.word)}`", found.span,
                 help=f"did you mean `{suggestion}`?",
             )
 
-    label = _matcher()(error)
-    if label is not None:
+    if found.word == "or" and "AND" in expected:
         return Diagnostic.of(
-            "syntax-error", label.format(found=found.description), found.span,
-            help=f"expected {_describe_expected(expected)}",
+            "syntax-error", "conditions are joined with `and`; there is no `or`", found.span,
+            help="list alternatives as values (`topic a, b`) or write one rule for each",
         )
-    if at_statement and found.word is not None:
+    if isinstance(error, UnexpectedToken) and error.token.type == "STRING" and (
+        "REASON" in expected
+    ):
+        return Diagnostic.of(
+            "syntax-error", "missing `reason` before the string", found.span,
+            help='write `reason "..."`',
+        )
+    label = _label(error)
+    if label is not None:
+        span = found.span
+        help = _LABEL_HELP.get(label) or f"expected {_describe_expected(expected)}"
+        if label == _TRAILING_COMMA:
+            span = _last_comma_span(error, source) or span
+        elif label == _MISSING_THEN and found.word in DECISION_ALIASES:
+            help = f"write `then {found.word}`"
+        return Diagnostic.of(
+            "syntax-error", label.format(found=found.description), span, help=help
+        )
+    if expected >= _STATEMENT_TERMINALS and found.word not in (None, *KEYWORDS):
         return Diagnostic.of(
             "unknown-keyword",
-            f"expected a statement, found `{found.word}`",
+            f"expected a statement, found {found.description}",
             found.span,
             help="statements start with "
             + ", ".join(f"`{k}`" for k in STATEMENT_KEYWORDS)
@@ -338,34 +457,60 @@ def _describe(error: UnexpectedInput, source: SourceFile, text: str) -> Diagnost
         )
     return Diagnostic.of(
         "syntax-error",
-        f"unexpected {found.description}",
+        f"unexpected {found.description.removeprefix('a ')}",
         found.span,
         help=f"expected {_describe_expected(expected)}",
     )
 
 
-def _string_error(error: UnexpectedCharacters, source: SourceFile, text: str) -> Diagnostic:
+def _last_comma_span(error: UnexpectedInput, source: SourceFile) -> Span | None:
+    """The span of the `,` the parser read last, when that is what it read last."""
+    parser = getattr(error, "interactive_parser", None)
+    stack = getattr(getattr(parser, "parser_state", None), "value_stack", None)
+    last = stack[-1] if stack else None
+    if isinstance(last, Token) and last.type == "COMMA":
+        return _token_span(source.path, last)
+    return None
+
+
+_ESCAPED = frozenset({'"', "\\", "n", "t"})
+
+
+def _character_error(error: UnexpectedCharacters, source: SourceFile, text: str) -> Diagnostic:
+    """A character no token can start with: a broken string or an unusual space."""
     start = error.pos_in_stream or 0
+    span = source.span_at(error.line, error.column)
+    if text[start] != '"':
+        char = text[start]
+        name = unicodedata.name(char, "control character").lower()
+        return Diagnostic.of(
+            "syntax-error", f"unexpected character U+{ord(char):04X} ({name})", span,
+            help="separate words with plain spaces, tabs or line breaks",
+        )
     line_end = text.find("\n", start)
     rest = text[start + 1 : line_end if line_end >= 0 else len(text)]
-    span = Span(
-        source.path, error.line, error.column, error.line, error.column + len(rest) + 1
-    )
-    if '"' not in rest.replace('\\"', ""):
-        return Diagnostic.of(
-            "unterminated-string",
-            "string is not closed on this line",
-            span,
-            help='add the closing `"`; strings cannot span lines (write `\\n` for a line break)',
-        )
+    position = 0
+    while position < len(rest) and rest[position] != '"':
+        escape = rest[position : position + 2]
+        # A backslash that ends the line is part of an unterminated string, not an escape.
+        if escape[0] == "\\" and len(escape) == 2 and escape[1] not in _ESCAPED:
+            column = error.column + 1 + position
+            return Diagnostic.of(
+                "syntax-error", f"invalid escape sequence `{shown(escape)}` in a string",
+                Span(source.path, error.line, column, error.line, column + len(escape)),
+                help='the escapes are `\\"`, `\\\\`, `\\n` and `\\t`; '
+                "write `\\\\` for a backslash",
+            )
+        position += 2 if rest[position] == "\\" else 1
     return Diagnostic.of(
-        "syntax-error",
-        "string has an invalid escape sequence",
-        span,
-        help='the escapes are `\\"`, `\\\\`, `\\n` and `\\t`',
+        "unterminated-string",
+        "string is not closed on this line",
+        Span(source.path, error.line, error.column, error.line, error.column + len(rest) + 1),
+        help='add the closing `"`; strings cannot span lines (write `\\n` for a line break)',
     )
 
 
 def _closest(word: str, candidates: list[str]) -> str | None:
-    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.7)
+    """The keyword ``word`` most likely misspells; case is ignored (`RULE` for `rule`)."""
+    matches = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.7)
     return matches[0] if matches else None

@@ -4,13 +4,16 @@ The YAML is composed into nodes (not loaded into plain data) so that every value
 keeps its line and column: schema violations and later semantic diagnostics point
 into the YAML file exactly as they point into a ``.policy`` file. Scalars are read
 with YAML's usual types, except timestamps, which stay the text that was written.
-Duplicate keys, which PyYAML would silently overwrite, are errors.
+Duplicate keys, which PyYAML would silently overwrite, are errors. Anchors, aliases
+and `<<` merge keys work; an alias inside the collection it names, or aliases that
+expand far beyond any real policy, are errors rather than a hang.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
@@ -20,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from dualgate.compiler import ast
 from dualgate.compiler.diagnostics import Diagnostic
+from dualgate.compiler.lowering import shown
 from dualgate.compiler.source import SourceFile, Span
 from dualgate.schemas import load_schema
 
@@ -40,6 +44,10 @@ _TYPED_TAGS = {
     "tag:yaml.org,2002:float",
 }
 _YAML_11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+#: Values a policy may hold once aliases are expanded: far above any real policy, far
+#: below what an alias bomb (`&a [*b, *b, ...]` nested) would make us build.
+_MAX_VALUES = 100_000
 
 
 class _YamlError(Exception):
@@ -52,9 +60,10 @@ class _YamlError(Exception):
 class _Document:
     """The YAML as plain data, plus the node behind every value and every key."""
 
-    data: Any
-    nodes: dict[JsonPath, Node]
-    keys: dict[JsonPath, Node]
+    data: Any = None
+    nodes: dict[JsonPath, Node] = field(default_factory=dict)
+    keys: dict[JsonPath, Node] = field(default_factory=dict)
+    values: int = 0
 
 
 def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[Diagnostic]]:
@@ -65,12 +74,33 @@ def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[D
         return None, [error.diagnostic]
     validator = jsonschema.Draft202012Validator(load_schema("policy"))
     errors = [
-        _schema_diagnostic(e, document, source)
-        for e in validator.iter_errors(document.data)
+        d for e in validator.iter_errors(document.data)
+        for d in _schema_diagnostics(e, document, source)
     ]
+    errors = errors or _empty_values(document.data, (), document, source)
     if errors:
         return None, errors
     return _Builder(source, document).policy(), []
+
+
+def _empty_values(
+    value: Any, path: JsonPath, document: _Document, source: SourceFile
+) -> list[Diagnostic]:
+    """An empty string where a name, pattern or other value belongs (a reason may be empty).
+
+    The DSL cannot write an empty value; the YAML form reports it here, by its path,
+    instead of lowering reporting a value shown as ``.
+    """
+    if value == "" and path[-1:] != ("reason",):
+        return [Diagnostic.of(
+            "yaml-schema-violation", f"{_where(path)} must not be empty",
+            _span(source, document.nodes[path]),
+        )]
+    if isinstance(value, dict):
+        items: list[tuple[str | int, Any]] = list(value.items())
+    else:
+        items = list(enumerate(value)) if isinstance(value, list) else []
+    return [d for key, item in items for d in _empty_values(item, (*path, key), document, source)]
 
 
 # --- composing ---------------------------------------------------------------------
@@ -87,103 +117,244 @@ def _compose(source: SourceFile) -> _Document:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = (error.problem or "invalid YAML").rstrip(".")
+        problem = _quoted((error.problem or "invalid YAML").rstrip("."))
+        context = error.context_mark if error.context and error.problem_mark else None
+        help: str | None
+        if error.context and context is not None:
+            help = (f"{_quoted(error.context)} "
+                    f"(line {context.line + 1}, column {context.column + 1})")
+        else:
+            help = _PROBLEM_HELP.get(problem)
         raise _YamlError(
             Diagnostic.of("invalid-yaml", f"invalid YAML: {problem}",
-                          source.span_at(line, column))
+                          source.span_at(line, column), help=help)
         ) from None
     except yaml.YAMLError as error:
         raise _YamlError(
-            Diagnostic.of("invalid-yaml", f"invalid YAML: {error}", source.span_at(1, 1))
+            Diagnostic.of("invalid-yaml", f"invalid YAML: {shown(str(error))}",
+                          source.span_at(1, 1))
         ) from None
-    if len(documents) != 1 or documents[0] is None:
+    except RecursionError:
+        raise _YamlError(
+            Diagnostic.of("invalid-yaml", "invalid YAML: the document is nested too deeply",
+                          source.span_at(1, 1))
+        ) from None
+    if not documents:
         raise _YamlError(
             Diagnostic.of(
-                "invalid-yaml",
-                "a YAML policy is exactly one document" if documents else "the file is empty",
-                source.span_at(1, 1), help="start with `version: v1` and `policy: NAME`",
+                "invalid-yaml", "the file is empty", source.span_at(1, 1),
+                help="start with `version: v1` and `policy: NAME`",
             )
         )
-    document = _Document(None, {}, {})
-    document.data = _to_data(documents[0], (), document, source)
+    if len(documents) > 1:
+        raise _YamlError(
+            Diagnostic.of(
+                "invalid-yaml", "a YAML policy file holds exactly one document",
+                source.span_at(documents[1].start_mark.line + 1,
+                               documents[1].start_mark.column + 1),
+                help="write one policy per file, without a second `---`",
+            )
+        )
+    document = _Document()
+    document.data = _to_data(documents[0], (), document, source, frozenset())
     return document
 
 
-def _to_data(node: Node, path: JsonPath, document: _Document, source: SourceFile) -> Any:
+# Help for the PyYAML problems people hit most, when PyYAML gives no context.
+_PROBLEM_HELP = {
+    "found character `\\t` that cannot start any token": "YAML indents with spaces, not tabs",
+    "mapping values are not allowed here":
+        "check the indentation, and quote values that contain `: `",
+}
+
+# How PyYAML names its tokens in messages, in words a policy author knows.
+_YAML_TOKENS = {
+    "<directive>": "a directive", "<document start>": "`---`", "<document end>": "`...`",
+    "<stream start>": "start of file", "<stream end>": "end of file",
+    "<block sequence start>": "a list", "<block mapping start>": "a mapping",
+    "<block end>": "the end of the indented block", "<alias>": "an alias",
+    "<anchor>": "an anchor", "<tag>": "a tag", "<scalar>": "a value",
+}
+
+
+def _quoted(text: str) -> str:
+    """A PyYAML message in our style: token names in words, `'x'` quotes as backticks."""
+    text = re.sub(r"'?(<[a-z ]+>)'?", lambda m: _YAML_TOKENS.get(m[1], m[1]), text)
+    text = text.replace("end of stream", "end of file")
+    return shown(re.sub(r"'([^']*)'", r"`\1`", text))
+
+
+def _to_data(
+    node: Node, path: JsonPath, document: _Document, source: SourceFile,
+    enclosing: frozenset[int],
+) -> Any:
+    """The plain value of ``node``, recording the node behind every value and key.
+
+    ``enclosing`` holds the collections ``node`` sits in, to refuse an alias that
+    refers to its own ancestor (a cycle, which plain data cannot hold).
+    """
+    document.values += 1
+    if id(node) in enclosing:
+        raise _YamlError(Diagnostic.of(
+            "invalid-yaml", "an alias refers to a collection that contains it",
+            _span(source, node), help="YAML aliases cannot make a value contain itself",
+        ))
+    if document.values > _MAX_VALUES:
+        raise _YamlError(Diagnostic.of(
+            "invalid-yaml", "the document is too large once its aliases are expanded",
+            _span(source, node), help="write the values out instead of nesting aliases",
+        ))
     document.nodes[path] = node
+    inside = enclosing | {id(node)}
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = _to_data(key_node, (*path, "<key>"), document, source)
+        written: set[str] = set()
+        for key_node, value_node, merged in _pairs(node, source):
+            key = _to_data(key_node, (*path, "<key>"), document, source, inside)
             if not isinstance(key, str):
                 raise _YamlError(
                     Diagnostic.of("invalid-yaml", "mapping keys must be strings",
-                                  _span(source, key_node))
+                                  _span(source, key_node),
+                                  help=f"quote the key: \"{shown(str(key_node.value))}\""
+                                  if isinstance(key_node, ScalarNode) else None)
                 )
-            if key in result:
+            if not merged and key in written:
                 raise _YamlError(
                     Diagnostic.of(
-                        "invalid-yaml", f"duplicate key `{key}`", _span(source, key_node),
+                        "invalid-yaml", f"duplicate key `{shown(key)}`", _span(source, key_node),
                         help="YAML would silently keep only the last value; remove one",
                     )
                 )
+            if not merged:
+                written.add(key)
             document.keys[(*path, key)] = key_node
-            result[key] = _to_data(value_node, (*path, key), document, source)
+            result[key] = _to_data(value_node, (*path, key), document, source, inside)
         return result
     if isinstance(node, SequenceNode):
-        return [_to_data(item, (*path, i), document, source) for i, item in enumerate(node.value)]
+        return [
+            _to_data(item, (*path, i), document, source, inside)
+            for i, item in enumerate(node.value)
+        ]
     assert isinstance(node, ScalarNode)
     if node.tag in _TYPED_TAGS:
         try:
             return SafeConstructor().construct_object(node)
-        except (ConstructorError, ValueError):
+        except Exception:
+            # An explicit tag on text it cannot read (`!!bool maybe`, `!!int ""`) makes
+            # PyYAML's constructors raise all sorts of errors; keep the text instead.
             return node.value
     return node.value
+
+
+def _pairs(node: MappingNode, source: SourceFile) -> list[tuple[Node, Node, bool]]:
+    """The ``(key, value, merged)`` pairs of ``node``, with `<<` merge keys expanded.
+
+    Merged pairs come first, so keys written in the mapping itself override them, as
+    YAML specifies; only those written keys are checked for duplicates.
+    """
+    if not any(key.tag == _MERGE_TAG for key, _ in node.value):
+        return [(key, value, False) for key, value in node.value]
+    written = [(key, value) for key, value in node.value if key.tag != _MERGE_TAG]
+    # Flatten a copy: the node may be aliased, and visited again, elsewhere.
+    flat = MappingNode(node.tag, list(node.value), node.start_mark, node.end_mark)
+    try:
+        SafeConstructor().flatten_mapping(flat)
+    except ConstructorError as error:
+        mark = error.problem_mark or node.start_mark
+        raise _YamlError(Diagnostic.of(
+            "invalid-yaml", f"invalid YAML: {_quoted((error.problem or '').rstrip('.'))}",
+            source.span_at(mark.line + 1, mark.column + 1),
+            help="`<<` merges a mapping or a list of mappings",
+        )) from None
+    merged = flat.value[: len(flat.value) - len(written)]
+    return [(k, v, True) for k, v in merged] + [(k, v, False) for k, v in written]
 
 
 # --- schema errors -----------------------------------------------------------------
 
 
 def _where(path: JsonPath) -> str:
+    """How a message names the value at ``path``: `` `rules[0].when` `` or ``the policy``."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "the policy"
+    return f"`{shown(text)}`" if text else "the policy"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "null"
 
 
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {"boolean": "a boolean", "number": "a number", "string": "a string",
+            "array": "a list", "object": "a mapping", "null": "null"}[_json_type(value)]
 
 
-def _schema_diagnostic(
+def _fitting_branch(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    """For an ``anyOf``: the errors inside the alternative meant for this type of value.
+
+    `{nam: b}` as an env is an object with a misspelled key, better reported as such
+    than as "must be a string or an object".
+    """
+    kind = _json_type(error.instance)
+    branches = error.validator_value if isinstance(error.validator_value, list) else []
+    fitting = {
+        i for i, branch in enumerate(branches)
+        if isinstance(branch, dict) and branch.get("type") == kind
+    }
+    return [e for e in error.context or () if e.relative_schema_path[0] in fitting]
+
+
+def _schema_diagnostics(
     error: jsonschema.ValidationError, document: _Document, source: SourceFile
-) -> Diagnostic:
+) -> list[Diagnostic]:
+    """The diagnostics for one schema violation, pointing at the YAML that caused it."""
     path: JsonPath = tuple(error.absolute_path)
     node = document.nodes.get(path) or document.nodes[()]
     span = _span(source, node)
-    where = f"`{_where(path)}`"
+    where = _where(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     help: str | None = None
 
+    if error.validator == "anyOf" and (branch := _fitting_branch(error)):
+        return [d for e in branch for d in _schema_diagnostics(e, document, source)]
     if error.validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         instance: dict[str, Any] = error.instance if isinstance(error.instance, dict) else {}
-        extra = [k for k in instance if k not in allowed]
-        key = extra[0]
-        span = _span(source, document.keys[(*path, key)])
-        message = f"unknown key `{key}` in {where}"
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         keys = ", ".join(f"`{k}`" for k in allowed)
-        help = f"did you mean `{close[0]}`?" if close else f"the keys are {keys}"
-    elif error.validator == "required":
+        diagnostics = []
+        for key in (k for k in instance if k not in allowed):
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            diagnostics.append(Diagnostic.of(
+                "yaml-schema-violation", f"unknown key `{shown(key)}` in {where}",
+                _span(source, document.keys[(*path, key)]),
+                help=f"did you mean `{close[0]}`?" if close else f"the keys are {keys}",
+            ))
+        return diagnostics
+    if error.validator == "required":
         missing = str(error.message).split("'")[1]
+        if not path and missing == "policy":
+            return [Diagnostic.of(
+                "missing-policy-name", "the policy does not declare its name",
+                source.span_at(node.start_mark.line + 1, node.start_mark.column + 1),
+                help="add `policy: NAME`",
+            )]
         message = f"{where} is missing the required key `{missing}`"
     elif error.validator == "const":
-        message = f"{where} must be `{error.validator_value}`, found `{error.instance}`"
-    elif error.validator in ("type", "anyOf", "oneOf"):
+        found = (
+            f"`{shown(str(node.value))}`" if isinstance(node, ScalarNode)
+            else _type_name(error.instance)
+        )
+        message = f"{where} must be `{error.validator_value}`, found {found}"
+    elif error.validator in ("type", "anyOf"):
         expected = schema.get("x-expected") or _expected_type(error.validator_value)
         message = f"{where} must be {expected}, found {_type_name(error.instance)}"
         if (
@@ -193,12 +364,14 @@ def _schema_diagnostic(
         ):
             help = f"YAML reads `{node.value}` as a boolean; quote it: \"{node.value}\""
         elif isinstance(error.instance, int | float) and isinstance(node, ScalarNode):
-            help = f"quote it: \"{node.value}\""
+            help = f"quote it: \"{shown(node.value)}\""
+        elif isinstance(error.instance, list) and expected == "a string":
+            help = "write one value, not a list"
     elif error.validator == "minItems":
         message = f"{where} must not be empty"
     else:
-        message = f"{where}: {error.message}"
-    return Diagnostic.of("yaml-schema-violation", message, span, help=help)
+        message = f"{where}: {shown(error.message)}"
+    return [Diagnostic.of("yaml-schema-violation", message, span, help=help)]
 
 
 def _expected_type(value: Any) -> str:

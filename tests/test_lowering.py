@@ -1,0 +1,323 @@
+"""Lowering: AST to IR values, and every reason an AST is not a valid policy."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from dualgate.compiler import ast, ir
+from dualgate.compiler.diagnostics import Diagnostic, sort_diagnostics
+from dualgate.compiler.lowering import lower, shown, suggest
+from dualgate.compiler.networks import Network
+from dualgate.compiler.parser import parse_policy
+from dualgate.compiler.source import SourceFile, Span
+from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+
+PATH = "p.policy"
+
+
+def lowered(text: str) -> tuple[ir.Policy | None, list[Diagnostic]]:
+    file, syntax = parse_policy(SourceFile(PATH, text))
+    assert syntax == [] and file is not None
+    policy, diagnostics = lower(file)
+    return policy, sort_diagnostics(diagnostics)
+
+
+def policy_of(text: str) -> ir.Policy:
+    policy, diagnostics = lowered(text)
+    assert diagnostics == []
+    assert policy is not None
+    return policy
+
+
+def errors(text: str) -> list[tuple[int, int, str, str]]:
+    policy, diagnostics = lowered(text)
+    assert policy is None
+    return [(d.span.line, d.span.column, d.code.code, d.message) for d in diagnostics]
+
+
+def only_error(text: str) -> Diagnostic:
+    policy, diagnostics = lowered(text)
+    assert policy is None
+    [diagnostic] = diagnostics
+    return diagnostic
+
+
+def rule_of(text: str) -> ir.Rule:
+    [rule] = policy_of("policy p\nenvs production, staging\n" + text).rules
+    return rule
+
+
+# --- values ------------------------------------------------------------------------
+
+
+def test_defaults_are_deny_and_high() -> None:
+    policy = policy_of("policy p")
+    assert policy == ir.Policy(name="p")
+    assert (policy.default_decision, policy.default_tier) == (Decision.DENY, TierName.HIGH)
+    assert (policy.envs, policy.tiers, policy.rules, policy.overrides) == ((), (), (), ())
+
+
+def test_declared_defaults() -> None:
+    policy = policy_of("policy p\ndefault_decision allow\ndefault_tier low")
+    assert (policy.default_decision, policy.default_tier) == (Decision.ALLOW, TierName.LOW)
+
+
+@pytest.mark.parametrize(
+    ("written", "decision"),
+    [("allow", Decision.ALLOW), ("deny", Decision.DENY), ("throttle", Decision.THROTTLE),
+     ("require_human", Decision.REQUIRE_HUMAN), ("require_approval", Decision.REQUIRE_HUMAN)],
+)
+def test_decisions_and_the_require_approval_alias(written: str, decision: Decision) -> None:
+    assert rule_of(f"rule r then {written}").decision is decision
+    assert policy_of(f"policy p\ndefault_decision {written}").default_decision is decision
+
+
+def test_protected_envs() -> None:
+    policy = policy_of("policy p\nenvs production (protected), staging, eu (protected)")
+    assert policy.envs == (
+        ir.EnvDecl(name="production", protected=True),
+        ir.EnvDecl(name="staging", protected=False),
+        ir.EnvDecl(name="eu", protected=True),
+    )
+    assert policy.env_names == ("production", "staging", "eu")
+
+
+@pytest.mark.parametrize(
+    ("written", "network"),
+    [
+        ("10.0.0.0/8", ipaddress.IPv4Network("10.0.0.0/8")),
+        ("10.1.2.3", ipaddress.IPv4Network("10.1.2.3/32")),
+        ("2001:db8::/32", ipaddress.IPv6Network("2001:db8::/32")),
+        ("2001:db8::1", ipaddress.IPv6Network("2001:db8::1/128")),
+        ("::ffff:10.0.0.0/104", ipaddress.IPv4Network("10.0.0.0/8")),
+        ("::ffff:192.168.1.1", ipaddress.IPv4Network("192.168.1.1/32")),
+        ("::/0", ipaddress.IPv6Network("::/0")),
+    ],
+)
+def test_networks_and_ipv4_mapped_ipv6(written: str, network: Network) -> None:
+    [condition] = rule_of(f"rule r when cidr in {written} then deny").conditions
+    assert isinstance(condition, ir.CidrCondition)
+    assert condition.networks == (network,)
+    assert type(condition.networks[0]) is type(network)
+
+
+def test_conditions_keep_their_order_values_and_negation() -> None:
+    rule = rule_of(
+        "rule r when topic a.*, **.read and env not staging and cidr not in 10.0.0.0/8\n"
+        '  then deny reason "why \\"not\\""'
+    )
+    assert rule.conditions == (
+        ir.TopicCondition(patterns=(ir.TopicPattern.parse("a.*"),
+                                    ir.TopicPattern.parse("**.read"))),
+        ir.EnvCondition(negated=True, envs=("staging",)),
+        ir.CidrCondition(negated=True, networks=(ipaddress.IPv4Network("10.0.0.0/8"),)),
+    )
+    assert rule.reason == 'why "not"'
+
+
+def test_rules_stay_in_file_order_and_keep_their_spans() -> None:
+    policy = policy_of("policy p\nrule b then deny\n\nrule a\n  then allow\n")
+    assert [r.id for r in policy.rules] == ["b", "a"]
+    assert policy.rules[1].span == Span(PATH, 4, 1, 5, 13)
+    assert policy.span == Span(PATH, 1, 1, 1, 9)
+
+
+def test_tiers() -> None:
+    policy = policy_of(
+        "policy p\ntier high topics a.**, b.delete fail_mode closed\n"
+        "tier low topics **.read fail_mode open"
+    )
+    assert policy.tiers == (
+        ir.Tier(name=TierName.HIGH, fail_mode=FailMode.CLOSED,
+                patterns=(ir.TopicPattern.parse("a.**"), ir.TopicPattern.parse("b.delete"))),
+        ir.Tier(name=TierName.LOW, fail_mode=FailMode.OPEN,
+                patterns=(ir.TopicPattern.parse("**.read"),)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2026-12-01T00:00:00Z", datetime(2026, 12, 1, tzinfo=UTC)),
+        ("2026-12-01t00:00:00z", datetime(2026, 12, 1, tzinfo=UTC)),
+        ("2026-12-01T10:30:00+02:00",
+         datetime(2026, 12, 1, 10, 30, tzinfo=timezone(timedelta(hours=2)))),
+        ("2026-12-01T00:00:00-05:30",
+         datetime(2026, 12, 1, tzinfo=timezone(-timedelta(hours=5, minutes=30)))),
+        ("2026-12-01T00:00:00.250Z", datetime(2026, 12, 1, 0, 0, 0, 250_000, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_with_offsets_are_aware(written: str, expected: datetime) -> None:
+    policy = policy_of(
+        "policy p\ntier low topics a fail_mode closed\n"
+        f'override tier low fail_mode open until {written} reason "INC-1"'
+    )
+    [override] = policy.overrides
+    assert override == ir.Override(tier=TierName.LOW, until=expected, reason="INC-1")
+    assert override.until.utcoffset() == expected.utcoffset()
+    assert override.fail_mode is FailMode.OPEN
+
+
+# --- errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("until", "message", "help"),
+    [
+        ("2026-12-01", "`2026-12-01` is a date, not a timestamp",
+         "write a time and a zone, e.g. `2026-12-01T00:00:00Z`"),
+        ("2026-12-01T00:00:00", "timestamp `2026-12-01T00:00:00` has no time zone",
+         "append `Z` for UTC: `2026-12-01T00:00:00Z`"),
+        ("2026-02-30T00:00:00Z", "`2026-02-30T00:00:00Z` is not a timestamp",
+         "write an RFC 3339 timestamp such as `2026-12-01T00:00:00Z`"),
+        ("2026-12-01T00:00Z", "`2026-12-01T00:00Z` is not a timestamp",
+         "write an RFC 3339 timestamp such as `2026-12-01T00:00:00Z`"),
+        ("tomorrow", "`tomorrow` is not a timestamp",
+         "write an RFC 3339 timestamp such as `2026-12-01T00:00:00Z`"),
+    ],
+)
+def test_invalid_timestamps(until: str, message: str, help: str) -> None:
+    diagnostic = only_error(
+        "policy p\ntier low topics a fail_mode closed\n"
+        f'override tier low fail_mode open until {until} reason "x"'
+    )
+    assert (diagnostic.code.code, diagnostic.message, diagnostic.help) == ("DG108", message, help)
+    assert (diagnostic.span.line, diagnostic.span.column) == (3, 40)
+
+
+def test_every_error_is_reported_at_once() -> None:
+    text = """\
+policy p/q
+envs production, production
+default_decision maybe
+tier high topics a..b fail_mode open
+rule r when env prod and cidr in 10.0.0.1/8 then deny
+rule r when topic a.* then alow
+override tier high fail_mode closed until 2026-12-01 reason "x"
+"""
+    assert errors(text) == [
+        (1, 8, "DG113", "policy name `p/q` contains `/`"),
+        (2, 18, "DG112", "env `production` is declared twice"),
+        (3, 18, "DG104", "unknown decision `maybe`"),
+        (4, 18, "DG102", "invalid topic pattern `a..b`: segment 2 is empty"),
+        (4, 33, "DG106", "the high tier must fail closed"),
+        (5, 17, "DG101", "env `prod` is not declared"),
+        (5, 34, "DG103", "network `10.0.0.1/8` has host bits set"),
+        (6, 6, "DG100", "rule id `r` is already used"),
+        (6, 28, "DG104", "unknown decision `alow`"),
+        (7, 30, "DG110", "an override can only set `fail_mode open`"),
+        (7, 43, "DG108", "`2026-12-01` is a date, not a timestamp"),
+    ]
+
+
+def test_an_override_of_a_broken_tier_is_not_also_undeclared() -> None:
+    text = (
+        "policy p\ntier low topics a..b fail_mode open\n"
+        'override tier low fail_mode open until 2026-12-01T00:00:00Z reason "x"'
+    )
+    assert [code for _, _, code, _ in errors(text)] == ["DG102"]
+
+
+def test_override_of_an_undeclared_tier() -> None:
+    diagnostic = only_error(
+        "policy p\ntier low topics a fail_mode open\n"
+        'override tier medium fail_mode open until 2026-12-01T00:00:00Z reason "x"'
+    )
+    assert (diagnostic.code.code, diagnostic.message) == (
+        "DG107", "override of tier `medium`, which is not declared"
+    )
+    assert diagnostic.help == "declare `tier medium topics ... fail_mode closed` first"
+
+
+def test_unknown_tier_in_an_override_is_reported_once() -> None:
+    text = (
+        "policy p\n"
+        'override tier critical fail_mode open until 2026-12-01T00:00:00Z reason "x"'
+    )
+    assert [code for _, _, code, _ in errors(text)] == ["DG109"]
+
+
+def test_undeclared_env_helps() -> None:
+    def help_of(text: str) -> str | None:
+        return only_error(text).help
+
+    assert help_of("policy p\nenvs production, staging\nrule r when env prod then deny") \
+        == "did you mean `production`?"
+    assert help_of("policy p\nenvs production, staging\nrule r when env qa then deny") \
+        == "declared envs are `production` or `staging`"
+    assert help_of("policy p\nenvs production\nrule r when env qa then deny") \
+        == "the only declared env is `production`"
+    _, [invalid_env, undeclared] = lowered("policy p\nenvs a/b\nrule r when env qa then deny")
+    assert (invalid_env.code.code, undeclared.code.code) == ("DG113", "DG101")
+    assert undeclared.help == "add `qa` to `envs`"
+    no_envs = only_error("policy p\nrule r when env not qa then deny")
+    assert no_envs.message == "env `qa` is used but the policy declares no envs"
+    assert no_envs.help == "declare the policy's envs, e.g. `envs qa`"
+
+
+def test_related_locations_point_at_the_first_declaration() -> None:
+    policy, diagnostics = lowered("policy p\nrule a then deny\nrule a then allow\n"
+                                  "default_tier low\ndefault_tier high\n")
+    assert policy is None
+    duplicate_rule, duplicate_setting = diagnostics
+    assert [(r.span.line, r.span.column, r.message) for r in duplicate_rule.related] == [
+        (2, 6, "first used here"),
+    ]
+    assert duplicate_setting.message == "`default_tier` is declared more than once"
+    assert [(r.span.line, r.message) for r in duplicate_setting.related] == [
+        (4, "first declared here"),
+    ]
+
+
+def test_missing_policy_name() -> None:
+    diagnostic = only_error("envs a")
+    assert (diagnostic.code.code, diagnostic.span) == ("DG114", Span(PATH, 1, 1, 1, 2))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("-p", "policy name `-p` must start with a letter or digit"),
+        ("_p", "policy name `_p` must start with a letter or digit"),
+        ("p/q", "policy name `p/q` contains `/`"),
+        ("café", "policy name `café` contains `é`"),
+        ("p\n", "policy name `p\\n` contains `\\n`"),
+        ("", "policy name is empty"),
+    ],
+)
+def test_invalid_names(name: str, message: str) -> None:
+    where = Span(PATH, 1, 8, 1, 9)
+    file = ast.PolicyFile((ast.PolicyDecl(ast.Word(name, where), where),))
+    policy, [diagnostic] = lower(file)
+    assert policy is None
+    assert (diagnostic.code.code, diagnostic.message) == ("DG113", message)
+
+
+def test_messages_show_control_characters_escaped() -> None:
+    diagnostic = only_error("policy p\nrule r then de\x01ny")
+    assert diagnostic.message == "unknown decision `de\\x01ny`"
+
+
+def test_a_lowered_ast_built_by_hand() -> None:
+    here = Span("hand", 1, 1, 1, 2)
+    file = ast.PolicyFile((
+        ast.PolicyDecl(ast.Word("p", here), here),
+        ast.RuleDecl(ast.Word("r", here), (), ast.Word("require_approval", here), None, here),
+    ))
+    policy, diagnostics = lower(file)
+    assert diagnostics == []
+    assert policy == ir.Policy(name="p", rules=(ir.Rule(id="r", decision=Decision.REQUIRE_HUMAN),))
+
+
+def test_suggest() -> None:
+    assert suggest("prod", ["production", "staging"]) == "did you mean `production`?"
+    assert suggest("stagign", ["production", "staging"]) == "did you mean `staging`?"
+    assert suggest("pr", ["production", "preview"]) is None
+    assert suggest("qa", ["production", "staging"]) is None
+
+
+def test_shown_escapes_only_what_cannot_be_seen() -> None:
+    assert shown("a\tb\x00c\u2028d é→😀 `x`") == "a\\tb\\x00c\\u2028d é→😀 `x`"
