@@ -14,6 +14,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 from dualgate.compiler.loader import load_policy_text
 
@@ -80,8 +81,8 @@ def main() -> None:
         for text, path in ((dsl, "bench.policy"), (yaml, "bench.policy.yaml")):
             result = load_policy_text(text, path)
             assert result.policy is not None and len(result.policy.rules) == size, path
-        dsl_s = median_seconds(lambda: load_policy_text(dsl, "bench.policy"), args.repeat)
-        yaml_s = median_seconds(lambda: load_policy_text(yaml, "bench.policy.yaml"),
+        dsl_s = median_seconds(partial(load_policy_text, dsl, "bench.policy"), args.repeat)
+        yaml_s = median_seconds(partial(load_policy_text, yaml, "bench.policy.yaml"),
                                 args.repeat)
         print(
             f"| {size:>5} | {dsl_s * 1e3:>8.1f} ms | {dsl_s / size * 1e6:>9.1f} µs "

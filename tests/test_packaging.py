@@ -90,9 +90,13 @@ def test_installed_console_script_runs(tmp_path: Path) -> None:
     bad = tmp_path / "bad.policy"
     bad.write_text("policy bad\nrule r\n  then dny\n")
     env = {**os.environ, "NO_COLOR": "1"}
-    ok = subprocess.run([script, "lint", str(good)], capture_output=True, text=True, env=env)
+    ok = subprocess.run(
+        [script, "lint", str(good)], capture_output=True, text=True, env=env, check=False
+    )
     assert (ok.returncode, ok.stdout.strip()) == (0, "All checks passed (1 file).")
-    failed = subprocess.run([script, "lint", str(bad)], capture_output=True, text=True, env=env)
+    failed = subprocess.run(
+        [script, "lint", str(bad)], capture_output=True, text=True, env=env, check=False
+    )
     assert failed.returncode == 1
     assert f"{bad}:3:8: DG104 (unknown-decision) unknown decision `dny`" in failed.stdout
     assert "Traceback" not in failed.stdout + failed.stderr

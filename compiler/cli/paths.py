@@ -25,7 +25,8 @@ def expand(paths: Iterable[Path], suffixes: tuple[str, ...] = POLICY_SUFFIXES) -
     """Files named directly, plus files under named directories whose names end in ``suffixes``.
 
     A file named directly is always included; directories are searched recursively in
-    sorted order, skipping hidden and tooling directories. Each file appears once.
+    sorted order, skipping hidden and tooling directories, and file endings are compared
+    case-insensitively (as ``loader.format_of`` does). Each file appears once.
     """
     found = Expansion()
     seen: set[Path] = set()
@@ -43,7 +44,7 @@ def expand(paths: Iterable[Path], suffixes: tuple[str, ...] = POLICY_SUFFIXES) -
                     d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS
                 )
                 for name in sorted(names):
-                    if name.endswith(suffixes):
+                    if name.lower().endswith(suffixes):
                         add(Path(root) / name)
         elif path.is_file():
             add(path)
