@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
@@ -36,6 +36,10 @@ from dualgate.compiler.topics import PatternError
 from dualgate.runtime.vocabulary import DECISION_ALIASES, Decision, FailMode, TierName
 
 T = TypeVar("T")
+E = TypeVar("E", Decision, TierName, FailMode)
+
+_TIER_NAMES = {tier.value: tier for tier in TierName}
+_FAIL_MODES = {mode.value: mode for mode in FailMode}
 
 _NAME = re.compile(NAME_PATTERN)
 _RFC3339 = re.compile(
@@ -125,35 +129,25 @@ class _Lowering:
         )
         return None
 
-    def decision(self, word: ast.Word) -> Decision | None:
-        decision = DECISION_ALIASES.get(word.text)
-        if decision is None:
+    def known(self, word: ast.Word, table: Mapping[str, E], code: str, what: str) -> E | None:
+        """The value ``word`` names in ``table``; an unknown word is reported as ``code``."""
+        value = table.get(word.text)
+        if value is None:
+            canonical = list(dict.fromkeys(str(v) for v in table.values()))
             self.report(
-                "unknown-decision", f"unknown decision `{word.text}`", word.span,
-                help=suggest(word.text, DECISION_ALIASES)
-                or f"a decision is {_choices(d.value for d in Decision)}",
+                code, f"unknown {what} `{word.text}`", word.span,
+                help=suggest(word.text, table) or f"a {what} is {_choices(canonical)}",
             )
-        return decision
+        return value
+
+    def decision(self, word: ast.Word) -> Decision | None:
+        return self.known(word, DECISION_ALIASES, "unknown-decision", "decision")
 
     def tier_name(self, word: ast.Word) -> TierName | None:
-        try:
-            return TierName(word.text)
-        except ValueError:
-            self.report(
-                "unknown-tier", f"unknown tier `{word.text}`", word.span,
-                help=suggest(word.text, TierName) or f"tiers are {_choices(TierName)}",
-            )
-            return None
+        return self.known(word, _TIER_NAMES, "unknown-tier", "tier")
 
     def fail_mode(self, word: ast.Word) -> FailMode | None:
-        try:
-            return FailMode(word.text)
-        except ValueError:
-            self.report(
-                "unknown-fail-mode", f"unknown fail mode `{word.text}`", word.span,
-                help=suggest(word.text, FailMode) or "a fail mode is `closed` or `open`",
-            )
-            return None
+        return self.known(word, _FAIL_MODES, "unknown-fail-mode", "fail mode")
 
     def pattern(self, word: ast.Word) -> TopicPattern | None:
         if word.text in KEYWORDS:

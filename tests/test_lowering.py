@@ -321,3 +321,22 @@ def test_suggest() -> None:
 
 def test_shown_escapes_only_what_cannot_be_seen() -> None:
     assert shown("a\tb\x00c\u2028d é→😀 `x`") == "a\\tb\\x00c\\u2028d é→😀 `x`"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "help"),
+    [
+        ("policy p\nrule r then zzz", "DG104",
+         "a decision is `allow`, `throttle`, `require_human` or `deny`"),
+        ("policy p\nrule r then dny", "DG104", "did you mean `deny`?"),
+        ("policy p\nrule r then require_aproval", "DG104", "did you mean `require_approval`?"),
+        ("policy p\ntier zzz topics a fail_mode open", "DG109",
+         "a tier is `high`, `medium` or `low`"),
+        ("policy p\ntier low topics a fail_mode zzz", "DG110",
+         "a fail mode is `closed` or `open`"),
+        ("policy p\ntier low topics a fail_mode opne", "DG110", "did you mean `open`?"),
+    ],
+)
+def test_unknown_words_list_the_choices_or_suggest_one(text: str, code: str, help: str) -> None:
+    diagnostic = only_error(text)
+    assert (diagnostic.code.code, diagnostic.help) == (code, help)
