@@ -173,20 +173,14 @@ class _Lowering:
         try:
             return parse_network(word.text)
         except NetworkError as error:
-            if error.suggestion:
-                self.report(
-                    "invalid-network", f"network `{word.text}` has host bits set", word.span,
-                    help=f"did you mean `{error.suggestion}`? (for the single host, write "
-                    f"`{word.text.split('/')[0]}`)",
-                )
-            else:
-                # The parser's own reason only repeats that the text is not a network.
-                self.report(
-                    "invalid-network", f"`{word.text}` is not an IPv4 or IPv6 network",
-                    word.span,
-                    help="write a network such as `10.0.0.0/8` or `2001:db8::/32`, "
-                    "or a single address",
-                )
+            help = (
+                f"did you mean `{error.suggestion}`? (for the single host, write "
+                f"`{word.text.split('/')[0]}`)"
+                if error.suggestion
+                else "write a network such as `10.0.0.0/8` or `2001:db8::/32`, "
+                "or a single address"
+            )
+            self.report("invalid-network", str(error), word.span, help=help)
             return None
 
     def timestamp(self, word: ast.Word) -> datetime | None:

@@ -26,13 +26,13 @@ def parse_network(text: str) -> Network:
     """
     try:
         network = ipaddress.ip_network(text, strict=True)
-    except ValueError as error:
+    except ValueError:
         try:
             loose = ipaddress.ip_network(text, strict=False)
         except ValueError:
-            raise NetworkError(_reason(text, error)) from None
+            raise NetworkError(f"`{text}` is not an IPv4 or IPv6 network") from None
         raise NetworkError(
-            f"`{text}` has host bits set", suggestion=str(_unmap(loose))
+            f"network `{text}` has host bits set", suggestion=str(_unmap(loose))
         ) from None
     return _unmap(network)
 
@@ -48,8 +48,3 @@ def _unmap(network: Network) -> Network:
         return ipaddress.IPv4Network((address, network.prefixlen - 96))
     return network
 
-
-def _reason(text: str, error: ValueError) -> str:
-    detail = str(error).rstrip(".")
-    detail = detail[0].lower() + detail[1:] if detail else "not a network"
-    return f"`{text}` is not an IPv4 or IPv6 network ({detail})"
