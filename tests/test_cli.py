@@ -161,3 +161,11 @@ def test_internal_errors_are_reported_without_traceback(
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err
     assert "Traceback" not in err
+
+
+def test_help_lists_every_command_with_a_whole_summary() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("explain", "fmt", "lint"):
+        line = next(x for x in result.output.splitlines() if x.strip().startswith(command))
+        assert line.rstrip().endswith("."), line

@@ -8,7 +8,7 @@ from dualgate.compiler.codes import CODES, lookup
 from dualgate.compiler.lowering import suggest
 
 
-@click.command()
+@click.command(short_help="Explain a diagnostic code, or list them all.")
 @click.argument("code", required=False)
 def explain(code: str | None) -> None:
     """Explain diagnostic CODE (e.g. DG101 or undeclared-env); list all codes without one."""
