@@ -93,8 +93,12 @@ def _token_span(path: str, token: Token) -> Span:
     return Span(path, token.line, token.column, token.end_line, token.end_column)
 
 
+# Where parsing may resume: a statement keyword at the start of a line, or an unindented
+# word that looks like a misspelled one (`rul`), which is then reported instead of skipped.
 _RESYNC = re.compile(
-    r"^[ \t]*(?P<keyword>" + "|".join(STATEMENT_KEYWORDS) + r")(?=[\s#]|$)", re.MULTILINE
+    r"^(?:[ \t]*(?P<keyword>" + "|".join(STATEMENT_KEYWORDS) + r")(?=[\s#]|$)"
+    r"|(?P<word>[^\s#,\"()]+))",
+    re.MULTILINE,
 )
 
 
@@ -119,17 +123,25 @@ def _all_syntax_errors(source: SourceFile) -> list[Diagnostic]:
 
 
 def _resume_offset(error: UnexpectedInput, text: str) -> int | None:
-    """Where the first statement keyword at the start of a line, at or after ``error``, is.
+    """Where parsing resumes after ``error``: the next statement start, or None.
 
     The keyword the parser stumbled on may itself start the next statement (a rule
-    missing its `then` followed by the next rule), so the search includes it.
+    missing its `then` followed by the next rule), so a keyword at the error counts; an
+    misspelled keyword counts only on a later line, so the same error is never met twice.
     """
     if isinstance(error, UnexpectedToken) and error.token.type == "$END":
         return None
     offset = error.pos_in_stream or 0
+    next_line = text.find("\n", offset) + 1
     for match in _RESYNC.finditer(text, text.rfind("\n", 0, offset) + 1):
-        if match.start("keyword") >= offset:
+        if match.group("keyword") is not None and match.start("keyword") >= offset:
             return match.start("keyword")
+        word = match.group("word")
+        if (
+            word is not None and next_line and match.start() >= next_line
+            and word not in KEYWORDS and _closest(word, list(STATEMENT_KEYWORDS)) is not None
+        ):
+            return match.start()
     return None
 
 

@@ -364,3 +364,15 @@ def test_the_grammar_reserves_exactly_the_keywords() -> None:
     word = re.search(r"^WORD: /\(\?!\(([^)]*)\)", grammar, re.MULTILINE)
     assert word is not None
     assert sorted(word.group(1).split("|")) == sorted(KEYWORDS)
+
+
+def test_resync_reports_a_misspelled_statement_after_an_earlier_error() -> None:
+    text = "policy p\n\nrule r\n  when topic a.b\n  deny\n\nrul s\n  then deny\n"
+    assert [(d.span.line, d.code.code) for d in syntax_errors(text)] == [
+        (5, "DG010"), (7, "DG012")
+    ]
+
+
+def test_resync_does_not_stop_at_an_unindented_continuation_line() -> None:
+    text = "policy p\nrule t when topic a,,b\nthen deny\nrule u then deny\n"
+    assert [(d.span.line, d.code.code) for d in syntax_errors(text)] == [(2, "DG010")]
