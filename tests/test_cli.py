@@ -169,3 +169,10 @@ def test_help_lists_every_command_with_a_whole_summary() -> None:
     for command in ("explain", "fmt", "lint"):
         line = next(x for x in result.output.splitlines() if x.strip().startswith(command))
         assert line.rstrip().endswith("."), line
+
+
+def test_directory_search_ignores_the_case_of_file_endings(tmp_path: Path) -> None:
+    (tmp_path / "UPPER.POLICY").write_text(GOOD)
+    (tmp_path / "Mixed.Policy.YAML").write_text("version: v1\npolicy: m\n")
+    document = json.loads(run("lint", "--format", "json", str(tmp_path)).output)
+    assert document["summary"]["files"] == 2

@@ -401,3 +401,18 @@ def test_names_with_control_characters_are_shown_escaped() -> None:
     assert found('version: v1\npolicy: "a\\tb\\n"\n') == [
         (2, 9, "DG113", "policy name `a\\tb\\n` contains `\\t`"),
     ]
+
+
+def test_values_spelled_like_keywords_are_refused_as_the_dsl_cannot_write_them() -> None:
+    text = (
+        "version: v1\npolicy: policy\nenvs: [in, dev]\n"
+        "rules:\n  - {id: not, when: {topic: topic, env: dev}, decision: deny}\n"
+    )
+    result = load_policy_text(text, "k.policy.yaml")
+    assert [(d.span.line, d.code.code, d.message) for d in result.diagnostics] == [
+        (2, "DG113", "policy name `policy` is a reserved keyword"),
+        (3, "DG113", "env name `in` is a reserved keyword"),
+        (5, "DG113", "rule id `not` is a reserved keyword"),
+        (5, "DG102", "invalid topic pattern `topic`: a one-segment pattern cannot be a "
+                     "reserved keyword"),
+    ]
