@@ -72,8 +72,8 @@ def parse_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[Diagno
     token = _collected_comments.set(comments)
     try:
         tree = _parser().parse(source.text)
-    except UnexpectedInput:
-        return None, _all_syntax_errors(source)
+    except UnexpectedInput as error:
+        return None, _all_syntax_errors(source, error)
     finally:
         _collected_comments.reset(token)
     statements = PolicyTransformer(source.path).transform(tree)
@@ -102,24 +102,32 @@ _RESYNC = re.compile(
 )
 
 
-def _all_syntax_errors(source: SourceFile) -> list[Diagnostic]:
-    """Every syntax error of ``source``: report one, blank out up to the next statement, repeat.
+def _all_syntax_errors(source: SourceFile, first: UnexpectedInput) -> list[Diagnostic]:
+    """Every syntax error of ``source``, starting from ``first`` (the error already met).
 
+    Report one, blank out the text up to the next statement, parse again, repeat.
     Blanking keeps line breaks, so positions in the remaining text stay true.
     """
     text = source.text
+    error: UnexpectedInput | None = first
     diagnostics: list[Diagnostic] = []
-    while len(diagnostics) < _MAX_SYNTAX_ERRORS:
-        try:
-            _parse_tree(text)
+    while error is not None and len(diagnostics) < _MAX_SYNTAX_ERRORS:
+        diagnostics.append(_describe(error, source, text))
+        resume = _resume_offset(error, text)
+        if resume is None:
             break
-        except UnexpectedInput as error:
-            diagnostics.append(_describe(error, source, text))
-            resume = _resume_offset(error, text)
-            if resume is None:
-                break
-            text = re.sub(r"[^\n]", " ", text[:resume]) + text[resume:]
+        text = re.sub(r"[^\n]", " ", text[:resume]) + text[resume:]
+        error = _parse_error(text)
     return diagnostics
+
+
+def _parse_error(text: str) -> UnexpectedInput | None:
+    """The syntax error parsing ``text`` raises, or None when it parses."""
+    try:
+        _parse_tree(text)
+    except UnexpectedInput as error:
+        return error
+    return None
 
 
 def _resume_offset(error: UnexpectedInput, text: str) -> int | None:
