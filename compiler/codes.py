@@ -4,7 +4,9 @@ Every code has a stable number (``DG`` + three digits), a kebab-case name, a def
 severity and a doc text with the same four sections (What it does, Why it matters,
 Example, Fix), which ``dualgate explain`` prints. Numbering:
 DG0xx input and syntax, DG1xx policy semantics found while lowering to the IR,
-DG2xx rule analysis, DG3xx governance (the last two arrive with the analyzer).
+DG03x suppression comments, DG2xx rule analysis, DG3xx governance. Only analysis
+findings (DG2xx, DG3xx) can be selected, ignored and suppressed; the rest are always
+reported, because without a valid IR there is nothing to analyze.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _indent(text: str) -> str:
     return "\n".join(f"    {line}" if line else "" for line in text.strip("\n").splitlines())
 
 
-_E, _W = Severity.ERROR, Severity.WARNING
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 _CODES = (
     Code(
@@ -113,6 +115,28 @@ _CODES = (
         "rules:\n  - id: r\n    whn: {topic: a.b}\n    decision: deny",
         "Use the key or type the message names; the help suggests the closest key. Quote "
         "values YAML would read as something else (`no`, `on`, `1.0`).",
+    ),
+    Code(
+        "DG030", "invalid-suppression", _W,
+        "a suppression comment is malformed, names an unknown code or gives no reason",
+        "Reports `# dualgate: ignore[...]` comments that do not follow the form "
+        "`# dualgate: ignore[CODE, ...] reason`, that name a code which does not exist or "
+        "cannot be suppressed (only analysis findings, DG2xx and DG3xx, can), or that give "
+        "no reason. Such a comment suppresses nothing.",
+        "A suppression is a reviewed exception; without a reason the next reader cannot "
+        "tell a deliberate exception from a silenced bug.",
+        "# dualgate: ignore[DG204]\nrule allow-all\n  then allow",
+        "Name the codes and say why: `# dualgate: ignore[DG204] prod deletes are denied "
+        "before the general allowance`.",
+    ),
+    Code(
+        "DG031", "unused-suppression", _W, "a suppression comment suppresses nothing",
+        "Reports a code in a `# dualgate: ignore[...]` comment for which the statement it "
+        "is attached to has no finding (only codes that are selected are checked).",
+        "A stale suppression would silently hide a future finding of the same kind.",
+        "# dualgate: ignore[DG202] no longer shadowed\nrule allow-reads\n  "
+        "when topic **.read\n  then allow",
+        "Remove the code from the comment, or the whole comment.",
     ),
     Code(
         "DG100", "duplicate-rule-id", _E, "two rules have the same id",
@@ -236,6 +260,131 @@ _CODES = (
         "Bundles, metrics and decision logs are labelled with the policy name.",
         "envs production\ndefault_decision deny",
         "Start the file with `policy NAME`.",
+    ),
+    Code(
+        "DG201", "unmatchable-rule", _E, "no request can satisfy the rule's own conditions",
+        "Reports a rule whose conditions contradict each other, so that no request matches "
+        "it whatever comes before it: `topic a.b and topic not a.*`, `env not` listing "
+        "every declared env, `cidr in 10.0.0.0/8 and cidr not in 10.0.0.0/8`.",
+        "The rule can never decide anything; its author meant something else.",
+        "rule r\n  when topic infra.db.delete\n   and topic not infra.*.delete\n  then deny",
+        "Fix the contradicting conditions, or delete the rule.",
+    ),
+    Code(
+        "DG202", "shadowed-rule", _E, "every request the rule matches is decided by earlier rules",
+        "Reports a rule that some requests match but that never decides one: the earlier "
+        "rules it names (the blocking rules) together take every request it matches. The "
+        "witness is a request the rule matches and the blocking rule that takes it; the "
+        "message says whether a blocking rule decides differently.",
+        "Under first match the rule is dead code. When a blocking rule decides "
+        "differently, the policy does not do what the shadowed rule says.",
+        "rule allow-reads\n  when topic **.read\n  then allow\n"
+        "rule deny-secret-read\n  when topic secret.read\n  then deny",
+        "Move the rule above the rules that block it, narrow them, or delete it.",
+    ),
+    Code(
+        "DG203", "redundant-rule", _W, "deleting the rule would change no decision",
+        "Reports a rule that decides some requests, but every one of them would get the same "
+        "decision from the rules after it (or from the default) if it were deleted.",
+        "Redundant rules make a policy longer to review and hide which rule really decides; "
+        "a later edit of the rule below silently changes what this one seemed to say.",
+        "rule deny-prod-iam\n  when topic iam.** and env production\n  then deny\n"
+        "rule deny-iam\n  when topic iam.**\n  then deny",
+        "Delete the rule.",
+    ),
+    Code(
+        "DG204", "conflicting-rules", _W,
+        "two overlapping rules decide differently, so order decides",
+        "Reports two rules with different decisions and a request both match on which the "
+        "earlier one is the first match: swapping them would change that decision. The "
+        "finding is a warning when the rules only partly overlap and info when the later "
+        "rule generalizes the earlier one (the usual exception-before-general pattern).",
+        "When two rules overlap, the policy's meaning depends on their order; a reviewer "
+        "should see that, and a partial overlap is often an accident.",
+        "rule deny-prod-deletes\n  when topic **.delete and env production\n  then deny\n"
+        "rule allow-infra\n  when topic infra.**\n  then allow",
+        "Make the rules disjoint, or keep the order and record why with "
+        "`# dualgate: ignore[DG204] reason` on the later rule.",
+    ),
+    Code(
+        "DG301", "unapproved-high-risk-allow", _E,
+        "a high-tier action is allowed in a protected env without approval",
+        "Reports a rule (or the default decision) that decides `allow` for a request whose "
+        "topic is in the high tier and whose env is protected.",
+        "High-tier actions have external side effects; in a protected env such as "
+        "production they need a person (`require_human`) or must be denied.",
+        "envs production (protected)\ntier high topics payments.** fail_mode closed\n"
+        "rule allow-payments\n  when topic payments.**\n  then allow",
+        "Decide `require_human` (or `deny`) for high-tier topics in protected envs, e.g. "
+        "with a rule before the allowing one; or classify the topic in a lower tier if it "
+        "really has no external side effect.",
+    ),
+    Code(
+        "DG302", "override-on-high-tier", _E, "an override opens the high tier",
+        "Reports an `override tier high ...`.",
+        "The high tier must fail closed; an override is a fail-open bypass of exactly the "
+        "actions that must never bypass the policy.",
+        'override tier high fail_mode open until 2026-12-01T00:00:00Z reason "INC-1"',
+        "Remove the override; open a lower tier instead if the incident allows.",
+    ),
+    Code(
+        "DG303", "override-expired", _W, "an override's expiry time has passed",
+        "Reports an override whose `until` is at or before the time of the check "
+        "(`--now`, by default the current time).",
+        "An expired override no longer changes anything, but it still reads as if the tier "
+        "were open; stale incident measures confuse the next incident.",
+        'override tier low fail_mode open until 2020-01-01T00:00:00Z reason "INC-1"',
+        "Remove the override.",
+    ),
+    Code(
+        "DG304", "override-window-too-long", _W, "an override stays open for too long",
+        "Reports an override whose `until` lies further in the future than the limit "
+        "(7 days unless `--override-window-limit` says otherwise), counted from the time of "
+        "the check (`--now`).",
+        "An override is an incident measure; a long one turns a temporary fail-open bypass "
+        "into a permanent one that nobody reviews.",
+        'override tier low fail_mode open until 2099-01-01T00:00:00Z reason "INC-1"',
+        "Shorten the window and extend it deliberately if the incident lasts.",
+    ),
+    Code(
+        "DG305", "vacuous-condition", _W, "a condition cannot narrow anything in practice",
+        "Reports `topic` conditions that match every topic (`topic **`), `env` conditions "
+        "that list every declared env, and `cidr in` conditions that include `0.0.0.0/0` or "
+        "`::/0` (every request network of that family).",
+        "A condition that holds everywhere usually means its author expected it to restrict "
+        "something: `cidr in 0.0.0.0/0` does not mean 'the public internet'.",
+        "rule deny-public\n  when cidr in 0.0.0.0/0\n  then deny",
+        "Delete the condition, or write the one you meant; to catch public ranges write "
+        "`cidr not in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16`.",
+    ),
+    Code(
+        "DG306", "tier-overlap", _I, "a topic is matched by patterns of two tiers",
+        "Reports a pair of tier patterns from different tiers that match a common topic; "
+        "the topic belongs to the higher tier.",
+        "The lower tier's pattern says one thing about those topics and the tiers say "
+        "another; the overlap is often intended (a sensitive exception inside a broad "
+        "read-only tier) but should be visible.",
+        "tier high topics infra.iam.** fail_mode closed\n"
+        "tier low topics infra.**.read fail_mode open",
+        "Nothing, when the exception is intended; otherwise narrow one of the patterns.",
+    ),
+    Code(
+        "DG307", "unclassified-topic", _W, "a rule applies to topics no tier classifies",
+        "Reports a rule whose topic conditions admit topics that no tier pattern matches; "
+        "those topics fall into the default tier.",
+        "Risk tiers decide fail modes, dashboards and the high-risk checks; a topic that "
+        "lands in the default tier by omission is classified by accident.",
+        "tier low topics **.read fail_mode open\nrule throttle-writes\n  "
+        "when topic db.*.write\n  then throttle",
+        "Add the topics to a tier.",
+    ),
+    Code(
+        "DG308", "default-allow", _W, "the policy allows what no rule decides",
+        "Reports `default_decision allow`, with a request the default allows.",
+        "A fail-safe policy denies what it does not know about; with a default allow every "
+        "new action type is allowed until someone writes a rule for it.",
+        "default_decision allow",
+        "Use `default_decision deny` and allow what should be allowed with rules.",
     ),
 )
 

@@ -44,6 +44,8 @@ class Diagnostic:
     help: str | None = None
     related: tuple[Related, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: The finding's severity when it differs from the code's default.
+    level: Severity | None = None
 
     @classmethod
     def of(
@@ -53,18 +55,20 @@ class Diagnostic:
         span: Span,
         help: str | None = None,
         related: Iterable[Related] = (),
+        *,
+        severity: Severity | None = None,
         **data: Any,
     ) -> Diagnostic:
         """Build a diagnostic for the code registered as ``name`` (a kebab-case name)."""
-        return cls(CODES_BY_NAME[name], message, span, help, tuple(related), data)
+        return cls(CODES_BY_NAME[name], message, span, help, tuple(related), data, severity)
 
     @property
     def severity(self) -> Severity:
-        return self.code.severity
+        return self.level or self.code.severity
 
     @property
     def is_error(self) -> bool:
-        return self.code.severity is Severity.ERROR
+        return self.severity is Severity.ERROR
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         s = self.span
@@ -76,7 +80,7 @@ class Diagnostic:
         out: dict[str, Any] = {
             "code": self.code.code,
             "name": self.code.name,
-            "severity": str(self.code.severity),
+            "severity": str(self.severity),
             "message": self.message,
             "path": s.path,
             "line": s.line,
@@ -159,29 +163,55 @@ def render_text(
     *,
     files: int,
     limit: int | None = None,
+    suppressed: int = 0,
+    hidden: Mapping[Severity, int] | None = None,
 ) -> str:
-    """All diagnostics as text (sorted, at most ``limit``), then a one-line summary."""
+    """All diagnostics as text (sorted, at most ``limit``), then a one-line summary.
+
+    The summary also counts findings hidden by suppression comments (``suppressed``) and
+    by the severity threshold (``hidden``, per severity).
+    """
     ordered = sort_diagnostics(diagnostics)
     shown = ordered if limit is None else ordered[:limit]
     blocks = [render_one(d, sources) for d in shown]
     if len(ordered) > len(shown):
         blocks.append(f"... and {len(ordered) - len(shown)} more (error limit reached)")
     counts = summarize(ordered)
+    notes = [f"{suppressed} suppressed"] if suppressed else []
+    for level, count in (hidden or {}).items():
+        if count:
+            notes.append(f"{_plural(count, str(level))} hidden, --min-severity {level} shows "
+                         f"{'it' if count == 1 else 'them'}")
     if not ordered:
-        summary = f"All checks passed ({_plural(files, 'file')})."
+        summary = f"All checks passed ({'; '.join([_plural(files, 'file'), *notes])})."
     else:
         parts = [_plural(counts["errors"], "error"), _plural(counts["warnings"], "warning")]
         if counts["infos"]:
             parts.append(_plural(counts["infos"], "info"))
-        summary = f"Found {', '.join(parts)} in {_plural(files, 'file')}."
+        tail = f" ({'; '.join(notes)})" if notes else ""
+        summary = f"Found {', '.join(parts)} in {_plural(files, 'file')}{tail}."
     return "\n\n".join([*blocks, summary]) if blocks else summary
 
 
-def render_json(diagnostics: Sequence[Diagnostic], *, files: int) -> str:
-    """All diagnostics (uncapped) as one JSON document with a summary."""
+def render_json(
+    diagnostics: Sequence[Diagnostic],
+    *,
+    files: int,
+    suppressed: Sequence[Mapping[str, Any]] | None = None,
+    hidden: Mapping[Severity, int] | None = None,
+) -> str:
+    """All diagnostics (uncapped) as one JSON document with a summary.
+
+    ``suppressed`` holds the JSON of findings hidden by suppression comments (each with
+    its ``suppression``); ``hidden`` counts findings below the severity threshold.
+    """
     ordered = sort_diagnostics(diagnostics)
-    document = {
+    document: dict[str, Any] = {
         "diagnostics": [d.to_json() for d in ordered],
-        "summary": {"files": files, **summarize(ordered)},
+        "suppressed": list(suppressed or ()),
+        "summary": {
+            "files": files, **summarize(ordered), "suppressed": len(suppressed or ()),
+            "hidden": sum((hidden or {}).values()),
+        },
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

@@ -10,7 +10,7 @@ by ``validation`` so that they become diagnostics with locations.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -47,8 +47,11 @@ class Node(BaseModel):
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
 
+    #: Fields that say where something was written, not what it means.
+    _location_fields: ClassVar[frozenset[str]] = frozenset({"span"})
+
     def _key(self) -> tuple[Any, ...]:
-        return tuple(v for k, v in self.__dict__.items() if k != "span")
+        return tuple(v for k, v in self.__dict__.items() if k not in self._location_fields)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -155,6 +158,10 @@ class Policy(Node):
     tiers: tuple[Tier, ...] = ()
     rules: tuple[Rule, ...] = ()
     overrides: tuple[Override, ...] = ()
+    #: Where ``default_decision`` was declared (None when it was left to its default).
+    default_decision_span: Span | None = Field(default=None, exclude=True, repr=False)
+
+    _location_fields: ClassVar[frozenset[str]] = frozenset({"span", "default_decision_span"})
 
     @property
     def env_names(self) -> tuple[str, ...]:

@@ -272,6 +272,7 @@ class _Lowering:
             rules=tuple(r for r in rules if r is not None),
             overrides=tuple(o for o in overrides if o is not None),
             span=header.span if header else None,
+            default_decision_span=default_decision.span if default_decision else None,
         )
 
     def envs(self, decl: ast.EnvsDecl | None) -> list[EnvDecl]:

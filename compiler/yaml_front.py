@@ -106,6 +106,40 @@ def _empty_values(
 # --- composing ---------------------------------------------------------------------
 
 
+def yaml_comments(source: SourceFile) -> tuple[ast.Comment, ...]:
+    """The `#` comments of a YAML text that scans, in order (empty if it does not scan).
+
+    PyYAML's scanner drops comments, so they are found between its tokens: a `#` outside
+    every token (so not inside a quoted or block scalar) at the start of a line or after
+    whitespace starts a comment that runs to the end of the line.
+    """
+    text = source.text
+    try:
+        tokens = list(yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return ()
+    covered = sorted((t.start_mark.index, t.end_mark.index) for t in tokens
+                     if t.end_mark.index > t.start_mark.index)
+    comments: list[ast.Comment] = []
+    position, token = text.find("#"), 0
+    while position >= 0:
+        while token < len(covered) and covered[token][1] <= position:
+            token += 1
+        inside = token < len(covered) and covered[token][0] <= position
+        if not inside and (position == 0 or text[position - 1] in " \t\n"):
+            end = text.find("\n", position)
+            end = len(text) if end < 0 else end
+            line = text.count("\n", 0, position) + 1
+            column = position - (text.rfind("\n", 0, position) + 1) + 1
+            body = text[position:end].rstrip()
+            comments.append(ast.Comment(
+                body, Span(source.path, line, column, line, column + len(body))
+            ))
+            position = end
+        position = text.find("#", position + 1)
+    return tuple(comments)
+
+
 def _span(source: SourceFile, node: Node) -> Span:
     start, end = node.start_mark, node.end_mark
     return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
@@ -445,7 +479,7 @@ class _Builder:
                 ast.Text(str(self._value((*p, "reason"))), self.span((*p, "reason"))),
                 self.span(p),
             ))
-        return ast.PolicyFile(tuple(statements), (), self.source)
+        return ast.PolicyFile(tuple(statements), yaml_comments(self.source), self.source)
 
     def env(self, path: JsonPath) -> ast.EnvEntry:
         value = self._value(path)

@@ -12,7 +12,10 @@ from click.testing import CliRunner, Result
 from dualgate.compiler.cli import main as cli_main
 from dualgate.compiler.codes import CODES
 
-GOOD = "policy good\nenvs production (protected), dev\nrule deny-all\n  then deny\n"
+GOOD = (
+    "policy good\nenvs production (protected), dev\ntier low topics **.read fail_mode open\n"
+    "rule allow-reads\n  when topic **.read\n  then allow\n"
+)
 BAD = "policy bad\nenvs production\nrule r\n  when env prod\n  then dny\n"
 
 
@@ -26,7 +29,7 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "nested").mkdir()
     (tmp_path / "nested" / "bad.policy").write_text(BAD)
     (tmp_path / "nested" / "also.policy.yaml").write_text(
-        "version: v1\npolicy: also\nrules:\n  - {id: r, decision: deny}\n"
+        "version: v1\npolicy: also\nrules:\n  - {id: r, decision: allow}\n"
     )
     (tmp_path / "nested" / "cases.yaml").write_text("not: a policy\n")
     (tmp_path / ".hidden").mkdir()
@@ -62,8 +65,10 @@ def test_directories_are_searched_for_policy_files_only(tree: Path) -> None:
 def test_json_output_shape(tree: Path) -> None:
     result = run("lint", "--format", "json", str(tree / "nested" / "bad.policy"))
     document = json.loads(result.output)
-    assert set(document) == {"diagnostics", "summary"}
-    assert document["summary"] == {"files": 1, "errors": 2, "warnings": 0, "infos": 0}
+    assert set(document) == {"diagnostics", "suppressed", "summary"}
+    assert document["summary"] == {
+        "files": 1, "errors": 2, "warnings": 0, "infos": 0, "suppressed": 0, "hidden": 0,
+    }
     first = document["diagnostics"][0]
     assert set(first) == {
         "code", "name", "severity", "message", "path", "line", "column", "end_line",

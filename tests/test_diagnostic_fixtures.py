@@ -80,7 +80,8 @@ def test_fixture_messages_follow_the_style(path: Path) -> None:
 
 def test_every_code_has_a_fixture() -> None:
     covered = {code for path in FIXTURE_FILES for _, _, code, _ in expectations(path)}
-    wanted = {code for code in CODES if "DG002" <= code <= "DG114"}
+    # Analysis codes (DG03x, DG2xx, DG3xx) have their fixtures in tests/fixtures/analysis.
+    wanted = {code for code in CODES if "DG002" <= code <= "DG114" and not code.startswith("DG03")}
     assert wanted - covered == set()
 
 

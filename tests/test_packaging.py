@@ -86,7 +86,7 @@ def test_installed_console_script_runs(tmp_path: Path) -> None:
     assert version.stdout.strip() == f"dualgate, version {PYPROJECT['project']['version']}"
 
     good = tmp_path / "good.policy"
-    good.write_text("policy good\nrule deny-all\n  then deny\n")
+    good.write_text("policy good\nrule allow-all\n  then allow\n")
     bad = tmp_path / "bad.policy"
     bad.write_text("policy bad\nrule r\n  then dny\n")
     env = {**os.environ, "NO_COLOR": "1"}

@@ -1,0 +1,111 @@
+"""The reference semantics: DESIGN.md's "Semantics" section as a plain interpreter of the IR.
+
+Written for clarity, not speed: every request walks the rules in order and tests each
+condition as the design states it. The analyzer's witnesses are checked against it,
+and the compiled runtime is differentially tested against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dualgate.compiler.ir import (
+    CidrCondition,
+    Condition,
+    EnvCondition,
+    Policy,
+    Rule,
+    TopicCondition,
+    TopicPattern,
+)
+from dualgate.compiler.networks import Network, NetworkError, parse_network
+from dualgate.compiler.topics import ANY, SINGLE
+from dualgate.runtime.vocabulary import Decision, is_valid_topic
+
+
+@dataclass(frozen=True)
+class Request:
+    """A job as a gate sees it: its topic, its env and optionally its network."""
+
+    topic: str
+    env: str
+    cidr: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"topic": self.topic, "env": self.env, "cidr": self.cidr}
+
+    def __str__(self) -> str:
+        cidr = "no cidr" if self.cidr is None else f"cidr `{self.cidr}`"
+        return f"topic `{self.topic}`, env `{self.env}`, {cidr}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The reference answer: the decision, the deciding rule's id and why."""
+
+    decision: Decision
+    rule: str | None
+    reason: str  # "rule", "default", "invalid-topic", "unknown-env" or "invalid-cidr"
+
+
+def evaluate(policy: Policy, request: Request) -> Evaluation:
+    """The decision ``policy`` gives ``request``, by the design's first-match semantics."""
+    if not is_valid_topic(request.topic):
+        return Evaluation(Decision.DENY, None, "invalid-topic")
+    if policy.envs and request.env not in policy.env_names:
+        return Evaluation(Decision.DENY, None, "unknown-env")
+    network: Network | None = None
+    if request.cidr is not None:
+        try:
+            network = parse_network(request.cidr)
+        except NetworkError:
+            return Evaluation(Decision.DENY, None, "invalid-cidr")
+    rule = first_match(policy, request.topic, request.env, network)
+    if rule is None:
+        return Evaluation(policy.default_decision, None, "default")
+    return Evaluation(rule.decision, rule.id, "rule")
+
+
+def first_match(policy: Policy, topic: str, env: str, network: Network | None) -> Rule | None:
+    """The first rule whose every condition holds, or None."""
+    for rule in policy.rules:
+        if matches(rule, topic, env, network):
+            return rule
+    return None
+
+
+def matches(rule: Rule, topic: str, env: str, network: Network | None) -> bool:
+    """True when every condition of ``rule`` holds (a rule without conditions always does)."""
+    return all(holds(condition, topic, env, network) for condition in rule.conditions)
+
+
+def holds(condition: Condition, topic: str, env: str, network: Network | None) -> bool:
+    """Whether one condition holds for a well-formed request."""
+    if isinstance(condition, TopicCondition):
+        positive = any(pattern_matches(p, topic) for p in condition.patterns)
+    elif isinstance(condition, EnvCondition):
+        positive = env in condition.envs
+    else:
+        assert isinstance(condition, CidrCondition)
+        positive = network is not None and any(
+            network.version == n.version and network.subnet_of(n)  # type: ignore[arg-type]
+            for n in condition.networks
+        )
+    return positive != condition.negated
+
+
+def pattern_matches(pattern: TopicPattern, topic: str) -> bool:
+    """Whole-topic, segment-wise match: `*` is one segment, `**` zero or more."""
+    return _match(pattern.segments, tuple(topic.split(".")))
+
+
+def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not segments
+    head, rest = pattern[0], pattern[1:]
+    if head == ANY:
+        return any(_match(rest, segments[skip:]) for skip in range(len(segments) + 1))
+    if not segments:
+        return False
+    return (head == SINGLE or head == segments[0]) and _match(rest, segments[1:])

@@ -1,0 +1,26 @@
+"""The region engine: the atoms of DESIGN.md's "Analysis" and the first-match cells.
+
+The analyzer, the compiler backend and the policy diff all reason over these regions.
+"""
+
+from dualgate.compiler.regions.cidr_atoms import CidrAtom, CidrAtoms
+from dualgate.compiler.regions.env_atoms import EnvAtoms
+from dualgate.compiler.regions.space import Cell, RegionSpace, RuleBox, TopicClass
+from dualgate.compiler.regions.topic_automaton import (
+    TopicAtom,
+    TopicAutomaton,
+    build_topic_automaton,
+)
+
+__all__ = [
+    "Cell",
+    "CidrAtom",
+    "CidrAtoms",
+    "EnvAtoms",
+    "RegionSpace",
+    "RuleBox",
+    "TopicAtom",
+    "TopicAutomaton",
+    "TopicClass",
+    "build_topic_automaton",
+]
