@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from dualgate.compiler import ast
@@ -283,25 +283,48 @@ def _to_data(
 def _pairs(node: MappingNode, source: SourceFile) -> list[tuple[Node, Node, bool]]:
     """The ``(key, value, merged)`` pairs of ``node``, with `<<` merge keys expanded.
 
-    Merged pairs come first, so keys written in the mapping itself override them, as
-    YAML specifies; only those written keys are checked for duplicates.
+    Pairs come in rising precedence, so that assigning them in order leaves each key
+    with the value YAML's merge rules give it: keys written in the mapping itself win
+    over merged ones, and of merged mappings listed in a sequence the earlier wins.
+    Only the written keys are checked for duplicates. The expansion is done here rather
+    than by PyYAML, whose precedence for merged sequences changed in 6.0.4.
     """
     if not any(key.tag == _MERGE_TAG for key, _ in node.value):
         return [(key, value, False) for key, value in node.value]
-    written = [(key, value) for key, value in node.value if key.tag != _MERGE_TAG]
-    # Flatten a copy: the node may be aliased, and visited again, elsewhere.
-    flat = MappingNode(node.tag, list(node.value), node.start_mark, node.end_mark)
-    try:
-        SafeConstructor().flatten_mapping(flat)
-    except ConstructorError as error:
-        mark = error.problem_mark or node.start_mark
-        raise _YamlError(Diagnostic.of(
-            "invalid-yaml", f"invalid YAML: {_quoted((error.problem or '').rstrip('.'))}",
-            source.span_at(mark.line + 1, mark.column + 1),
-            help="`<<` merges a mapping or a list of mappings",
-        )) from None
-    merged = flat.value[: len(flat.value) - len(written)]
-    return [(k, v, True) for k, v in merged] + [(k, v, False) for k, v in written]
+    merged = _merged_pairs(node, source, frozenset({id(node)}))
+    written = [(key, value, False) for key, value in node.value if key.tag != _MERGE_TAG]
+    return [(key, value, True) for key, value in merged] + written
+
+
+def _merged_pairs(
+    node: MappingNode, source: SourceFile, enclosing: frozenset[int],
+) -> list[tuple[Node, Node]]:
+    """The pairs ``node``'s `<<` keys bring in, lowest precedence first."""
+    pairs: list[tuple[Node, Node]] = []
+    for key, value in node.value:
+        if key.tag != _MERGE_TAG:
+            continue
+        if isinstance(value, MappingNode):
+            sources = [value]
+        elif isinstance(value, SequenceNode) and all(
+            isinstance(item, MappingNode) for item in value.value
+        ):
+            sources = value.value
+        else:
+            raise _YamlError(Diagnostic.of(
+                "invalid-yaml", "`<<` must be followed by a mapping or a list of mappings",
+                _span(source, value), help="`<<` merges a mapping or a list of mappings",
+            ))
+        for mapping in reversed(sources):
+            if id(mapping) in enclosing:
+                raise _YamlError(Diagnostic.of(
+                    "invalid-yaml", "an alias refers to a collection that contains it",
+                    _span(source, mapping),
+                    help="YAML aliases cannot make a value contain itself",
+                ))
+            pairs.extend(_merged_pairs(mapping, source, enclosing | {id(mapping)}))
+            pairs.extend((k, v) for k, v in mapping.value if k.tag != _MERGE_TAG)
+    return pairs
 
 
 # --- schema errors -----------------------------------------------------------------

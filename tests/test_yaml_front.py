@@ -224,6 +224,33 @@ rules:
     assert (merged.id, merged.decision, merged.reason) == ("c", Decision.DENY, "because")
 
 
+def test_nested_merges_keep_the_nearest_value() -> None:
+    text = """\
+version: v1
+policy: p
+rules:
+  - &base {id: a, decision: deny, reason: base}
+  - &mid {<<: *base, id: b, reason: mid}
+  - {<<: *mid, id: c}
+"""
+    result = load(text)
+    assert result.policy is not None
+    merged = result.policy.rules[2]
+    assert (merged.id, merged.decision, merged.reason) == ("c", Decision.DENY, "mid")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("rules:\n  - {id: a, <<: 3, decision: deny}\n",
+     (4, 17, "DG020", "`<<` must be followed by a mapping or a list of mappings")),
+    ("rules:\n  - &a {id: a, decision: deny}\n  - {<<: [*a, 3]}\n",
+     (5, 10, "DG020", "`<<` must be followed by a mapping or a list of mappings")),
+    ("rules:\n  - &r {id: a, <<: *r}\n",
+     (4, 5, "DG020", "an alias refers to a collection that contains it")),
+])
+def test_bad_merges_are_diagnostics(text: str, expected: tuple[int, int, str, str]) -> None:
+    assert found("version: v1\npolicy: p\n" + text) == [expected]
+
+
 def test_diagnostics_inside_an_alias_point_at_the_anchored_value() -> None:
     text = """\
 version: v1
