@@ -298,7 +298,8 @@ _CODES = (
         "Reports two rules with different decisions and a request both match on which the "
         "earlier one is the first match: swapping them would change that decision. The "
         "finding is a warning when the rules only partly overlap and info when the later "
-        "rule generalizes the earlier one (the usual exception-before-general pattern).",
+        "rule generalizes the earlier one (the usual exception-before-general pattern). A "
+        "later rule that never decides is reported as shadowed-rule instead.",
         "When two rules overlap, the policy's meaning depends on their order; a reviewer "
         "should see that, and a partial overlap is often an accident.",
         "rule deny-prod-deletes\n  when topic **.delete and env production\n  then deny\n"

@@ -122,7 +122,7 @@ def load_policy_text(text: str, path: str = "<policy>", fmt: PolicyFormat | None
 def _load(source: SourceFile, fmt: PolicyFormat | None) -> LoadResult:
     path = source.path
     kind = fmt or format_of(path)
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         syntax, diagnostics = (parse_yaml_policy if kind == "yaml" else parse_policy)(source)
         if syntax is None:
             return LoadResult(path, source, None, None, diagnostics)
@@ -131,7 +131,7 @@ def _load(source: SourceFile, fmt: PolicyFormat | None) -> LoadResult:
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while the front end builds its object graph.
 
     Parsing allocates millions of small acyclic objects; each full collection rescans

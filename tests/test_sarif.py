@@ -19,6 +19,8 @@ from dualgate.compiler.analysis.suppressions import Suppressed, Suppression
 from dualgate.compiler.cli import main as cli_main
 from dualgate.compiler.codes import CODES, CODES_BY_NAME, Severity
 from dualgate.compiler.diagnostics import Diagnostic, Related
+from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.sarif import (
     FINGERPRINT_KEY,
     INFORMATION_URI,
@@ -338,7 +340,13 @@ def test_a_shadowed_rule_links_the_rules_that_block_it(
     text = shadowed["message"]["text"]
     assert "[blocked by `deny-public`](1)" in text and "[blocked by `allow-db`](2)" in text
     assert shadowed["properties"]["rules"] == ["deny-db-writes", "deny-public", "allow-db"]
-    assert shadowed["properties"]["witness"]["topic"] == "db.delete.write"
+    witness = shadowed["properties"]["witness"]
+    topic, env, cidr = witness["topic"], witness["env"], witness["cidr"]
+    assert (topic.startswith("db.") and topic.endswith(".write") and topic.count(".") == 2
+            and env == "staging")
+    policy = load_policy_text(MANY, "policies/many.policy").policy
+    assert policy is not None
+    assert evaluate(policy, Request(topic, env, cidr)).rule in ("deny-public", "allow-db")
 
 
 def test_suppressed_findings_carry_their_justification(

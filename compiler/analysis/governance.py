@@ -29,8 +29,9 @@ _EVERY_NETWORK = (ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/
 
 def check_high_risk_allows(context: AnalysisContext) -> Iterator[Diagnostic]:
     """DG301: a high-tier topic allowed in a protected env."""
-    for decider, request in sorted(context.facts.high_risk_allows.items(),
-                                   key=lambda item: (item[0] is None, item[0] or 0)):
+    for decider, region in sorted(context.facts.high_risk_allows.items(),
+                                  key=lambda item: (item[0] is None, item[0] or 0)):
+        request = context.space.request(*region)
         if decider is None:
             subject, span, rules = "the default decision", context.default_span(), []
         else:
@@ -193,7 +194,8 @@ def check_default_allow(context: AnalysisContext) -> Iterator[Diagnostic]:
     """DG308: ``default_decision allow``, with a request the default allows."""
     if context.policy.default_decision != "allow":
         return
-    request = context.facts.default_witness
+    region = context.facts.default_witness
+    request = None if region is None else context.space.request(*region)
     example = f"; e.g. {request} is allowed by it" if request else ""
     yield Diagnostic.of(
         "default-allow",

@@ -70,7 +70,8 @@ def check_shadowed_rules(context: AnalysisContext) -> Iterator[Diagnostic]:
     facts = context.facts
     for rule_index, blockers in sorted(facts.blockers.items()):
         rule = context.rule(rule_index)
-        request, taker = facts.blocked_witness[rule_index]
+        region, taker = facts.blocked_witness[rule_index]
+        request = context.space.request(*region)
         differing = sorted(b for b in blockers if context.rule(b).decision is not rule.decision)
         if differing:
             verdict = (f"{names(context, differing)} decide"
@@ -96,7 +97,8 @@ def check_redundant_rules(context: AnalysisContext) -> Iterator[Diagnostic]:
     for rule_index in sorted(facts.reachable - facts.needed):
         rule = context.rule(rule_index)
         instead = facts.fallthrough[rule_index]
-        request, decider = facts.fallthrough_witness[rule_index]
+        region, decider = facts.fallthrough_witness[rule_index]
+        request = context.space.request(*region)
         yield Diagnostic.of(
             "redundant-rule",
             f"rule `{rule.id}` is redundant: without it, {names(context, instead)} "
@@ -112,19 +114,21 @@ def check_redundant_rules(context: AnalysisContext) -> Iterator[Diagnostic]:
 def check_conflicting_rules(context: AnalysisContext) -> Iterator[Diagnostic]:
     """DG204: overlapping rules with different decisions whose order decides.
 
-    Located at the later rule; info when the later rule generalizes the earlier one.
+    Located at the later rule; info when the later rule generalizes the earlier one. A
+    later rule that never decides is left to ``shadowed-rule``, which names the earlier
+    rules that decide differently.
     """
-    boxes = context.space.boxes
-    for (earlier, later), request in sorted(context.facts.conflicts.items(),
-                                            key=lambda item: (item[0][1], item[0][0])):
+    space, facts = context.space, context.facts
+    for (earlier, later), region in sorted(facts.conflicts.items(),
+                                           key=lambda item: (item[0][1], item[0][0])):
+        if later in facts.blockers:
+            continue
+        request = space.request(*region)
         first, second = context.rule(earlier), context.rule(later)
-        generalizes = boxes[later].covers(boxes[earlier])
-        if generalizes:
-            shape = "generalizes it (an exception before a general rule)"
-        elif boxes[earlier].covers(boxes[later]):
-            shape = "lies inside it"
-        else:
-            shape = "overlaps it partly"
+        # A later rule inside the earlier one never decides: it is shadowed, not here.
+        generalizes = space.covers(later, earlier)
+        shape = ("generalizes it (an exception before a general rule)" if generalizes
+                 else "overlaps it partly")
         yield Diagnostic.of(
             "conflicting-rules",
             f"rule `{second.id}` conflicts with earlier rule `{first.id}` and {shape}: "

@@ -51,8 +51,10 @@ class Suppression:
         return any(self._contains(span) for span in places)
 
     def _contains(self, span: Span) -> bool:
-        return (span.path == self.statement.path
-                and self.statement.line <= span.line <= self.statement.end_line)
+        statement = self.statement
+        return (span.path == statement.path
+                and (statement.line, statement.column) <= (span.line, span.column)
+                < (statement.end_line, statement.end_column))
 
     def to_json(self) -> dict[str, object]:
         return {"codes": [c.code for c in self.codes], "reason": self.reason,
@@ -141,16 +143,19 @@ def _own_line(source: SourceFile, span: Span) -> bool:
 def _statement_of(
     comment: Span, source: SourceFile, statements: Sequence[Span], comment_lines: set[int],
 ) -> Span | None:
-    """The statement a suppression comment belongs to, if any."""
+    """The statement a suppression comment belongs to, if any.
+
+    Among the statements on the comment's line (or, for a comment on its own line, the
+    next line that is not a comment), the one that starts last: a YAML list item's span
+    runs up to the next item, which starts on that same line.
+    """
     line = comment.line
     if _own_line(source, comment):
         line += 1
         while line in comment_lines:
             line += 1
-    for statement in statements:
-        if statement.line <= line <= statement.end_line:
-            return statement
-    return None
+    containing = [s for s in statements if s.line <= line <= s.end_line]
+    return max(containing, key=lambda s: (s.line, s.column)) if containing else None
 
 
 def apply_suppressions(
@@ -163,12 +168,12 @@ def apply_suppressions(
     suppressed: list[Suppressed] = []
     used: set[tuple[int, Code]] = set()
     for diagnostic in diagnostics:
-        hit = next((i for i, s in enumerate(suppressions) if s.covers(diagnostic)), None)
-        if hit is None:
+        hits = [i for i, s in enumerate(suppressions) if s.covers(diagnostic)]
+        if not hits:
             kept.append(diagnostic)
             continue
-        used.add((hit, diagnostic.code))
-        suppressed.append(Suppressed(diagnostic, suppressions[hit]))
+        used.update((hit, diagnostic.code) for hit in hits)
+        suppressed.append(Suppressed(diagnostic, suppressions[hits[0]]))
     for index, suppression in enumerate(suppressions):
         for code in suppression.codes:
             if code in selected and (index, code) not in used:

@@ -61,17 +61,6 @@ class RuleBox:
     def matchable(self) -> bool:
         return self.empty_dimension is None
 
-    def covers_topics(self, other: RuleBox) -> bool:
-        """True when every topic atom of ``other`` is one of this box's."""
-        if self.topics is None:
-            return True
-        return other.topics is not None and other.topics <= self.topics
-
-    def covers(self, other: RuleBox) -> bool:
-        """True when this box contains ``other`` in every dimension."""
-        return (self.covers_topics(other) and other.envs & ~self.envs == 0
-                and other.cidrs & ~self.cidrs == 0)
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -153,6 +142,17 @@ class RegionSpace:
 
     # -- boxes -------------------------------------------------------------------
 
+    def box_topics(self, rule: int) -> frozenset[int]:
+        """The topic atoms rule ``rule`` matches (every atom when it has no topic condition)."""
+        topics = self.boxes[rule].topics
+        return self.all_topics if topics is None else topics
+
+    def covers(self, outer: int, inner: int) -> bool:
+        """True when rule ``outer`` matches every request rule ``inner`` matches."""
+        a, b = self.boxes[outer], self.boxes[inner]
+        return (b.envs & ~a.envs == 0 and b.cidrs & ~a.cidrs == 0
+                and (a.topics is None or self.box_topics(inner) <= a.topics))
+
     def condition_topics(self, condition: TopicCondition) -> frozenset[int]:
         """The topic atoms on which a topic condition holds."""
         matched: set[int] = set()
@@ -161,13 +161,26 @@ class RegionSpace:
         return self.all_topics - matched if condition.negated else frozenset(matched)
 
     def _box(self, index: int) -> RuleBox:
-        topics: frozenset[int] | None = None
         envs, cidrs = self.envs.all_bits, self.cidrs.all_bits
-        for condition in self.policy.rules[index].conditions:
+        conditions = self.policy.rules[index].conditions
+        topic_conditions = [c for c in conditions if isinstance(c, TopicCondition)]
+        topics: frozenset[int] | None = None
+        if topic_conditions:
+            # Negated conditions are subtracted from the positive ones, so that a rule
+            # costs what it matches rather than the number of atoms in the policy.
+            positive = [c for c in topic_conditions if not c.negated]
+            matched = frozenset.intersection(*(self.condition_topics(c) for c in positive)) \
+                if positive else self.all_topics
+            excluded: set[int] = set()
+            for topic_condition in topic_conditions:
+                if topic_condition.negated:
+                    for pattern in topic_condition.patterns:
+                        excluded.update(self.pattern_atoms(pattern.segments))
+            topics = matched - excluded if excluded else matched
+        for condition in conditions:
             if isinstance(condition, TopicCondition):
-                atoms = self.condition_topics(condition)
-                topics = atoms if topics is None else topics & atoms
-            elif isinstance(condition, EnvCondition):
+                continue
+            if isinstance(condition, EnvCondition):
                 envs &= self.envs.condition_bits(condition.envs, condition.negated)
             else:
                 assert isinstance(condition, CidrCondition)

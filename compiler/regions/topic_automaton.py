@@ -171,7 +171,8 @@ def _atoms(
     """Number the signatures reachable by non-empty topics, shortest witness first.
 
     Breadth-first from the start state, so the first path to reach a signature is a
-    shortest topic with it; literal edges are tried in sorted order, then "other".
+    shortest topic with it; "other" is tried first, then the literals in sorted order, so
+    a wildcard position shows the neutral segment (``infra.x.delete``).
     """
     atom_of_state = [-1] * len(default)
     atom_ids: dict[frozenset[int], int] = {}
@@ -179,7 +180,7 @@ def _atoms(
     queue: deque[tuple[int, tuple[str, ...]]] = deque()
 
     def expand(state: int, path: tuple[str, ...]) -> None:
-        edges = [*transitions[state].items(), (other, default[state])]
+        edges = [(other, default[state]), *transitions[state].items()]
         for segment, target in edges:
             if atom_of_state[target] != -1:
                 continue
