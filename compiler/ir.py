@@ -9,6 +9,7 @@ by ``validation`` so that they become diagnostics with locations.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -166,6 +167,14 @@ class Policy(Node):
     @property
     def env_names(self) -> tuple[str, ...]:
         return tuple(env.name for env in self.envs)
+
+
+#: RFC 3339 date-time text; the zone is optional here so that its absence gets its own message.
+RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
+)
+#: A date written where a timestamp belongs, which gets a message of its own.
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def format_timestamp(value: datetime) -> str:

@@ -17,7 +17,9 @@ from typing import TypeVar
 from dualgate.compiler import ast
 from dualgate.compiler.diagnostics import Diagnostic, Related
 from dualgate.compiler.ir import (
+    DATE_ONLY,
     NAME_PATTERN,
+    RFC3339,
     CidrCondition,
     Condition,
     EnvCondition,
@@ -42,10 +44,6 @@ _TIER_NAMES = {tier.value: tier for tier in TierName}
 _FAIL_MODES = {mode.value: mode for mode in FailMode}
 
 _NAME = re.compile(NAME_PATTERN)
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
-)
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def lower(file: ast.PolicyFile) -> tuple[Policy | None, list[Diagnostic]]:
@@ -185,13 +183,13 @@ class _Lowering:
 
     def timestamp(self, word: ast.Word) -> datetime | None:
         text = word.text
-        if _DATE_ONLY.match(text):
+        if DATE_ONLY.match(text):
             self.report(
                 "invalid-timestamp", f"`{text}` is a date, not a timestamp", word.span,
                 help=f"write a time and a zone, e.g. `{text}T00:00:00Z`",
             )
             return None
-        match = _RFC3339.match(text)
+        match = RFC3339.match(text)
         try:
             value = datetime.fromisoformat(text.upper()) if match else None
         except ValueError:

@@ -27,6 +27,7 @@ from dualgate.compiler.cli.paths import expand
 from dualgate.compiler.cli.progress import DelayedProgress
 from dualgate.compiler.codes import Code, Severity
 from dualgate.compiler.diagnostics import Diagnostic, render_json, render_text
+from dualgate.compiler.ir import DATE_ONLY, RFC3339
 from dualgate.compiler.loader import LoadResult, load_policy, load_policy_bytes
 from dualgate.compiler.sarif import render_sarif
 from dualgate.compiler.source import SourceFile, Span
@@ -63,7 +64,13 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     """``--now``: an RFC 3339 timestamp with a zone."""
     if value is None:
         return None
+    if DATE_ONLY.match(value):
+        raise click.BadParameter(
+            f"`{value}` is a date; write a time and a zone, e.g. `{value}T00:00:00Z`"
+        )
     try:
+        if not RFC3339.match(value):
+            raise ValueError(value)
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
@@ -83,7 +90,10 @@ def _parse_duration(
     match = _DURATION.match(value)
     if not match or int(match[1]) == 0:
         raise click.BadParameter(f"`{value}` is not a duration such as 7d, 36h, 90m or 3600s")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except OverflowError:
+        raise click.BadParameter(f"`{value}` is longer than any timestamp can reach") from None
 
 
 def _items(values: Iterable[str]) -> list[str]:
