@@ -23,7 +23,14 @@ def parse_network(text: str) -> Network:
     A bare address means a single host (/32 or /128). Host bits must be zero.
     IPv4-mapped IPv6 networks (inside ``::ffff:0:0/96``) mean the IPv4 network, as
     they do for requests.
+
+    The syntax is ``ipaddress``'s minus three forms it also accepts (docs/language.md,
+    "Networks"): a netmask or hostmask for the prefix (``10.0.0.0/255.0.0.0``), a scope
+    id (``fe80::1%eth0``) and a prefix length with a leading zero (``10.0.0.0/08``). The
+    runtime's own parser (``dualgate.runtime.networks``) accepts exactly this syntax; a
+    differential test holds the two together.
     """
+    _reject_what_ipaddress_allows(text)
     try:
         network = ipaddress.ip_network(text, strict=True)
     except ValueError:
@@ -35,6 +42,62 @@ def parse_network(text: str) -> Network:
             f"network `{text}` has host bits set", suggestion=str(_unmap(loose))
         ) from None
     return _unmap(network)
+
+
+def _reject_what_ipaddress_allows(text: str) -> None:
+    """Raise ``NetworkError`` for the forms ipaddress accepts and dualgate does not.
+
+    Each is reported only when the rest of ``text`` is a valid address, so that the
+    message names the one fault; anything else falls through to ipaddress.
+    """
+    address, slash, prefix = text.partition("/")
+    if "%" in address and _is_address(address, ipaddress.IPv6Address):
+        # Networks are global; a scope id only names an interface of one host.
+        raise NetworkError(f"`{text}` has a scope id, which networks cannot carry")
+    if not slash:
+        return
+    if "." in prefix and _is_address(address, ipaddress.IPv4Address):
+        mask = _as_mask(prefix)
+        if mask is None:
+            return  # not a mask either: ipaddress rejects it with the generic message
+        kind, length = mask
+        raise NetworkError(
+            f"`{text}` writes the prefix as a {kind}; write `{address}/{length}`"
+        )
+    if len(prefix) > 1 and prefix.startswith("0") and prefix.isascii() and prefix.isdigit():
+        # ipaddress reads `08` as 8; dualgate wants one spelling per network.
+        if _is_address(address, ipaddress.IPv4Address):
+            width = 32
+        elif _is_address(address, ipaddress.IPv6Address):
+            width = 128
+        else:
+            return
+        fix = f"; write `{address}/{int(prefix)}`" if int(prefix) <= width else ""
+        raise NetworkError(f"prefix length `{prefix}` has a leading zero{fix}")
+
+
+def _is_address(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _as_mask(text: str) -> tuple[str, int] | None:
+    """("netmask" or "hostmask", prefix length) if ``text`` is a dotted IPv4 mask.
+
+    As in ipaddress, 0.0.0.0 and 255.255.255.255 count as netmasks (/0 and /32).
+    """
+    try:
+        value = int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return None
+    for kind, bits in (("netmask", value), ("hostmask", value ^ 0xFFFFFFFF)):
+        length = bin(bits).count("1")
+        if bits == (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF:
+            return kind, length
+    return None
 
 
 def _unmap(network: Network) -> Network:
