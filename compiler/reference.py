@@ -8,6 +8,7 @@ and the compiled runtime is differentially tested against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from dualgate.compiler.ir import (
@@ -21,7 +22,7 @@ from dualgate.compiler.ir import (
 )
 from dualgate.compiler.networks import Network, NetworkError, parse_network
 from dualgate.compiler.topics import ANY, SINGLE
-from dualgate.runtime.vocabulary import Decision, is_valid_topic
+from dualgate.runtime.vocabulary import Decision, FailMode, TierName, is_valid_topic
 
 
 @dataclass(frozen=True)
@@ -42,29 +43,59 @@ class Request:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The reference answer: the decision, the deciding rule's id and why."""
+    """The reference answer: the decision, the deciding rule's id and why, and the
+    topic's tier with its effective fail mode (None for a malformed topic)."""
 
     decision: Decision
     rule: str | None
-    reason: str  # "rule", "default", "invalid-topic", "unknown-env" or "invalid-cidr"
+    #: "rule", "default", "invalid-topic", "invalid-env", "unknown-env" or "invalid-cidr"
+    reason: str
+    tier: TierName | None = None
+    fail_mode: FailMode | None = None
 
 
-def evaluate(policy: Policy, request: Request) -> Evaluation:
-    """The decision ``policy`` gives ``request``, by the design's first-match semantics."""
+def evaluate(policy: Policy, request: Request, now: datetime | None = None) -> Evaluation:
+    """The decision ``policy`` gives ``request``, by the design's first-match semantics.
+
+    ``now`` (default: the current time) decides which overrides are active.
+    """
     if not is_valid_topic(request.topic):
         return Evaluation(Decision.DENY, None, "invalid-topic")
+    tier = tier_of(policy, request.topic)
+    mode = fail_mode_of(policy, tier, now or datetime.now(UTC))
+    if not isinstance(request.env, str):
+        return Evaluation(Decision.DENY, None, "invalid-env", tier, mode)
     if policy.envs and request.env not in policy.env_names:
-        return Evaluation(Decision.DENY, None, "unknown-env")
+        return Evaluation(Decision.DENY, None, "unknown-env", tier, mode)
     network: Network | None = None
     if request.cidr is not None:
         try:
             network = parse_network(request.cidr)
         except NetworkError:
-            return Evaluation(Decision.DENY, None, "invalid-cidr")
+            return Evaluation(Decision.DENY, None, "invalid-cidr", tier, mode)
     rule = first_match(policy, request.topic, request.env, network)
     if rule is None:
-        return Evaluation(policy.default_decision, None, "default")
-    return Evaluation(rule.decision, rule.id, "rule")
+        return Evaluation(policy.default_decision, None, "default", tier, mode)
+    return Evaluation(rule.decision, rule.id, "rule", tier, mode)
+
+
+def tier_of(policy: Policy, topic: str) -> TierName:
+    """The riskiest tier with a pattern matching ``topic``, else the default tier."""
+    matched = [tier.name for tier in policy.tiers
+               if any(pattern_matches(p, topic) for p in tier.patterns)]
+    return max(matched, key=lambda t: t.risk) if matched else policy.default_tier
+
+
+def fail_mode_of(policy: Policy, tier: TierName, now: datetime) -> FailMode:
+    """The tier's fail mode at ``now``: an override open until after ``now`` applies;
+    a tier the policy does not declare fails closed."""
+    declared = next((t for t in policy.tiers if t.name is tier), None)
+    if declared is None:
+        return FailMode.CLOSED
+    for override in policy.overrides:
+        if override.tier is tier and now < override.until:
+            return override.fail_mode
+    return declared.fail_mode
 
 
 def first_match(policy: Policy, topic: str, env: str, network: Network | None) -> Rule | None:

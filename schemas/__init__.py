@@ -1,4 +1,4 @@
-"""JSON Schemas shipped with dualgate (the YAML policy form, later the bundle and reports).
+"""JSON Schemas shipped with dualgate (the YAML policy form, the bundle; later reports).
 
 The schema files are package data so an installed dualgate finds them without the
 source tree.

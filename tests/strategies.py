@@ -249,3 +249,65 @@ def policies(
         rules=tuple(draw(rules(env_names, max_conditions, rule_id)) for rule_id in rule_ids),
         overrides=tuple(draw(overrides(tier_names)) for _ in range(override_count)),
     )
+
+
+# -- policies whose rules collide (the analysis and runtime differential tests) -----
+
+#: Two literals and both wildcards: patterns of one policy collide and nest all the time.
+_COLLIDING_SEGMENT = st.sampled_from(("a", "b", *WILDCARDS))
+_COLLIDING_PATTERN = st.lists(_COLLIDING_SEGMENT, min_size=1, max_size=3).map(
+    lambda s: ir.TopicPattern(segments=tuple(s)))
+_COLLIDING_PATTERN_LISTS = st.lists(_COLLIDING_PATTERN, min_size=1, max_size=2).map(tuple)
+#: Nested, sibling and overlapping networks of both families, /0s and mapped IPv6.
+_COLLIDING_POOL = tuple(parse_network(text) for text in (
+    "10.0.0.0/8", "10.0.0.0/9", "10.128.0.0/9", "10.0.0.0/16", "10.0.0.1/32", "10.0.0.0/31",
+    "192.168.0.0/16", "0.0.0.0/0", "::ffff:10.0.0.0/104", "::/0", "2001:db8::/32",
+    "2001:db8::/33", "2001:db8:8000::/33", "2001:db8::1/128", "fe80::/10",
+))
+_COLLIDING_NETWORK = st.one_of(st.sampled_from(_COLLIDING_POOL),
+                               st.sampled_from(_COLLIDING_POOL),
+                               st.sampled_from(_COLLIDING_POOL), networks())
+_COLLIDING_NETWORK_LISTS = st.lists(_COLLIDING_NETWORK, min_size=1, max_size=2).map(tuple)
+_COLLIDING_ENV_NAMES = ("prod", "stage", "dev")
+
+
+@st.composite
+def colliding_policies(draw: st.DrawFn, max_rules: int = 6) -> ir.Policy:
+    """Small policies whose rules overlap, nest, shadow and conflict often.
+
+    Two literal segments with `*` and `**`; negated conditions; IPv4 and IPv6 networks
+    from a pool of nested and sibling networks (plus random ones); 0-3 envs, some
+    protected; tiers with few patterns; any decisions and default tier.
+    """
+    envs = tuple(ir.EnvDecl(name=name, protected=draw(st.booleans()))
+                 for name in draw(st.lists(st.sampled_from(_COLLIDING_ENV_NAMES), unique=True,
+                                           max_size=3)))
+    names = tuple(e.name for e in envs)
+    kinds = ("topic", "topic", "cidr", "env") if names else ("topic", "topic", "cidr")
+    rules = []
+    for n in range(draw(st.integers(min_value=0, max_value=max_rules))):
+        conditions: list[ir.Condition] = []
+        for _ in range(draw(st.integers(min_value=0, max_value=3))):
+            kind, negated = draw(st.sampled_from(kinds)), draw(st.booleans())
+            if kind == "topic":
+                conditions.append(ir.TopicCondition(
+                    negated=negated, patterns=draw(_COLLIDING_PATTERN_LISTS)))
+            elif kind == "cidr":
+                conditions.append(ir.CidrCondition(
+                    negated=negated, networks=draw(_COLLIDING_NETWORK_LISTS)))
+            else:
+                picked = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2))
+                conditions.append(ir.EnvCondition(negated=negated, envs=tuple(picked)))
+        rules.append(ir.Rule(id=f"r{n}", conditions=tuple(conditions),
+                             decision=draw(st.sampled_from(Decision))))
+    tiers = tuple(
+        ir.Tier(name=name, patterns=draw(_COLLIDING_PATTERN_LISTS),
+                fail_mode=FailMode.CLOSED if name is TierName.HIGH
+                else draw(st.sampled_from(FailMode)))
+        for name in draw(st.lists(st.sampled_from(TierName), unique=True, max_size=3))
+    )
+    return ir.Policy(
+        name="p", envs=envs, rules=tuple(rules), tiers=tiers,
+        default_decision=draw(st.sampled_from(Decision)),
+        default_tier=draw(st.sampled_from(TierName)),
+    )

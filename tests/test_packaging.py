@@ -46,15 +46,47 @@ def _imported_after(statement: str) -> list[str]:
     return modules
 
 
+#: What a service that only loads bundles must never import.
+_COMPILER_SIDE = {"lark", "click", "pydantic", "yaml", "jsonschema"}
+
+
+def _leaks(modules: list[str], forbidden: set[str]) -> list[str]:
+    return [m for m in modules
+            if m.split(".")[0] in forbidden or m.startswith("dualgate.compiler")]
+
+
 def test_runtime_imports_neither_the_compiler_nor_its_dependencies() -> None:
     modules = _imported_after("import dualgate.runtime")
-    forbidden = {"lark", "click", "pydantic", "yaml", "jsonschema"}
-    leaked = [
-        m for m in modules
-        if m.split(".")[0] in forbidden or m.startswith("dualgate.compiler")
-    ]
     assert "dualgate.runtime" in modules
-    assert leaked == []
+    # Unsigned bundles need no cryptography either: it is imported to check signatures.
+    assert _leaks(modules, _COMPILER_SIDE | {"cryptography"}) == []
+
+
+def test_loading_and_deciding_stays_on_the_runtime_side(tmp_path: Path) -> None:
+    """A signed bundle is loaded, verified and asked for a decision without the compiler."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from dualgate.compiler.backend import compile_policy
+    from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
+    from dualgate.compiler.loader import load_policy_text
+    from dualgate.runtime.bundle_format import serialize
+
+    policy = load_policy_text("policy p\nrule r\n  when topic a.b\n  then allow\n").policy
+    assert policy is not None
+    pair = generate_key_pair()
+    private = load_pem_private_key(pair.private_pem, password=None)
+    signed = sign_bundle(compile_policy(policy), private)  # type: ignore[arg-type]
+    (tmp_path / "p.bundle.json").write_bytes(serialize(signed))
+    (tmp_path / "p.pub").write_bytes(pair.public_pem)
+    statement = (
+        "from dualgate.runtime import load_bundle; "
+        f"b = load_bundle({str(tmp_path / 'p.bundle.json')!r}, "
+        f"public_key={str(tmp_path / 'p.pub')!r}); "
+        "assert b.decide('a.b', 'any').rule == 'r'"
+    )
+    modules = _imported_after(statement)
+    assert "cryptography" in modules
+    assert _leaks(modules, _COMPILER_SIDE) == []
 
 
 def test_the_import_check_would_notice_a_leak() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dualgate.compiler.analysis.context import AnalysisOptions
+from dualgate.compiler.analysis.context import AnalysisContext, AnalysisOptions
 from dualgate.compiler.analysis.passes import ANALYSIS_CODES, analyze
 from dualgate.compiler.analysis.selection import SELECTABLE
 from dualgate.compiler.analysis.suppressions import (
@@ -18,7 +18,7 @@ from dualgate.compiler.analysis.suppressions import (
 )
 from dualgate.compiler.codes import Code
 from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.loader import LoadResult
+from dualgate.compiler.loader import LoadResult, cyclic_gc_paused
 
 
 @dataclass
@@ -29,6 +29,8 @@ class FileReport:
     diagnostics: list[Diagnostic]
     suppressed: list[Suppressed] = field(default_factory=list)
     timings: list[tuple[str, float]] = field(default_factory=list)
+    #: The analysis context (policy, region space), when the policy was analyzed.
+    context: AnalysisContext | None = None
 
 
 def check_file(
@@ -37,8 +39,12 @@ def check_file(
     """Analyze a loaded policy and apply its suppression comments and the selection."""
     if result.policy is None or result.syntax is None or result.source is None:
         return FileReport(result.path, list(result.diagnostics))
-    analysis = analyze(result.policy, options, selected & ANALYSIS_CODES, path=result.path)
-    suppressions, problems = read_suppressions(result.syntax, result.source)
-    kept, suppressed = apply_suppressions(analysis.diagnostics, suppressions, selected)
+    # Paused across both steps: a full collection between them rescans the whole region
+    # space (seconds for a large policy) and finds nothing to free.
+    with cyclic_gc_paused():
+        analysis = analyze(result.policy, options, selected & ANALYSIS_CODES, path=result.path)
+        suppressions, problems = read_suppressions(result.syntax, result.source)
+        kept, suppressed = apply_suppressions(analysis.diagnostics, suppressions, selected)
     chosen = [d for d in [*kept, *problems] if d.code not in SELECTABLE or d.code in selected]
-    return FileReport(result.path, [*result.diagnostics, *chosen], suppressed, analysis.timings)
+    return FileReport(result.path, [*result.diagnostics, *chosen], suppressed, analysis.timings,
+                      analysis.context)

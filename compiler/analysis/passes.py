@@ -65,10 +65,14 @@ ANALYSIS_CODES: frozenset[Code] = frozenset(
 
 @dataclass(frozen=True)
 class Analysis:
-    """The findings of one run and, per pass that ran, its name and seconds taken."""
+    """The findings of one run and, per pass that ran, its name and seconds taken.
+
+    ``context`` holds the region space the passes built, for the compiler backend.
+    """
 
     diagnostics: list[Diagnostic]
     timings: list[tuple[str, float]]
+    context: AnalysisContext
 
 
 def analyze(
@@ -98,4 +102,4 @@ def analyze(
             started = time.perf_counter()
             diagnostics.extend(d for d in analysis_pass.run(context) if d.code in chosen)
             timings.append((analysis_pass.name, time.perf_counter() - started))
-    return Analysis(diagnostics, timings)
+    return Analysis(diagnostics, timings, context)

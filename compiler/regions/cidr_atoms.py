@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 from dualgate.compiler.networks import Network
 
+_EVERYTHING: dict[int, Network] = {
+    4: ipaddress.IPv4Network("0.0.0.0/0"), 6: ipaddress.IPv6Network("::/0"),
+}
+
 #: Readable witnesses tried first for "in no policy network" (documentation ranges).
 _UNCOVERED_CANDIDATES = {
     4: ("192.0.2.1/32", "198.51.100.1/32", "203.0.113.1/32", "0.0.0.0/0"),
@@ -60,6 +64,12 @@ class CidrAtoms:
             if uncovered is not None:
                 atoms.append(CidrAtom(None, family, uncovered))
         self.atoms: tuple[CidrAtom, ...] = tuple(atoms)
+        outside = {atom.family: i for i, atom in enumerate(atoms)
+                   if atom.network is None and atom.family is not None}
+        self._everything: dict[int, int] = {
+            family: self._index.get(_EVERYTHING[family], outside.get(family, -1))
+            for family in (4, 6)
+        }
         self.all_bits = (1 << len(atoms)) - 1
         self._inside = self._inside_bits(distinct)
 
@@ -85,6 +95,14 @@ class CidrAtoms:
     def index_of(self, network: Network) -> int:
         """The atom whose network is the policy network ``network``."""
         return self._index[network]
+
+    def atom_of_everything(self, family: int) -> int:
+        """The atom of the request ``0.0.0.0/0`` (family 4) or ``::/0`` (family 6).
+
+        That request lies inside no policy network but the family's ``/0``, so its atom
+        is the ``/0``'s when the policy names it and "in no policy network" otherwise.
+        """
+        return self._everything[family]
 
     def condition_bits(self, networks: Iterable[Network], negated: bool) -> int:
         """The atoms on which ``cidr [not] in networks`` holds."""

@@ -1,0 +1,130 @@
+"""The decision table: the region space's first-match cells, laid out for the runtime.
+
+For each topic class of the region space the table records which policy networks matter
+to it (those its candidate rules name: its **layout**) and, for every declared env and
+every column of the layout, the rule that decides (its **plane**). A request's column is
+the deepest layout network containing it, or "outside" its family, or "absent": the
+candidate rules' cidr conditions only ask which layout networks contain the request, and
+those are exactly the layout networks containing that deepest one.
+
+Classes with the same tier, layout and plane are merged, and the topic automaton is
+minimized over the merged classes, so the table stays small. Guarantee: for every
+well-formed request with a declared env, the table's entry is the rule the reference
+first-match semantics picks (``DEFAULT_ENTRY`` when none matches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from dualgate.compiler.backend.minimize import Automaton, minimize
+from dualgate.compiler.ir import CidrCondition, Policy
+from dualgate.compiler.networks import Network
+from dualgate.compiler.regions import RegionSpace
+from dualgate.compiler.regions.bits import bit_indices
+from dualgate.runtime.bundle_format import (
+    COLUMN_ABSENT,
+    COLUMN_OUTSIDE_V4,
+    COLUMN_OUTSIDE_V6,
+    DEFAULT_ENTRY,
+    FIRST_NETWORK_COLUMN,
+)
+
+
+@dataclass(frozen=True)
+class DecisionTable:
+    """The ``table`` section of a bundle (see ``dualgate.runtime.bundle_format``)."""
+
+    automaton: Automaton
+    classes: list[tuple[str, int, int]]
+    layouts: list[tuple[Network, ...]]
+    planes: list[tuple[int, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topics": {"next": self.automaton.next, "other": self.automaton.other,
+                       "class": self.automaton.label},
+            "classes": [list(entry) for entry in self.classes],
+            "layouts": [
+                {"v4": [str(n) for n in layout if n.version == 4],
+                 "v6": [str(n) for n in layout if n.version == 6]}
+                for layout in self.layouts
+            ],
+            "planes": [list(plane) for plane in self.planes],
+        }
+
+
+def build_table(space: RegionSpace) -> DecisionTable:
+    """The decision table of ``space`` (see the module docstring)."""
+    networks_of_rule = _rule_networks(space.policy)
+    env_count = len(space.envs.names)
+    layouts: dict[tuple[Network, ...], int] = {}
+    planes: dict[tuple[int, ...], int] = {}
+    classes: dict[tuple[str, int, int], int] = {}
+    class_of_atom = [0] * len(space.topics.atoms)
+    for topic_class in space.classes:
+        layout = tuple(sorted(
+            {n for rule in topic_class.candidates for n in networks_of_rule[rule]},
+            key=_network_order,
+        ))
+        plane = _plane(space, topic_class.cells, layout, env_count)
+        key = (str(topic_class.tier), layouts.setdefault(layout, len(layouts)),
+               planes.setdefault(plane, len(planes)))
+        merged = classes.setdefault(key, len(classes))
+        for atom in topic_class.atoms:
+            class_of_atom[atom] = merged
+    topics = space.topics
+    automaton = minimize(Automaton(
+        next=[dict(t) for t in topics.transitions],
+        other=list(topics.default),
+        label=[class_of_atom[a] if a >= 0 else -1 for a in topics.atom_of_state],
+    ))
+    return DecisionTable(automaton, list(classes), list(layouts), list(planes))
+
+
+def _rule_networks(policy: Policy) -> list[frozenset[Network]]:
+    return [
+        frozenset(n for c in rule.conditions if isinstance(c, CidrCondition) for n in c.networks)
+        for rule in policy.rules
+    ]
+
+
+def _network_order(network: Network) -> tuple[int, int, int]:
+    """v4 before v6, then by address and prefix: the column order of a layout."""
+    return network.version, int(network.network_address), network.prefixlen
+
+
+def _plane(space: RegionSpace, cells: Any, layout: tuple[Network, ...],
+           env_count: int) -> tuple[int, ...]:
+    """Row-major env x column: the deciding rule for each column's representative atom.
+
+    A column's representative is a request in it: no cidr, ``0.0.0.0/0`` or ``::/0``
+    (inside no layout network unless a ``/0`` is in the layout, and then never looked
+    up), or the layout network itself.
+    """
+    cidrs = space.cidrs
+    representatives = [0] * (FIRST_NETWORK_COLUMN + len(layout))
+    representatives[COLUMN_ABSENT] = 0
+    representatives[COLUMN_OUTSIDE_V4] = cidrs.atom_of_everything(4)
+    representatives[COLUMN_OUTSIDE_V6] = cidrs.atom_of_everything(6)
+    for offset, network in enumerate(layout):
+        representatives[FIRST_NETWORK_COLUMN + offset] = cidrs.index_of(network)
+    columns = len(representatives)
+    entries = [DEFAULT_ENTRY - 1] * (env_count * columns)  # below every real entry: unset
+    for cell in cells:
+        entry = DEFAULT_ENTRY if cell.rule is None else cell.rule
+        hit = [c for c, atom in enumerate(representatives) if cell.cidrs >> atom & 1]
+        for env in bit_indices(cell.envs):
+            row = env * columns
+            for column in hit:
+                entries[row + column] = entry
+    assert min(entries) >= DEFAULT_ENTRY, "the cells of a class cover its plane"
+    return tuple(entries)
+
+
+def columns_of(layout: tuple[Network, ...]) -> Iterator[tuple[int, Network]]:
+    """Each layout network with its column."""
+    for offset, network in enumerate(layout):
+        yield FIRST_NETWORK_COLUMN + offset, network

@@ -1,0 +1,215 @@
+"""Loading a bundle: read, authenticate, validate, then serve decisions.
+
+``load_bundle`` accepts a path, the bytes of a bundle file, or a parsed document. It
+refuses (``BundleError``) anything that is not a bundle of a known format version, whose
+content hash does not match its content, whose signature does not verify with the
+configured public key (or that is unsigned while a key is configured), or whose
+structure is unsound. What it returns decides every request without raising.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from dualgate.runtime.bundle_format import (
+    CONTENT_HASH_KEY,
+    CONTENT_KEY,
+    SIGNATURE_KEY,
+    content_hash,
+    split_canonical,
+)
+from dualgate.runtime.errors import BundleError
+from dualgate.runtime.evaluator import (
+    DEFAULT_CIDR_CACHE_SIZE,
+    DEFAULT_TOPIC_CACHE_SIZE,
+    Evaluator,
+)
+from dualgate.runtime.validation import check_content, check_envelope, check_version
+from dualgate.runtime.verdict import Verdict
+from dualgate.runtime.vocabulary import FailMode, TierName
+
+BundleSource = str | os.PathLike[str] | bytes | bytearray | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TierInfo:
+    """A declared tier as the bundle records it."""
+
+    name: TierName
+    fail_mode: FailMode
+    patterns: tuple[str, ...]
+
+
+class Bundle:
+    """A loaded, verified bundle: its metadata and ``decide``.
+
+    ``decide(topic, env, cidr=None)`` is the evaluator's own method, bound here so the
+    hot path costs no extra call.
+    """
+
+    def __init__(self, document: dict[str, Any], evaluator: Evaluator, *,
+                 verified_key: str | None) -> None:
+        self.document = document
+        self.content: dict[str, Any] = document[CONTENT_KEY]
+        self.evaluator = evaluator
+        self.decide: Callable[..., Verdict] = evaluator.decide
+        #: The id of the public key whose signature was verified, or None.
+        self.verified_key = verified_key
+
+    @property
+    def policy(self) -> str:
+        return str(self.content["policy"])
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.document[CONTENT_HASH_KEY])
+
+    @property
+    def source_sha256(self) -> str:
+        return str(self.content["source"]["sha256"])
+
+    @property
+    def signed(self) -> bool:
+        return SIGNATURE_KEY in self.document
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(self.content["rules"]["id"])
+
+    @property
+    def tiers(self) -> tuple[TierInfo, ...]:
+        return tuple(
+            TierInfo(TierName(t["name"]), FailMode(t["fail_mode"]), tuple(t["patterns"]))
+            for t in self.content["tiers"]
+        )
+
+    def fail_mode(self, tier: TierName) -> FailMode:
+        """The effective fail mode of ``tier`` now (overrides applied)."""
+        return self.evaluator.fail_mode(tier)
+
+    def __repr__(self) -> str:
+        return f"<Bundle {self.policy} {self.content_hash[:12]}>"
+
+
+def load_bundle(
+    source: BundleSource,
+    *,
+    public_key: Any = None,
+    clock: Callable[[], float] | None = None,
+    topic_cache_size: int = DEFAULT_TOPIC_CACHE_SIZE,
+    cidr_cache_size: int = DEFAULT_CIDR_CACHE_SIZE,
+) -> Bundle:
+    """Load and verify a bundle (see the module docstring); raises ``BundleError``.
+
+    ``public_key`` (an Ed25519 public key object, PEM bytes or a PEM file path) makes a
+    valid signature by that key mandatory. ``clock`` returns the current time in seconds
+    since the epoch (default ``time.time``); it decides which overrides are active.
+    The cache sizes bound how many distinct topics and cidrs the evaluator remembers.
+    """
+    key = None
+    if public_key is not None:
+        from dualgate.runtime.signatures import load_public_key
+
+        key = load_public_key(public_key)
+    with _cyclic_gc_paused():
+        document, hashed = _read(source)
+        content = check_envelope(document)
+        check_version(content)
+        if hashed != document[CONTENT_HASH_KEY] and isinstance(source, bytes | bytearray
+                                                                | str | os.PathLike):
+            # Content laid out otherwise than canonically: compare its canonical form.
+            hashed = _hash_of_parsed(document)
+        if hashed != document[CONTENT_HASH_KEY]:
+            raise BundleError(
+                "the content hash does not match the content: the bundle was modified "
+                "after it was compiled"
+            )
+        verified_key = None
+        if key is not None:
+            from dualgate.runtime.signatures import key_id, verify_signature
+
+            verify_signature(document, key)
+            verified_key = key_id(key)
+        check_content(content)
+        options: dict[str, Any] = {"topic_cache_size": topic_cache_size,
+                                   "cidr_cache_size": cidr_cache_size}
+        if clock is not None:
+            options["clock"] = clock
+        evaluator = Evaluator(content, document[CONTENT_HASH_KEY], **options)
+    return Bundle(document, evaluator, verified_key=verified_key)
+
+
+def _read(source: BundleSource) -> tuple[Any, str | None]:
+    """The parsed document and the hash of its content (None when it has none)."""
+    if isinstance(source, Mapping):
+        document = dict(source)
+        return document, _hash_of_parsed(document)
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as file:
+                source = file.read()
+        except OSError as error:
+            raise BundleError(f"cannot read bundle `{path}`: {error.strerror}") from None
+    if not isinstance(source, bytes | bytearray):
+        raise BundleError("a bundle is a path, the bytes of a bundle file or a parsed document")
+    data = bytes(source)
+    parts = split_canonical(data)
+    if parts is not None:
+        # The canonical layout: hash the content's bytes as they lie in the file.
+        content_bytes, rest = parts
+        document = _json(rest)
+        if isinstance(document, dict) and document.get(CONTENT_KEY) == 0:
+            document[CONTENT_KEY] = _json(content_bytes)
+            return document, hashlib.sha256(content_bytes).hexdigest()
+    document = _json(data)
+    return document, _hash_of_parsed(document)
+
+
+def _hash_of_parsed(document: Any) -> str | None:
+    content = document.get(CONTENT_KEY) if isinstance(document, dict) else None
+    if not isinstance(content, dict):
+        return None
+    try:
+        return content_hash(content)
+    except (TypeError, ValueError, RecursionError):
+        raise BundleError("the bundle holds values that are not JSON") from None
+
+
+def _json(data: bytes) -> Any:
+    try:
+        # Decoded explicitly: `json.loads` on bytes would also accept UTF-16 and UTF-32.
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BundleError("the bundle is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise BundleError(
+            f"the bundle is not JSON: {error.msg.lower()} at line {error.lineno} column "
+            f"{error.colno}"
+        ) from None
+    except RecursionError:
+        raise BundleError("the bundle is nested too deeply to be JSON a runtime reads") \
+            from None
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bundle is parsed and built.
+
+    A large bundle is millions of acyclic objects; collections triggered while they are
+    allocated rescan them all and made loading many times slower.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

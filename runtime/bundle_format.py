@@ -1,0 +1,112 @@
+"""The bundle format: what the compiler writes and the runtime loads, defined once.
+
+A bundle is one JSON document (``schemas/bundle.schema.json`` describes it) with three
+keys: ``content`` (everything the runtime uses), ``content_sha256`` (the SHA-256 of the
+content's canonical form: keys sorted, no insignificant whitespace, UTF-8) and,
+optionally, ``signature`` (Ed25519 over ``signing_message(content_sha256)``).
+
+A bundle file is the canonical form of the whole document plus a newline. Keys sort
+``content`` first, so the file starts with ``{"content":`` followed by the content's
+canonical bytes: the runtime hashes those bytes as they lie in the file instead of
+serializing the parsed content again (``split_canonical``), which keeps loading a large
+bundle fast. A document in any other layout is still accepted when its re-serialized
+content matches the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: The value of ``content.format``: what kind of document this is.
+FORMAT_NAME = "dualgate-bundle"
+#: The version of the layout below. A runtime refuses versions it does not know.
+FORMAT_VERSION = 1
+
+CONTENT_KEY = "content"
+CONTENT_HASH_KEY = "content_sha256"
+SIGNATURE_KEY = "signature"
+
+SIGNATURE_ALGORITHM = "ed25519"
+#: Signatures cover this prefix and the content hash, so that a signature made for
+#: something else (another format, another purpose) can never pass as a bundle's.
+_SIGNING_PREFIX = b"dualgate-bundle-signature-v1\n"
+
+#: Table columns every cidr layout has before its networks.
+COLUMN_ABSENT = 0
+COLUMN_OUTSIDE_V4 = 1
+COLUMN_OUTSIDE_V6 = 2
+FIRST_NETWORK_COLUMN = 3
+
+#: A plane entry for "no rule matched": the default decision applies.
+DEFAULT_ENTRY = -1
+
+# The content, for the record (the loader checks all of it):
+#
+#   rules            columns, one entry per rule in evaluation order: id, decision,
+#                    reason (or null), location ([line, column, end_line, end_column]
+#                    or null) and conditions ([[text, line, column], ...], the text as
+#                    `topic a.*, b`, `env not dev`, `cidr in 10.0.0.0/8`)
+#   table.topics     the topic automaton: from state 0, a segment leads to next[s][segment]
+#                    if listed, else to other[s]; class[s] is the class of the topics that
+#                    end in s (-1: none can, only the start state)
+#   table.classes    [tier, layout, plane] per class: the risk tier of its topics and how
+#                    their env x cidr plane is decided
+#   table.layouts    {"v4": [network, ...], "v6": [...]}: the networks that matter to the
+#                    classes using it; a request's column is that of the deepest listed
+#                    network containing it (columns from FIRST_NETWORK_COLUMN, v4 first),
+#                    else COLUMN_OUTSIDE_V4 / COLUMN_OUTSIDE_V6, or COLUMN_ABSENT without
+#                    a cidr
+#   table.planes     row-major env x column: the index of the deciding rule, or
+#                    DEFAULT_ENTRY
+
+_PREFIX = b'{"' + CONTENT_KEY.encode() + b'":'
+_SUFFIX = re.compile(
+    rb',"' + CONTENT_HASH_KEY.encode() + rb'":"[0-9a-f]{64}"(,"' + SIGNATURE_KEY.encode()
+    + rb'":\{[^{}]*\})?\}\n?\Z'
+)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The canonical form of a JSON value: sorted keys, compact separators, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+    ).encode("utf-8")
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """The hex SHA-256 of the canonical form of a bundle's content."""
+    return hashlib.sha256(canonical_bytes(content)).hexdigest()
+
+
+def envelope(content: Mapping[str, Any]) -> dict[str, Any]:
+    """An unsigned bundle document around ``content``."""
+    return {CONTENT_KEY: dict(content), CONTENT_HASH_KEY: content_hash(content)}
+
+
+def signing_message(content_sha256: str) -> bytes:
+    """The bytes an Ed25519 bundle signature signs."""
+    return _SIGNING_PREFIX + content_sha256.encode("ascii")
+
+
+def serialize(document: Mapping[str, Any]) -> bytes:
+    """The bytes of a bundle file: the canonical form and a newline."""
+    return canonical_bytes(document) + b"\n"
+
+
+def split_canonical(data: bytes) -> tuple[bytes, bytes] | None:
+    """For a file laid out as ``serialize`` writes it: the content's bytes, and the rest of
+    the document with the content replaced by ``0``; None for any other layout.
+
+    The envelope after the content is tiny and of a fixed shape, so it is found from the
+    end of the file; whatever the content holds cannot move that boundary.
+    """
+    if not data.startswith(_PREFIX):
+        return None
+    match = _SUFFIX.search(data, max(len(_PREFIX), len(data) - 512))
+    if match is None:
+        return None
+    return data[len(_PREFIX):match.start()], _PREFIX + b"0" + data[match.start():]

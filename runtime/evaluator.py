@@ -1,0 +1,264 @@
+"""The evaluator: a validated bundle's decision table, ready for the gates' hot path.
+
+Deciding a request costs a bounded number of steps whatever the number of rules: the
+topic is validated and walked through the automaton once and then cached (a bounded
+LRU cache), the env is one dict lookup, the cidr is parsed by hand and matched against
+the class's networks, longest prefix first, one dict lookup per distinct prefix length,
+and the class's verdict row gives the answer in one index. Verdicts are immutable and
+built once per (rule, tier), then shared.
+
+An ``Evaluator`` is safe to share between threads: after construction its state only
+changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
+cache, or by filling a class's verdict row, which any thread fills with equal values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from dualgate.runtime.bundle_format import (
+    COLUMN_OUTSIDE_V4,
+    COLUMN_OUTSIDE_V6,
+    DEFAULT_ENTRY,
+    FIRST_NETWORK_COLUMN,
+)
+from dualgate.runtime.networks import parse_network
+from dualgate.runtime.validation import parse_timestamp
+from dualgate.runtime.verdict import (
+    DEFAULT,
+    EVALUATION_ERROR,
+    INVALID_CIDR,
+    INVALID_ENV,
+    INVALID_TOPIC,
+    RULE,
+    UNKNOWN_ENV,
+    Verdict,
+)
+from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+
+#: Distinct topics whose class is remembered; beyond it the least recently used go.
+DEFAULT_TOPIC_CACHE_SIZE = 65_536
+#: Distinct request cidrs whose parsed form is remembered.
+DEFAULT_CIDR_CACHE_SIZE = 65_536
+
+_TOPIC = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
+
+#: (prefix length, shift to the network part, {network part: column}), longest first.
+_Lengths = tuple[tuple[int, int, dict[int, int]], ...]
+
+
+class TopicClass:
+    """What the table knows about the topics of one class, and its verdicts.
+
+    ``cached`` pairs the fail-mode view a verdict row was built for with the row: one
+    verdict per plane entry, then the class's verdicts for an undeclared env, a
+    non-string env and an invalid cidr. It is one attribute, written in one step, so a
+    thread never pairs a row with the wrong view; a row of an older view is rebuilt.
+    """
+
+    __slots__ = ("cached", "columns", "plane", "tier", "v4", "v6")
+
+    def __init__(self, tier: TierName, v4: _Lengths, v6: _Lengths, columns: int,
+                 plane: list[int]) -> None:
+        self.tier = tier
+        self.v4 = v4
+        self.v6 = v6
+        self.columns = columns
+        self.plane = plane
+        self.cached: tuple[_View | None, list[Verdict]] = (None, [])
+
+
+class Evaluator:
+    """Decides requests with the decision table of one validated bundle content."""
+
+    def __init__(
+        self,
+        content: Mapping[str, Any],
+        bundle_hash: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        topic_cache_size: int = DEFAULT_TOPIC_CACHE_SIZE,
+        cidr_cache_size: int = DEFAULT_CIDR_CACHE_SIZE,
+    ) -> None:
+        self.bundle_hash = bundle_hash
+        table = content["table"]
+        topics = table["topics"]
+        self._next: list[dict[str, int]] = topics["next"]
+        self._other: list[int] = topics["other"]
+        # Classes are built when a topic first needs them: a large bundle has tens of
+        # thousands, and a gate sees a few of them; loading stays proportional to parsing.
+        self._table = table
+        self._class_of_state: list[int] = topics["class"]
+        self._classes: list[TopicClass | None] = [None] * len(table["classes"])
+        self._layouts: dict[int, tuple[_Lengths, _Lengths, int]] = {}
+        envs = content["envs"]
+        self._env_index: dict[str, int] | None = (
+            {env["name"]: i for i, env in enumerate(envs)} if envs else None
+        )
+        rules = content["rules"]
+        self.rules = list(zip(map(Decision, rules["decision"]), rules["id"], strict=True))
+        self.default = Decision(content["default_decision"])
+        self._content = content
+        self._clock = clock
+        self._view = _View(content, clock())
+        self._until = self._view.until
+        self._invalid_topic = Verdict(Decision.DENY, None, INVALID_TOPIC, None, None,
+                                      bundle_hash)
+        self._evaluation_error = Verdict(Decision.DENY, None, EVALUATION_ERROR, None, None,
+                                         bundle_hash)
+        self._classify = lru_cache(maxsize=topic_cache_size)(self._walk)
+        self._parse_cidr = lru_cache(maxsize=cidr_cache_size)(parse_network)
+
+    # -- the hot path --------------------------------------------------------------
+
+    def decide(self, topic: object, env: object, cidr: object = None) -> Verdict:
+        """The verdict on one request. Never raises: a malformed request is denied."""
+        try:
+            if self._until is not None and self._clock() >= self._until:
+                self._refresh()
+            if not isinstance(topic, str):
+                return self._invalid_topic
+            topic_class = self._classify(topic)
+            if topic_class is None:
+                return self._invalid_topic
+            view, verdicts = topic_class.cached
+            if view is not self._view:
+                verdicts = self._verdicts(topic_class)
+            if not isinstance(env, str):
+                return verdicts[-2]
+            row = 0
+            if self._env_index is not None:
+                found = self._env_index.get(env)
+                if found is None:
+                    return verdicts[-3]
+                row = found * topic_class.columns
+            if cidr is None:
+                return verdicts[row]  # column 0: COLUMN_ABSENT
+            network = self._parse_cidr(cidr) if isinstance(cidr, str) else None
+            if network is None:
+                return verdicts[-1]
+            # The deepest layout network containing the request, longest prefix first
+            # (inline: a method call would cost a fifth of the decision).
+            version, value, length = network
+            for prefix, shift, networks in (topic_class.v4 if version == 4
+                                            else topic_class.v6):
+                if prefix <= length:
+                    column = networks.get(value >> shift)
+                    if column is not None:
+                        return verdicts[row + column]
+            return verdicts[row + (COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)]
+        except Exception:  # only hostile objects get here (a str whose hash raises)
+            return self._evaluation_error
+
+    def _walk(self, topic: str) -> TopicClass | None:
+        if _TOPIC.fullmatch(topic) is None:
+            return None
+        nexts, other, state = self._next, self._other, 0
+        for segment in topic.split("."):
+            state = nexts[state].get(segment, other[state])
+        label = self._class_of_state[state]
+        if label < 0:
+            return None  # only the start state, which no valid topic ends in
+        return self._classes[label] or self._materialize(label)
+
+    def _materialize(self, label: int) -> TopicClass:
+        tier, layout, plane = self._table["classes"][label]
+        lengths = self._layouts.get(layout)
+        if lengths is None:
+            lengths = self._layouts[layout] = _layout(self._table["layouts"][layout])
+        topic_class = TopicClass(TierName(tier), *lengths, self._table["planes"][plane])
+        self._classes[label] = topic_class
+        return topic_class
+
+    # -- verdicts ------------------------------------------------------------------
+
+    def _verdicts(self, topic_class: TopicClass) -> list[Verdict]:
+        """Build the class's verdict row for the current view (see ``TopicClass``)."""
+        view, tier = self._view, topic_class.tier
+        mode = view.modes[tier]
+        row = [view.rule_verdict(self, entry, tier) for entry in topic_class.plane]
+        row += [Verdict(Decision.DENY, None, reason, tier, mode, self.bundle_hash)
+                for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
+        topic_class.cached = (view, row)
+        return row
+
+    def _refresh(self) -> None:
+        """An override expired: a new view of the fail modes; older verdict rows are stale."""
+        self._view = view = _View(self._content, self._clock())
+        self._until = view.until
+
+    # -- outside the hot path ------------------------------------------------------
+
+    def fail_mode(self, tier: TierName) -> FailMode:
+        """The effective fail mode of ``tier`` now (overrides applied)."""
+        if self._until is not None and self._clock() >= self._until:
+            self._refresh()
+        return self._view.modes[tier]
+
+    def cache_info(self) -> dict[str, Any]:
+        """Hits, misses and size of the topic and cidr caches (``functools`` cache info)."""
+        return {"topics": self._classify.cache_info(), "cidrs": self._parse_cidr.cache_info()}
+
+    def clear_caches(self) -> None:
+        """Forget every cached topic and cidr (the next decisions run cold)."""
+        self._classify.cache_clear()
+        self._parse_cidr.cache_clear()
+
+
+def _layout(layout: Mapping[str, list[str]]) -> tuple[_Lengths, _Lengths, int]:
+    """Per family, the layout's networks grouped by prefix length, longest first, and
+    the number of columns."""
+    column = FIRST_NETWORK_COLUMN
+    families: list[_Lengths] = []
+    for family, width in (("v4", 32), ("v6", 128)):
+        by_length: dict[int, dict[int, int]] = {}
+        for text in layout[family]:
+            parsed = parse_network(text)
+            assert parsed is not None  # validated
+            _, value, length = parsed
+            by_length.setdefault(length, {})[value >> (width - length)] = column
+            column += 1
+        families.append(tuple(
+            (length, width - length, by_length[length])
+            for length in sorted(by_length, reverse=True)
+        ))
+    return families[0], families[1], column
+
+
+class _View:
+    """The effective fail mode of each tier at one time, valid until ``until`` (None:
+    for good), and the verdicts built with them."""
+
+    __slots__ = ("modes", "rule_verdicts", "until")
+
+    def __init__(self, content: Mapping[str, Any], now: float) -> None:
+        declared = {TierName(t["name"]): FailMode(t["fail_mode"]) for t in content["tiers"]}
+        # An undeclared tier (a default_tier nobody declared) fails closed: when in doubt.
+        modes = {tier: declared.get(tier, FailMode.CLOSED) for tier in TIER_ORDER}
+        until: float | None = None
+        for override in content["overrides"]:
+            expiry = parse_timestamp(override["until"], "until").timestamp()
+            if now < expiry:
+                modes[TierName(override["tier"])] = FailMode(override["fail_mode"])
+                until = expiry if until is None else min(until, expiry)
+        self.modes = modes
+        self.until = until
+        self.rule_verdicts: dict[tuple[int, TierName], Verdict] = {}
+
+    def rule_verdict(self, evaluator: Evaluator, entry: int, tier: TierName) -> Verdict:
+        """The shared verdict for a plane entry (a rule index or the default) in ``tier``."""
+        verdict = self.rule_verdicts.get((entry, tier))
+        if verdict is None:
+            if entry == DEFAULT_ENTRY:
+                decision, rule, reason = evaluator.default, None, DEFAULT
+            else:
+                (decision, rule), reason = evaluator.rules[entry], RULE
+            verdict = Verdict(decision, rule, reason, tier, self.modes[tier],
+                              evaluator.bundle_hash)
+            self.rule_verdicts[(entry, tier)] = verdict
+        return verdict

@@ -1,0 +1,381 @@
+"""Checking a bundle document before anything is built from it.
+
+The checks mirror ``schemas/bundle.schema.json`` and add what a schema cannot say:
+every state, class, layout, plane and rule index points at something that exists, a
+plane has one entry per env and column of its layout, networks are valid, conditions
+name declared envs, and the high tier can never fail open. A bundle that passes cannot
+make the evaluator fail on any request.
+
+They are written by hand rather than run through ``jsonschema``: the runtime does not
+depend on the compiler's libraries, and it must check a 100k-rule bundle in a fraction
+of a second, so large lists are checked with C-level passes (``set(map(type, ...))``,
+``min``/``max``) rather than element by element in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from dualgate.runtime.bundle_format import (
+    CONTENT_HASH_KEY,
+    CONTENT_KEY,
+    FIRST_NETWORK_COLUMN,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SIGNATURE_ALGORITHM,
+    SIGNATURE_KEY,
+)
+from dualgate.runtime.errors import BundleError
+from dualgate.runtime.networks import parse_network
+from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_PATTERN_TEXT = r"(?:\*\*?|[A-Za-z0-9_-]+)(?:\.(?:\*\*?|[A-Za-z0-9_-]+))*"
+_PATTERN = re.compile(_PATTERN_TEXT)
+_CODE = re.compile(r"DG[0-9]{3}")
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+#: A condition as the compiler writes it; the values are checked one by one afterwards.
+_CONDITION = re.compile(
+    rf"topic (?:not )?{_PATTERN_TEXT}(?:, {_PATTERN_TEXT})*"
+    r"|env (?:not )?[A-Za-z0-9][A-Za-z0-9_.-]*(?:, [A-Za-z0-9][A-Za-z0-9_.-]*)*"
+    r"|cidr (?:not )?in [0-9A-Fa-f.:/]+(?:, [0-9A-Fa-f.:/]+)*"
+)
+_DECISIONS = frozenset(d.value for d in Decision)
+_TIERS = frozenset(t.value for t in TierName)
+_FAIL_MODES = frozenset(m.value for m in FailMode)
+
+_CONTENT_KEYS = frozenset({
+    "format", "format_version", "compiler", "policy", "source", "envs", "default_decision",
+    "default_tier", "tiers", "overrides", "rules", "table", "analysis",
+})
+_RULE_COLUMNS = frozenset({"id", "decision", "reason", "location", "conditions"})
+
+
+def check_envelope(document: Any) -> dict[str, Any]:
+    """Check the document's outer keys (content, hash, signature); returns the content."""
+    top = _object(document, "the bundle", {CONTENT_KEY, CONTENT_HASH_KEY}, {SIGNATURE_KEY})
+    _checked(top[CONTENT_HASH_KEY], _HEX64, "a SHA-256 hex digest", CONTENT_HASH_KEY)
+    if SIGNATURE_KEY in top:
+        signature = _object(top[SIGNATURE_KEY], "signature", {"algorithm", "key_id", "value"})
+        if signature["algorithm"] != SIGNATURE_ALGORITHM:
+            raise BundleError(
+                f"unknown signature algorithm `{_shown(signature['algorithm'])}`; "
+                f"expected `{SIGNATURE_ALGORITHM}`"
+            )
+        _string(signature["key_id"], "signature.key_id")
+        _checked(signature["value"], _BASE64, "base64 text", "signature.value")
+    content: dict[str, Any] = _object(top[CONTENT_KEY], CONTENT_KEY)
+    return content
+
+
+def check_version(content: dict[str, Any]) -> None:
+    """Refuse content that is not a bundle, or of a format version this runtime does not know."""
+    if content.get("format") != FORMAT_NAME:
+        raise BundleError(f"not a dualgate bundle (format `{_shown(content.get('format'))}`)")
+    version = content.get("format_version")
+    if type(version) is not int:
+        raise BundleError("`format_version` is not an integer")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"unknown bundle format version {version}; this runtime reads version "
+            f"{FORMAT_VERSION}"
+        )
+
+
+def check_content(content: dict[str, Any]) -> None:
+    """Raise ``BundleError`` naming the first fault of the content; return if it is sound."""
+    check_version(content)
+    _object(content, CONTENT_KEY, _CONTENT_KEYS)
+    _string(content["compiler"], "compiler")
+    _checked(content["policy"], _NAME, "a valid name", "policy")
+    source = _object(content["source"], "source", {"path", "sha256"})
+    _string(source["path"], "source.path")
+    _checked(source["sha256"], _HEX64, "a SHA-256 hex digest", "source.sha256")
+    envs = _envs(content["envs"])
+    _choice(content["default_decision"], _DECISIONS, "default_decision")
+    _choice(content["default_tier"], _TIERS, "default_tier")
+    tiers = _tiers(content["tiers"])
+    _overrides(content["overrides"], tiers)
+    rule_count = _rules(content["rules"], envs)
+    _table(content["table"], max(1, len(envs)), rule_count)
+    _analysis(content["analysis"])
+
+
+# -- sections ------------------------------------------------------------------------
+
+
+def _envs(value: Any) -> set[str]:
+    names: set[str] = set()
+    for i, item in enumerate(_list(value, "envs")):
+        env = _object(item, f"envs[{i}]", {"name", "protected"})
+        name = _checked(env["name"], _NAME, "a valid name", f"envs[{i}].name")
+        _boolean(env["protected"], f"envs[{i}].protected")
+        if name in names:
+            raise BundleError(f"env `{name}` is declared twice")
+        names.add(name)
+    return names
+
+
+def _tiers(value: Any) -> dict[str, str]:
+    tiers: dict[str, str] = {}
+    for i, item in enumerate(_list(value, "tiers")):
+        where = f"tiers[{i}]"
+        tier = _object(item, where, {"name", "fail_mode", "patterns"})
+        name = _choice(tier["name"], _TIERS, f"{where}.name")
+        mode = _choice(tier["fail_mode"], _FAIL_MODES, f"{where}.fail_mode")
+        if name in tiers:
+            raise BundleError(f"tier `{name}` is declared twice")
+        if name == TierName.HIGH and mode != FailMode.CLOSED:
+            raise BundleError("the high tier fails open; it must always fail closed")
+        for j, pattern in enumerate(_list(tier["patterns"], f"{where}.patterns", True)):
+            _checked(pattern, _PATTERN, "a topic pattern", f"{where}.patterns[{j}]")
+        tiers[name] = mode
+    return tiers
+
+
+def _overrides(value: Any, tiers: dict[str, str]) -> None:
+    for i, item in enumerate(_list(value, "overrides")):
+        where = f"overrides[{i}]"
+        override = _object(item, where, {"tier", "fail_mode", "until", "reason"})
+        tier = _choice(override["tier"], _TIERS, f"{where}.tier")
+        _choice(override["fail_mode"], _FAIL_MODES, f"{where}.fail_mode")
+        if tier == TierName.HIGH:
+            raise BundleError(f"`{where}` opens the high tier, which must always fail closed")
+        if tier not in tiers:
+            raise BundleError(f"`{where}` overrides tier `{tier}`, which is not declared")
+        parse_timestamp(override["until"], f"{where}.until")
+        _string(override["reason"], f"{where}.reason")
+
+
+def _rules(value: Any, envs: set[str]) -> int:
+    columns = _object(value, "rules", _RULE_COLUMNS)
+    ids = _list(columns["id"], "rules.id")
+    count = len(ids)
+    for key in _RULE_COLUMNS:
+        if len(_list(columns[key], f"rules.{key}")) != count:
+            raise BundleError(f"`rules.{key}` does not have one entry per rule")
+    if not _all_type(ids, str) or not _every_line(_NAME, ids):
+        raise BundleError("`rules.id` holds an entry that is not a valid name")
+    if len(set(ids)) != count:
+        raise BundleError("`rules.id` holds a rule id twice")
+    decisions = columns["decision"]
+    if not _all_type(decisions, str) or not set(decisions) <= _DECISIONS:
+        raise BundleError("`rules.decision` holds an entry that is no decision")
+    if not {type(r) for r in columns["reason"]} <= {str, type(None)}:
+        raise BundleError("`rules.reason` holds an entry that is neither text nor null")
+    locations = [loc for loc in columns["location"] if loc is not None]
+    if not _all_type(locations, list) or not set(map(len, locations)) <= {4} \
+            or not _positive([n for loc in locations for n in loc]):
+        raise BundleError("`rules.location` holds an entry that is not [line, column, "
+                          "end_line, end_column] or null")
+    per_rule = columns["conditions"]
+    if not _all_type(per_rule, list):
+        raise BundleError("`rules.conditions` holds an entry that is not a list")
+    conditions = [c for rule in per_rule for c in rule]
+    if not _all_type(conditions, list) or not set(map(len, conditions)) <= {3}:
+        raise BundleError("`rules.conditions` holds a condition that is not [text, line, "
+                          "column]")
+    texts = [c[0] for c in conditions]
+    if not _all_type(texts, str) or not _every_line(_CONDITION, texts):
+        raise BundleError("`rules.conditions` holds a text that is no condition")
+    starts = [c[1:] for c in conditions if c[1:] != [None, None]]
+    if not _positive([n for start in starts for n in start]):
+        raise BundleError("`rules.conditions` holds a condition whose line or column is "
+                          "not a positive integer")
+    named = {v for text in texts if text.startswith("env ")
+             for v in text[4:].removeprefix("not ").split(", ")}
+    if not named <= envs:
+        raise BundleError(f"`rules.conditions` names env `{min(named - envs)}`, which is "
+                          "not declared")
+    networks = {v for text in texts if text.startswith("cidr ")
+                for v in text.split(" in ", 1)[1].split(", ")}
+    bad = sorted(n for n in networks if parse_network(n) is None)
+    if bad:
+        raise BundleError(f"`rules.conditions` names `{_shown(bad[0])}`, which is no network")
+    return count
+
+
+def _table(value: Any, env_count: int, rule_count: int) -> None:
+    table = _object(value, "table", {"topics", "classes", "layouts", "planes"})
+    layouts = _list(table["layouts"], "table.layouts")
+    parsed: dict[str, tuple[int, int, int] | None] = {}  # layouts share most networks
+    columns = [_layout(layout, f"table.layouts[{i}]", parsed)
+               for i, layout in enumerate(layouts)]
+    planes = _list(table["planes"], "table.planes")
+    if not _all_type(planes, list) or not all(planes):
+        raise BundleError("`table.planes` holds an entry that is not a non-empty list")
+    entries = [entry for plane in planes for entry in plane]
+    if entries and (not _all_type(entries, int) or min(entries) < -1
+                    or max(entries) >= rule_count):
+        raise BundleError("`table.planes` holds an entry that is no rule index")
+    classes = _list(table["classes"], "table.classes", True)
+    for c, entry in enumerate(classes):
+        where = f"table.classes[{c}]"
+        if not isinstance(entry, list) or len(entry) != 3:
+            raise BundleError(f"`{where}` is not a [tier, layout, plane] triple")
+        _choice(entry[0], _TIERS, f"{where}[0]")
+        layout = _index(entry[1], len(layouts), f"{where}[1]")
+        plane = _index(entry[2], len(planes), f"{where}[2]")
+        if len(planes[plane]) != env_count * columns[layout]:
+            raise BundleError(
+                f"`{where}` pairs plane {plane} ({len(planes[plane])} entries) with layout "
+                f"{layout}, which needs {env_count * columns[layout]}"
+            )
+    _topics(table["topics"], len(classes))
+
+
+def _layout(value: Any, where: str, known: dict[str, tuple[int, int, int] | None]) -> int:
+    layout = _object(value, where, {"v4", "v6"})
+    count = 0
+    for family in (4, 6):
+        networks = _list(layout[f"v{family}"], f"{where}.v{family}")
+        if not _all_type(networks, str):
+            raise BundleError(f"`{where}.v{family}` holds an entry that is not text")
+        parsed = [known[n] if n in known else known.setdefault(n, parse_network(n))
+                  for n in networks]
+        if any(p is None or p[0] != family for p in parsed):
+            raise BundleError(f"`{where}.v{family}` holds an entry that is no IPv{family} "
+                              "network")
+        if len(set(parsed)) != len(parsed):
+            raise BundleError(f"`{where}.v{family}` lists a network twice")
+        count += len(networks)
+    return FIRST_NETWORK_COLUMN + count
+
+
+def _topics(value: Any, class_count: int) -> None:
+    topics = _object(value, "table.topics", {"next", "other", "class"})
+    nexts = _list(topics["next"], "table.topics.next", True)
+    states = len(nexts)
+    others = _list(topics["other"], "table.topics.other")
+    labels = _list(topics["class"], "table.topics.class")
+    if len(others) != states or len(labels) != states:
+        raise BundleError("`table.topics` does not have one `other` and `class` per state")
+    if not _all_type(nexts, dict):
+        raise BundleError("`table.topics.next` holds an entry that is not an object")
+    segments = {segment for transitions in nexts for segment in transitions}
+    if not all(_SEGMENT.fullmatch(s) for s in segments):
+        raise BundleError("`table.topics.next` has a transition on an invalid segment")
+    targets = [t for transitions in nexts for t in transitions.values()]
+    for name, states_named in (("next", targets), ("other", others)):
+        if states_named and (not _all_type(states_named, int) or min(states_named) < 0
+                             or max(states_named) >= states):
+            raise BundleError(f"`table.topics.{name}` leads to a state that does not exist")
+    if not _all_type(labels, int) or min(labels) < -1 or max(labels) >= class_count:
+        raise BundleError("`table.topics.class` holds an entry that is no class")
+    if min(labels[1:], default=0) < 0:
+        raise BundleError("`table.topics.class` leaves a state after the start without a class")
+
+
+def _analysis(value: Any) -> None:
+    analysis = _object(value, "analysis", {"passes", "findings", "suppressed"})
+    if not _all_type(_list(analysis["passes"], "analysis.passes"), str):
+        raise BundleError("`analysis.passes` holds an entry that is not text")
+    for key in ("findings", "suppressed"):
+        for code, count in _object(analysis[key], f"analysis.{key}").items():
+            if not _CODE.fullmatch(code) or type(count) is not int or count < 0:
+                raise BundleError(f"`analysis.{key}` has an invalid entry `{_shown(code)}`")
+
+
+# -- values --------------------------------------------------------------------------
+
+
+def parse_timestamp(value: Any, where: str) -> datetime:
+    """An aware timestamp written in RFC 3339 (``...Z`` or ``...+HH:MM``)."""
+    text = _checked(value, _TIMESTAMP, "an RFC 3339 timestamp with a zone", where)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BundleError(f"`{where}` is not an RFC 3339 timestamp with a zone") from None
+
+
+def _object(value: Any, where: str, required: Iterable[str] | None = None,
+            optional: Iterable[str] = ()) -> dict[str, Any]:
+    subject = where if where == "the bundle" else f"`{where}`"
+    if not isinstance(value, dict):
+        raise BundleError(f"{subject} is not an object")
+    if required is not None:
+        needed = set(required)
+        missing = sorted(needed - value.keys())
+        if missing:
+            raise BundleError(f"{subject} has no `{missing[0]}`")
+        extra = sorted(value.keys() - needed - set(optional))
+        if extra:
+            raise BundleError(f"{subject} has an unknown key `{_shown(extra[0])}`")
+    return value
+
+
+def _list(value: Any, where: str, non_empty: bool = False) -> list[Any]:
+    if not isinstance(value, list):
+        raise BundleError(f"`{where}` is not a list")
+    if non_empty and not value:
+        raise BundleError(f"`{where}` is empty")
+    return value
+
+
+def _all_type(values: list[Any], kind: type) -> bool:
+    """True when every element's type is exactly ``kind`` (so no bool passes as an int)."""
+    return set(map(type, values)) <= {kind}
+
+
+def _positive(values: list[Any]) -> bool:
+    """True when every element is an int (not a bool) of at least 1."""
+    return not values or (_all_type(values, int) and min(values) >= 1)
+
+
+def _every_line(pattern: re.Pattern[str], texts: list[str]) -> bool:
+    """True when ``pattern`` matches each text whole: one C-level match over them all,
+    with the texts on lines of their own (none of them may hold a line break)."""
+    if not texts:
+        return True
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        return False
+    return _lines_of(pattern).fullmatch(joined) is not None
+
+
+@cache
+def _lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise BundleError(f"`{where}` is not a string")
+    return value
+
+
+def _checked(value: Any, pattern: re.Pattern[str], what: str, where: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise BundleError(f"`{where}` is not {what}")
+    return value
+
+
+def _choice(value: Any, choices: frozenset[str], where: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise BundleError(f"`{where}` is not one of {', '.join(sorted(choices))}")
+    return value
+
+
+def _boolean(value: Any, where: str) -> None:
+    if type(value) is not bool:
+        raise BundleError(f"`{where}` is not true or false")
+
+
+def _index(value: Any, size: int, where: str) -> int:
+    if type(value) is not int or not 0 <= value < size:
+        raise BundleError(f"`{where}` is no index below {size}")
+    return value
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,312 @@
+"""The bundle: schema, determinism, hashing, signatures, and refusal of anything unsound.
+
+A bundle the runtime loads must be exactly what the compiler wrote (content hash), by a
+key the gate trusts (signature, when a key is configured), of a format version the
+runtime knows, and structurally sound; anything else is refused with ``BundleError``
+and never with another exception.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+
+from dualgate.compiler.backend import compile_loaded, compile_policy
+from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
+from dualgate.compiler.loader import load_policy, load_policy_text
+from dualgate.runtime import BundleError, load_bundle
+from dualgate.runtime.bundle_format import (
+    CONTENT_KEY,
+    content_hash,
+    envelope,
+    serialize,
+    split_canonical,
+)
+from dualgate.schemas import load_schema
+from tests.strategies import colliding_policies
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "policies").glob("*.policy*"))
+SCHEMA = jsonschema.Draft202012Validator(load_schema("bundle"))
+
+SMALL = """\
+policy small
+envs production (protected), dev
+tier high topics payments.** fail_mode closed
+tier low topics **.read fail_mode open
+override tier low fail_mode open until 2030-01-01T00:00:00Z reason "INC-1"
+
+rule deny-public-payments
+  when topic payments.** and cidr not in 10.0.0.0/8
+  then deny
+  reason "payments only from inside"
+
+rule approve-prod-payments
+  when topic payments.** and env production
+  then require_human
+
+rule allow-reads
+  when topic **.read
+  then allow
+"""
+
+
+def small_document() -> dict[str, Any]:
+    result = load_policy_text(SMALL, "small.policy")
+    compilation = compile_loaded(result)
+    assert compilation.bundle is not None, compilation.report.diagnostics
+    return compilation.bundle
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def rehashed(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with its content hash recomputed (a forger's edit of an unsigned bundle)."""
+    return envelope(document[CONTENT_KEY])
+
+
+# -- schema and determinism ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_bundles_match_the_schema_and_load(path: Path) -> None:
+    compilation = compile_loaded(load_policy(path))
+    assert compilation.bundle is not None
+    SCHEMA.validate(compilation.bundle)
+    bundle = load_bundle(serialize(compilation.bundle))
+    assert bundle.policy == compilation.bundle[CONTENT_KEY]["policy"]
+    assert bundle.content_hash == content_hash(compilation.bundle[CONTENT_KEY])
+
+
+def test_the_schema_itself_is_valid() -> None:
+    jsonschema.Draft202012Validator.check_schema(load_schema("bundle"))
+
+
+def test_same_source_gives_byte_identical_bundles() -> None:
+    first, second = serialize(small_document()), serialize(small_document())
+    assert first == second
+    assert first.startswith(b'{"content":{')
+
+
+def test_the_canonical_layout_is_split_where_the_content_ends() -> None:
+    data = serialize(small_document())
+    parts = split_canonical(data)
+    assert parts is not None
+    content, rest = parts
+    assert json.loads(content) == json.loads(data)[CONTENT_KEY]
+    assert json.loads(rest)[CONTENT_KEY] == 0
+    assert split_canonical(b" " + data) is None
+
+
+def test_a_reformatted_bundle_still_loads() -> None:
+    """Pretty-printing changes no content: the canonical form of the content is compared."""
+    document = small_document()
+    pretty = json.dumps(document, indent=2).encode()
+    assert load_bundle(pretty).content_hash == document["content_sha256"]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(colliding_policies())
+def test_every_compiled_bundle_matches_the_schema(policy: Any) -> None:
+    SCHEMA.validate(compile_policy(policy))
+
+
+# -- tampering -----------------------------------------------------------------------
+
+
+def test_changing_any_byte_of_a_signed_bundle_is_refused(
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    """Every single-byte change of the document (all but the final newline) is refused,
+    whether a key is configured or not."""
+    signed = serialize(sign_bundle(small_document(), signing_key))
+    public = signing_key.public_key()
+    assert load_bundle(signed, public_key=public).verified_key is not None
+    rng = random.Random(7)
+    for position in range(len(signed) - 1):
+        changed = bytearray(signed)
+        changed[position] = (changed[position] + rng.randrange(1, 256)) % 256
+        with pytest.raises(BundleError):
+            load_bundle(bytes(changed), public_key=public)
+    # Without a key, a change of the content or of its hash is still refused.
+    for position in rng.sample(range(len(signed) - 200), 300):
+        changed = bytearray(signed)
+        changed[position] ^= 0x01
+        with pytest.raises(BundleError):
+            load_bundle(bytes(changed))
+
+
+def test_an_unsigned_bundle_is_refused_when_a_key_is_configured(
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    with pytest.raises(BundleError, match="not signed"):
+        load_bundle(serialize(small_document()), public_key=signing_key.public_key())
+
+
+def test_a_signature_by_another_key_is_refused(signing_key: Ed25519PrivateKey) -> None:
+    other = Ed25519PrivateKey.generate()
+    signed = serialize(sign_bundle(small_document(), other))
+    with pytest.raises(BundleError, match="signed by key"):
+        load_bundle(signed, public_key=signing_key.public_key())
+
+
+def test_a_signature_moved_to_other_content_is_refused(signing_key: Ed25519PrivateKey) -> None:
+    """A forger who edits the content and recomputes the hash cannot keep the signature."""
+    signed = sign_bundle(small_document(), signing_key)
+    forged = rehashed(copy.deepcopy(signed))
+    forged[CONTENT_KEY]["default_decision"] = "allow"
+    forged = {**rehashed(forged), "signature": signed["signature"]}
+    with pytest.raises(BundleError, match="does not verify"):
+        load_bundle(serialize(forged), public_key=signing_key.public_key())
+
+
+def test_a_forged_content_with_a_recomputed_hash_loads_only_without_a_key(
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    """What a content hash alone can and cannot promise: it catches corruption, not a
+    forger; that is what the signature is for."""
+    forged = copy.deepcopy(small_document())
+    forged[CONTENT_KEY]["default_decision"] = "allow"
+    forged = rehashed(forged)
+    assert load_bundle(serialize(forged)).decide("x", "dev").decision == "allow"
+    with pytest.raises(BundleError):
+        load_bundle(serialize(forged), public_key=signing_key.public_key())
+
+
+def test_keys_load_from_pem_files(tmp_path: Path) -> None:
+    pair = generate_key_pair()
+    (tmp_path / "k.pub").write_bytes(pair.public_pem)
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    private = load_pem_private_key(pair.private_pem, password=None)
+    signed = serialize(sign_bundle(small_document(), private))  # type: ignore[arg-type]
+    for key in (tmp_path / "k.pub", str(tmp_path / "k.pub"), pair.public_pem):
+        assert load_bundle(signed, public_key=key).verified_key == pair.key_id
+    (tmp_path / "bad.pub").write_text("not a key")
+    for bad, message in [(tmp_path / "bad.pub", "not a PEM public key"),
+                         (tmp_path / "missing.pub", "cannot read public key"),
+                         (pair.private_pem, "not a PEM public key")]:
+        with pytest.raises(BundleError, match=message):
+            load_bundle(signed, public_key=bad)
+
+
+# -- format versions and refusals ----------------------------------------------------
+
+
+def test_an_unknown_format_version_is_refused() -> None:
+    document = copy.deepcopy(small_document())
+    document[CONTENT_KEY]["format_version"] = 2
+    with pytest.raises(BundleError, match="unknown bundle format version 2; this runtime "
+                       "reads version 1"):
+        load_bundle(rehashed(document))
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda c: c["tiers"][0].update(fail_mode="open"), "high tier fails open"),
+    (lambda c: c["overrides"].append({"tier": "high", "fail_mode": "open",
+                                      "until": "2030-01-01T00:00:00Z", "reason": "x"}),
+     "opens the high tier"),
+    (lambda c: c["overrides"][0].update(until="2030-01-01"), "RFC 3339"),
+    (lambda c: c["table"]["planes"][0].append(0), "pairs plane"),
+    (lambda c: c["table"]["planes"][0].__setitem__(0, 99), "no rule index"),
+    (lambda c: c["table"]["topics"]["other"].__setitem__(0, 10**6), "does not exist"),
+    (lambda c: c["table"]["classes"][0].__setitem__(1, 5), "no index below"),
+    (lambda c: c["rules"]["id"].__setitem__(1, c["rules"]["id"][0]), "rule id twice"),
+    (lambda c: c["rules"]["decision"].__setitem__(0, "maybe"), "no decision"),
+    (lambda c: c["rules"]["conditions"][1][1].__setitem__(0, "env staging"),
+     "not declared"),
+    (lambda c: c["rules"]["conditions"][0][1].__setitem__(0, "cidr not in 10.0.0.1/8"),
+     "no network"),
+    (lambda c: c["rules"]["conditions"][0][0].__setitem__(0, "topic payments.***"),
+     "no condition"),
+    (lambda c: c["rules"]["reason"].pop(), "one entry per rule"),
+    (lambda c: c.update(extra=1), "unknown key `extra`"),
+    (lambda c: c.pop("envs"), "has no `envs`"),
+    (lambda c: c["table"]["layouts"][0]["v4"].append("not-a-network"), "no IPv4 network"),
+    (lambda c: c.update(format="something-else"), "not a dualgate bundle"),
+])
+def test_unsound_content_is_refused_with_a_reason(edit: Any, message: str) -> None:
+    document = copy.deepcopy(small_document())
+    edit(document[CONTENT_KEY])
+    with pytest.raises(BundleError, match=message):
+        load_bundle(rehashed(document))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "not JSON"),
+    (b"\xff\xfe", "not UTF-8"),
+    (b"[1, 2]", "not an object"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"content": {}, "content_sha256": "00"}', "SHA-256"),
+    (b'{"content": {"a": NaN}, "content_sha256": "' + b"0" * 64 + b'"}', "not JSON"),
+])
+def test_files_that_are_no_bundle_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(BundleError, match=message):
+        load_bundle(data)
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="cannot read bundle"):
+        load_bundle(tmp_path / "nope.bundle.json")
+    with pytest.raises(BundleError, match="a bundle is a path"):
+        load_bundle(42)  # type: ignore[arg-type]
+
+
+def _mutations(document: Any, rng: random.Random) -> Any:
+    """One random structural edit somewhere in ``document``."""
+    path: list[Any] = []
+    node = document
+    while isinstance(node, dict | list) and node and rng.random() < 0.8:
+        key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+        path.append(key)
+        node = node[key]
+    if not path:
+        return None
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    replacement = rng.choice([None, -1, 0, 1, 2**70, 1.5, True, "", "x", "deny", [], {},
+                              [0], {"a": 1}, "10.0.0.0/8", "**"])
+    if rng.random() < 0.15 and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = replacement
+    return document
+
+
+def test_random_structural_edits_are_refused_cleanly_or_decide_without_raising() -> None:
+    """Fuzz: a rehashed bundle with a random edit is either refused with BundleError or
+    loads and then answers every request without raising; and whatever the schema
+    refuses, the runtime refuses too."""
+    rng = random.Random(11)
+    base = small_document()
+    loaded = refused = 0
+    for _ in range(1500):
+        document = copy.deepcopy(base)
+        if _mutations(document[CONTENT_KEY], rng) is None:
+            continue
+        document = rehashed(document)
+        schema_ok = SCHEMA.is_valid(document)
+        try:
+            bundle = load_bundle(document)
+        except BundleError:
+            refused += 1
+            continue
+        loaded += 1
+        assert schema_ok, "the runtime accepted what the schema refuses"
+        for topic in ("payments.card.charge", "a.read", "x", "", None):
+            for env in ("production", "dev", "nope", None):
+                for cidr in (None, "10.1.2.3", "8.8.8.8", "::1", "bad"):
+                    bundle.decide(topic, env, cidr)
+    assert refused > 500 and loaded > 20
