@@ -11,7 +11,7 @@ TYPECHECK_TREE := build/typecheck
 .PHONY: help demo test lint clean
 
 help:
-	@echo "make demo   set up .venv and run dualgate on the example policies"
+	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests"
 	@echo "make test   set up .venv with dev extras and run the test suite with coverage"
 	@echo "make lint   ruff and mypy"
 	@echo "make clean  remove .venv and build artifacts"
@@ -29,9 +29,23 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
+BUNDLES := build/bundles
+DEMO_POLICIES := infra payments coding-agent
+
 demo: $(VENV)/.installed
 	$(BIN)/dualgate lint policies/
 	$(BIN)/dualgate fmt --check policies/
+	@mkdir -p $(BUNDLES)
+	@for name in $(DEMO_POLICIES); do \
+		$(BIN)/dualgate compile policies/$$name.policy -o $(BUNDLES)/$$name.bundle.json || exit 1; \
+	done
+	$(BIN)/dualgate inspect $(BUNDLES)/infra.bundle.json
+	@for name in $(DEMO_POLICIES); do \
+		echo "\$$ dualgate eval $(BUNDLES)/$$name.bundle.json --input policies/requests/$$name.jsonl --format text"; \
+		$(BIN)/dualgate eval $(BUNDLES)/$$name.bundle.json --input policies/requests/$$name.jsonl --format text || exit 1; \
+	done
+	$(BIN)/dualgate eval $(BUNDLES)/infra.bundle.json --explain \
+		--topic infra.security_group.update --env production --cidr 203.0.113.7
 
 test: $(VENV)/.installed-dev
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)

@@ -59,7 +59,7 @@ FIXTURE_FILES = sorted(
 )
 GOLDEN_FILES = sorted(FIXTURES.glob("*.expected"))
 FLAWED = ROOT / "tests" / "fixtures" / "flawed" / "flawed.policy"
-EXAMPLES = sorted((ROOT / "policies").iterdir())
+EXAMPLES = sorted(p for p in (ROOT / "policies").iterdir() if p.is_file())
 
 NOW = "2026-11-21T00:00:00Z"
 LINT = ["lint", "--min-severity", "info", "--now", NOW]

@@ -7,27 +7,25 @@ SARIF.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
 from dualgate.compiler.analysis import (
-    DEFAULT_OVERRIDE_WINDOW_LIMIT,
     AnalysisOptions,
     FileReport,
     SelectionError,
     check_file,
     resolve_selection,
 )
+from dualgate.compiler.cli.options import analysis_options, clock_options
 from dualgate.compiler.cli.paths import expand
 from dualgate.compiler.cli.progress import DelayedProgress
 from dualgate.compiler.codes import Code, Severity
 from dualgate.compiler.diagnostics import Diagnostic, render_json, render_text
-from dualgate.compiler.ir import DATE_ONLY, RFC3339
 from dualgate.compiler.loader import LoadResult, load_policy, load_policy_bytes
 from dualgate.compiler.sarif import render_sarif
 from dualgate.compiler.source import SourceFile, Span
@@ -35,8 +33,6 @@ from dualgate.compiler.source import SourceFile, Span
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
-_DURATION = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 def lint_paths(paths: list[Path], stdin_filename: str | None = None) -> tuple[
@@ -58,42 +54,6 @@ def lint_paths(paths: list[Path], stdin_filename: str | None = None) -> tuple[
         for path in expansion.missing
     ]
     return results, missing
-
-
-def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """``--now``: an RFC 3339 timestamp with a zone."""
-    if value is None:
-        return None
-    if DATE_ONLY.match(value):
-        raise click.BadParameter(
-            f"`{value}` is a date; write a time and a zone, e.g. `{value}T00:00:00Z`"
-        )
-    try:
-        if not RFC3339.match(value):
-            raise ValueError(value)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"`{value}` is not an RFC 3339 timestamp such as 2026-12-01T00:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"timestamp `{value}` has no time zone; add `Z` or an offset")
-    return parsed
-
-
-def _parse_duration(
-    ctx: click.Context, param: click.Parameter, value: str | None,
-) -> timedelta | None:
-    """``--override-window-limit``: a positive whole number of days, hours, minutes or seconds."""
-    if value is None:
-        return None
-    match = _DURATION.match(value)
-    if not match or int(match[1]) == 0:
-        raise click.BadParameter(f"`{value}` is not a duration such as 7d, 36h, 90m or 3600s")
-    try:
-        return timedelta(**{_UNITS[match[2]]: int(match[1])})
-    except OverflowError:
-        raise click.BadParameter(f"`{value}` is longer than any timestamp can reach") from None
 
 
 def _items(values: Iterable[str]) -> list[str]:
@@ -125,15 +85,7 @@ def _items(values: Iterable[str]) -> list[str]:
     "--fail-on", type=click.Choice(["info", "warning", "error"]), default="error",
     show_default=True, help="Exit 1 when a reported finding has this severity or above.",
 )
-@click.option(
-    "--now", metavar="TIMESTAMP", callback=_parse_now,
-    help="The time the override checks use (default: the current time), for "
-    "reproducible results.",
-)
-@click.option(
-    "--override-window-limit", metavar="DURATION", callback=_parse_duration,
-    help="How long an override may stay open, from --now (default: 7d).",
-)
+@clock_options
 @click.option(
     "--max-diagnostics", type=click.IntRange(min=1), default=50, show_default=True,
     help="Show at most this many diagnostics in text output (JSON and SARIF have all).",
@@ -174,10 +126,7 @@ def lint(  # click passes every option by keyword
         selected = resolve_selection(_items(select), _items(ignore))
     except SelectionError as error:
         raise click.UsageError(str(error)) from None
-    options = AnalysisOptions(
-        now=now or datetime.now(UTC),
-        override_window_limit=override_window_limit or DEFAULT_OVERRIDE_WINDOW_LIMIT,
-    )
+    options = analysis_options(now, override_window_limit)
     results, missing = lint_paths(list(paths), stdin_filename)
     if not results and not missing:
         raise click.UsageError("no policy files found in the given paths")

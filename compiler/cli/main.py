@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
 import click
 
+from dualgate.compiler.cli.compile import compile_command
+from dualgate.compiler.cli.evaluate import eval_command
 from dualgate.compiler.cli.explain import explain
 from dualgate.compiler.cli.fmt import fmt
+from dualgate.compiler.cli.inspect_bundle import inspect_command
+from dualgate.compiler.cli.keygen import keygen
 from dualgate.compiler.cli.lint import lint
+from dualgate.compiler.cli.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,10 +35,19 @@ def cli(ctx: click.Context, color: bool | None) -> None:
 cli.add_command(lint)
 cli.add_command(explain)
 cli.add_command(fmt)
+cli.add_command(compile_command)
+cli.add_command(eval_command)
+cli.add_command(keygen)
+cli.add_command(verify)
+cli.add_command(inspect_command)
 
 
 def main() -> None:
     """Console-script entry: run the CLI; an internal error exits 2 with a short report."""
+    # A command is one short process that builds large acyclic graphs (parse trees, region
+    # spaces, bundles): cyclic collections only rescan them, seconds per pass for a large
+    # policy, and reference counting frees whatever is dropped.
+    gc.disable()
     try:
         cli.main(prog_name="dualgate")
     except Exception as error:  # a bug: say so briefly instead of dumping a traceback
