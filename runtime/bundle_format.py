@@ -47,9 +47,10 @@ DEFAULT_ENTRY = -1
 # The content, for the record (the loader checks all of it):
 #
 #   rules            columns, one entry per rule in evaluation order: id, decision,
-#                    reason (or null), location ([line, column, end_line, end_column]
-#                    or null) and conditions ([[text, line, column], ...], the text as
-#                    `topic a.*, b`, `env not dev`, `cidr in 10.0.0.0/8`)
+#                    reason (or null), location ([line, column] where the rule starts,
+#                    or null) and conditions (as written in the canonical layout, joined
+#                    by " and ": `topic a.*, b and env not dev and cidr in 10.0.0.0/8`;
+#                    "" for a rule without conditions)
 #   table.topics     the topic automaton: from state 0, a segment leads to next[s][segment]
 #                    if listed, else to other[s]; class[s] is the class of the topics that
 #                    end in s (-1: none can, only the start state)

@@ -101,7 +101,8 @@ class Evaluator:
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
         )
         rules = content["rules"]
-        self.rules = list(zip(map(Decision, rules["decision"]), rules["id"], strict=True))
+        self.rule_ids: list[str] = rules["id"]
+        self.rule_decisions: list[str] = rules["decision"]  # as Decision on first use
         self.default = Decision(content["default_decision"])
         self._content = content
         self._clock = clock
@@ -257,7 +258,8 @@ class _View:
             if entry == DEFAULT_ENTRY:
                 decision, rule, reason = evaluator.default, None, DEFAULT
             else:
-                (decision, rule), reason = evaluator.rules[entry], RULE
+                decision = Decision(evaluator.rule_decisions[entry])
+                rule, reason = evaluator.rule_ids[entry], RULE
             verdict = Verdict(decision, rule, reason, tier, self.modes[tier],
                               evaluator.bundle_hash)
             self.rule_verdicts[(entry, tier)] = verdict

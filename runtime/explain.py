@@ -40,7 +40,6 @@ class RuleCheck:
     matched: bool
     #: The first condition that did not hold, as written (``topic not a.*``), or None.
     failed: str | None
-    failed_location: Location | None
 
 
 @dataclass(frozen=True)
@@ -77,16 +76,15 @@ def explain(bundle: Bundle, topic: object, env: object, cidr: object = None) -> 
     checks: list[RuleCheck] = []
     reason = None
     for index, rule_id in enumerate(rules["id"]):
-        failed = next((c for c in rules["conditions"][index]
-                       if not _holds(c[0], topic, env, network)), None)
+        written = rules["conditions"][index]
+        failed = next((c for c in (written.split(" and ") if written else [])
+                       if not _holds(c, topic, env, network)), None)
         location = rules["location"][index]
         checks.append(RuleCheck(
             rule_id,
             None if location is None else Location(path, location[0], location[1]),
             failed is None,
-            None if failed is None else failed[0],
-            None if failed is None or failed[1] is None else Location(path, failed[1],
-                                                                       failed[2]),
+            failed,
         ))
         if failed is None:
             reason = rules["reason"][index]

@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
+from itertools import chain
+from operator import methodcaller
 from typing import Any
 
 from dualgate.runtime.bundle_format import (
@@ -43,12 +45,9 @@ _CODE = re.compile(r"DG[0-9]{3}")
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
-#: A condition as the compiler writes it; the values are checked one by one afterwards.
-_CONDITION = re.compile(
-    rf"topic (?:not )?{_PATTERN_TEXT}(?:, {_PATTERN_TEXT})*"
-    r"|env (?:not )?[A-Za-z0-9][A-Za-z0-9_.-]*(?:, [A-Za-z0-9][A-Za-z0-9_.-]*)*"
-    r"|cidr (?:not )?in [0-9A-Fa-f.:/]+(?:, [0-9A-Fa-f.:/]+)*"
-)
+#: What the conditions of rules are written with, and how each condition starts.
+_CONDITION_CHARACTERS = re.compile(r"[A-Za-z0-9_.*:/, -]*")
+_CONDITION_FORMS = ("topic ", "env ", "cidr in ", "cidr not in ")
 _DECISIONS = frozenset(d.value for d in Decision)
 _TIERS = frozenset(t.value for t in TierName)
 _FAIL_MODES = frozenset(m.value for m in FailMode)
@@ -173,31 +172,31 @@ def _rules(value: Any, envs: set[str]) -> int:
     if not {type(r) for r in columns["reason"]} <= {str, type(None)}:
         raise BundleError("`rules.reason` holds an entry that is neither text nor null")
     locations = [loc for loc in columns["location"] if loc is not None]
-    if not _all_type(locations, list) or not set(map(len, locations)) <= {4} \
-            or not _positive([n for loc in locations for n in loc]):
-        raise BundleError("`rules.location` holds an entry that is not [line, column, "
-                          "end_line, end_column] or null")
+    if not _all_type(locations, list) or not set(map(len, locations)) <= {2} \
+            or not _positive(list(chain.from_iterable(locations))):
+        raise BundleError("`rules.location` holds an entry that is not [line, column] or null")
     per_rule = columns["conditions"]
-    if not _all_type(per_rule, list):
-        raise BundleError("`rules.conditions` holds an entry that is not a list")
-    conditions = [c for rule in per_rule for c in rule]
-    if not _all_type(conditions, list) or not set(map(len, conditions)) <= {3}:
-        raise BundleError("`rules.conditions` holds a condition that is not [text, line, "
-                          "column]")
-    texts = [c[0] for c in conditions]
-    if not _all_type(texts, str) or not _every_line(_CONDITION, texts):
-        raise BundleError("`rules.conditions` holds a text that is no condition")
-    starts = [c[1:] for c in conditions if c[1:] != [None, None]]
-    if not _positive([n for start in starts for n in start]):
-        raise BundleError("`rules.conditions` holds a condition whose line or column is "
-                          "not a positive integer")
-    named = {v for text in texts if text.startswith("env ")
-             for v in text[4:].removeprefix("not ").split(", ")}
+    if not _all_type(per_rule, str):
+        raise BundleError("`rules.conditions` holds an entry that is not text")
+    # The conditions serve explanations only, so their shape is checked, not their
+    # grammar: a full regular expression over every condition took a third of the load.
+    if not _every_line(_CONDITION_CHARACTERS, per_rule):
+        raise BundleError("`rules.conditions` holds a character no condition has")
+    written = " and ".join(rule for rule in per_rule if rule)
+    conditions = written.split(" and ") if written else []
+    if not all(map(methodcaller("startswith", _CONDITION_FORMS), conditions)) \
+            or any(map(methodcaller("endswith", " "), conditions)):
+        raise BundleError("`rules.conditions` holds a text that is no list of conditions")
+    # Every condition follows " and " in ``spaced``, so splitting at " and env " finds
+    # each env condition without looking at the others (values hold no spaces).
+    spaced = " and " + written
+    named = {v for chunk in spaced.split(" and env ")[1:]
+             for v in chunk.partition(" and ")[0].removeprefix("not ").split(", ")}
     if not named <= envs:
         raise BundleError(f"`rules.conditions` names env `{min(named - envs)}`, which is "
                           "not declared")
-    networks = {v for text in texts if text.startswith("cidr ")
-                for v in text.split(" in ", 1)[1].split(", ")}
+    networks = {v for chunk in spaced.split(" and cidr ")[1:]
+                for v in chunk.partition(" and ")[0].partition("in ")[2].split(", ")}
     bad = sorted(n for n in networks if parse_network(n) is None)
     if bad:
         raise BundleError(f"`rules.conditions` names `{_shown(bad[0])}`, which is no network")
@@ -207,48 +206,54 @@ def _rules(value: Any, envs: set[str]) -> int:
 def _table(value: Any, env_count: int, rule_count: int) -> None:
     table = _object(value, "table", {"topics", "classes", "layouts", "planes"})
     layouts = _list(table["layouts"], "table.layouts")
-    parsed: dict[str, tuple[int, int, int] | None] = {}  # layouts share most networks
-    columns = [_layout(layout, f"table.layouts[{i}]", parsed)
-               for i, layout in enumerate(layouts)]
+    columns = _layouts(layouts)
     planes = _list(table["planes"], "table.planes")
     if not _all_type(planes, list) or not all(planes):
         raise BundleError("`table.planes` holds an entry that is not a non-empty list")
-    entries = [entry for plane in planes for entry in plane]
-    if entries and (not _all_type(entries, int) or min(entries) < -1
-                    or max(entries) >= rule_count):
+    if planes and (not _all_type(chain.from_iterable(planes), int)
+                   or min(map(min, planes)) < -1 or max(map(max, planes)) >= rule_count):
         raise BundleError("`table.planes` holds an entry that is no rule index")
     classes = _list(table["classes"], "table.classes", True)
-    for c, entry in enumerate(classes):
-        where = f"table.classes[{c}]"
-        if not isinstance(entry, list) or len(entry) != 3:
-            raise BundleError(f"`{where}` is not a [tier, layout, plane] triple")
-        _choice(entry[0], _TIERS, f"{where}[0]")
-        layout = _index(entry[1], len(layouts), f"{where}[1]")
-        plane = _index(entry[2], len(planes), f"{where}[2]")
+    if not _all_type(classes, list) or set(map(len, classes)) != {3}:
+        raise BundleError("`table.classes` holds an entry that is not a [tier, layout, "
+                          "plane] triple")
+    tiers, layout_of, plane_of = zip(*classes, strict=True)
+    if not _all_type(tiers, str) or not set(tiers) <= _TIERS:
+        raise BundleError("`table.classes` holds a tier that is not high, medium or low")
+    for name, indices, size in (("layout", layout_of, len(layouts)),
+                                ("plane", plane_of, len(planes))):
+        if not _all_type(indices, int) or min(indices) < 0 or max(indices) >= size:
+            raise BundleError(f"`table.classes` holds a {name} that does not exist")
+    for layout, plane in set(zip(layout_of, plane_of, strict=True)):
         if len(planes[plane]) != env_count * columns[layout]:
             raise BundleError(
-                f"`{where}` pairs plane {plane} ({len(planes[plane])} entries) with layout "
-                f"{layout}, which needs {env_count * columns[layout]}"
+                f"`table.classes` pairs plane {plane} ({len(planes[plane])} entries) with "
+                f"layout {layout}, which needs {env_count * columns[layout]}"
             )
     _topics(table["topics"], len(classes))
 
 
-def _layout(value: Any, where: str, known: dict[str, tuple[int, int, int] | None]) -> int:
-    layout = _object(value, where, {"v4", "v6"})
-    count = 0
-    for family in (4, 6):
-        networks = _list(layout[f"v{family}"], f"{where}.v{family}")
-        if not _all_type(networks, str):
-            raise BundleError(f"`{where}.v{family}` holds an entry that is not text")
-        parsed = [known[n] if n in known else known.setdefault(n, parse_network(n))
-                  for n in networks]
-        if any(p is None or p[0] != family for p in parsed):
-            raise BundleError(f"`{where}.v{family}` holds an entry that is no IPv{family} "
+def _layouts(layouts: list[Any]) -> list[int]:
+    """Check every layout at once; returns each layout's number of columns."""
+    for i, layout in enumerate(layouts):
+        if type(layout) is not dict or layout.keys() != {"v4", "v6"}:
+            _object(layout, f"table.layouts[{i}]", {"v4", "v6"})  # says what is wrong
+    families = {family: [layout[f"v{family}"] for layout in layouts] for family in (4, 6)}
+    for family, lists in families.items():
+        where = f"`table.layouts[*].v{family}`"
+        if not _all_type(lists, list) or not _all_type(chain.from_iterable(lists), str):
+            raise BundleError(f"{where} holds an entry that is not a list of networks")
+        # Layouts share most of their networks: each distinct text is parsed once.
+        parsed = {text: parse_network(text) for text in set(chain.from_iterable(lists))}
+        bad = sorted(t for t, p in parsed.items() if p is None or p[0] != family)
+        if bad:
+            raise BundleError(f"{where} holds `{_shown(bad[0])}`, which is no IPv{family} "
                               "network")
-        if len(set(parsed)) != len(parsed):
-            raise BundleError(f"`{where}.v{family}` lists a network twice")
-        count += len(networks)
-    return FIRST_NETWORK_COLUMN + count
+        # Two spellings of one network would make two columns of which one is never used.
+        if not all(len({parsed[n] for n in networks}) == len(networks) for networks in lists):
+            raise BundleError(f"{where} lists a network twice")
+    return [FIRST_NETWORK_COLUMN + len(v4) + len(v6)
+            for v4, v6 in zip(families[4], families[6], strict=True)]
 
 
 def _topics(value: Any, class_count: int) -> None:
@@ -261,10 +266,10 @@ def _topics(value: Any, class_count: int) -> None:
         raise BundleError("`table.topics` does not have one `other` and `class` per state")
     if not _all_type(nexts, dict):
         raise BundleError("`table.topics.next` holds an entry that is not an object")
-    segments = {segment for transitions in nexts for segment in transitions}
+    segments = set(chain.from_iterable(nexts))
     if not all(_SEGMENT.fullmatch(s) for s in segments):
         raise BundleError("`table.topics.next` has a transition on an invalid segment")
-    targets = [t for transitions in nexts for t in transitions.values()]
+    targets = list(chain.from_iterable(map(dict.values, nexts)))
     for name, states_named in (("next", targets), ("other", others)):
         if states_named and (not _all_type(states_named, int) or min(states_named) < 0
                              or max(states_named) >= states):
@@ -321,7 +326,7 @@ def _list(value: Any, where: str, non_empty: bool = False) -> list[Any]:
     return value
 
 
-def _all_type(values: list[Any], kind: type) -> bool:
+def _all_type(values: Iterable[Any], kind: type) -> bool:
     """True when every element's type is exactly ``kind`` (so no bool passes as an int)."""
     return set(map(type, values)) <= {kind}
 
@@ -368,12 +373,6 @@ def _choice(value: Any, choices: frozenset[str], where: str) -> str:
 def _boolean(value: Any, where: str) -> None:
     if type(value) is not bool:
         raise BundleError(f"`{where}` is not true or false")
-
-
-def _index(value: Any, size: int, where: str) -> int:
-    if type(value) is not int or not 0 <= value < size:
-        raise BundleError(f"`{where}` is no index below {size}")
-    return value
 
 
 def _shown(value: object) -> str:

@@ -79,9 +79,8 @@ def _rule_columns(rules: Sequence[Rule]) -> dict[str, list[Any]]:
         "decision": [str(rule.decision) for rule in rules],
         "reason": [rule.reason for rule in rules],
         "location": [_location(rule.span) for rule in rules],
-        "conditions": [
-            [[condition_text(c), *_start(c.span)] for c in rule.conditions] for rule in rules
-        ],
+        "conditions": [" and ".join(condition_text(c) for c in rule.conditions)
+                       for rule in rules],
     }
 
 
@@ -101,8 +100,5 @@ def condition_text(condition: Condition) -> str:
 
 
 def _location(span: Span | None) -> list[int] | None:
-    return None if span is None else [span.line, span.column, span.end_line, span.end_column]
-
-
-def _start(span: Span | None) -> list[int | None]:
-    return [None, None] if span is None else [span.line, span.column]
+    """Where a rule starts: [line, column], 1-based."""
+    return None if span is None else [span.line, span.column]

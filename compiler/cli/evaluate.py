@@ -186,8 +186,8 @@ def _explanation_text(bundle: Bundle, explanation: Explanation,
     if earlier:
         lines.append("  earlier rules that did not match:")
         for check in earlier:
-            where = f" ({check.failed_location})" if check.failed_location else ""
-            lines.append(f"    {check.rule}: `{check.failed}` does not hold{where}")
+            where = f" ({check.location})" if check.location else ""
+            lines.append(f"    {check.rule}{where}: `{check.failed}` does not hold")
     elif verdict.reason in ("rule", "default") and not (checks and deciding is checks[0]):
         lines.append("  no rules")
     return "\n".join(lines)

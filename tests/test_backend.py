@@ -1,0 +1,84 @@
+"""The compiler backend: automaton minimization and the decision table's sharing."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+
+from dualgate.compiler import ir
+from dualgate.compiler.backend import build_table, compile_policy
+from dualgate.compiler.backend.minimize import Automaton, minimize
+from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.regions import RegionSpace
+from tests.strategies import colliding_policies, policies
+from tests.test_runtime_differential import Pools
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def region_automaton(space: RegionSpace) -> Automaton:
+    topics = space.topics
+    return Automaton([dict(t) for t in topics.transitions], list(topics.default),
+                     list(topics.atom_of_state))
+
+
+@SETTINGS
+@given(policies(max_rules=6))
+def test_minimizing_keeps_every_topics_label(policy: ir.Policy) -> None:
+    """The minimized automaton labels every topic as the region engine's automaton does,
+    is never larger, and minimizing again changes nothing."""
+    original = region_automaton(RegionSpace(policy))
+    smaller = minimize(original)
+    assert len(smaller.other) <= len(original.other)
+    assert minimize(smaller) == smaller
+    pools, rng = Pools(policy), random.Random(5)
+    for _ in range(300):
+        segments = [rng.choice(pools.segments) for _ in range(rng.randint(1, 6))]
+        assert smaller.run(segments) == original.run(segments)
+
+
+def test_minimizing_merges_states_no_topic_tells_apart() -> None:
+    # `a` and `b` lead to states 1 and 2, `a.x` and `b.x` to 3 and 4: equal labels and
+    # equal futures, so each pair merges; state 5 takes every other topic.
+    automaton = Automaton(
+        next=[{"a": 1, "b": 2}, {"x": 3}, {"x": 4}, {}, {}, {}],
+        other=[5, 5, 5, 5, 5, 5],
+        label=[-1, 7, 7, 9, 9, 0],
+    )
+    smaller = minimize(automaton)
+    assert len(smaller.other) == 4  # start, {a, b}, {a.x, b.x}, everything else
+    for topic, label in [("a", 7), ("b", 7), ("a.x", 9), ("b.x", 9), ("c", 0), ("a.y", 0)]:
+        assert smaller.run(topic.split(".")) == label
+
+
+def test_topics_that_decide_alike_share_one_class() -> None:
+    """A thousand resources under one glob rule are one class of the table, however many
+    automaton states the region engine needed to name their literals."""
+    text = "policy p\nenvs production, dev\n" + "".join(
+        f"rule r{i}\n  when topic svc.res{i}.delete and env production\n  then require_human\n"
+        for i in range(3)
+    ) + "rule reads\n  when topic svc.*.read\n  then allow\n"
+    policy = load_policy_text(text, "p.policy").policy
+    assert policy is not None
+    table = build_table(RegionSpace(policy))
+    # Classes: each res{i}.delete, svc.*.read, and "anything else".
+    assert len(table.classes) == 5
+    assert len(set(table.planes)) <= len(table.classes)
+
+
+@SETTINGS
+@given(colliding_policies())
+def test_tables_are_shared_and_consistent(policy: ir.Policy) -> None:
+    """Every class's plane has one entry per env and column of its layout, and no two
+    classes, layouts or planes are equal (each is stored once)."""
+    document = compile_policy(policy)["content"]
+    table = document["table"]
+    envs = max(1, len(document["envs"]))
+    for _tier, layout, plane in table["classes"]:
+        columns = 3 + len(table["layouts"][layout]["v4"]) + len(table["layouts"][layout]["v6"])
+        assert len(table["planes"][plane]) == envs * columns
+    assert len({tuple(c) for c in table["classes"]}) == len(table["classes"])
+    assert len({tuple(p) for p in table["planes"]}) == len(table["planes"])
+    assert len({(tuple(lay["v4"]), tuple(lay["v6"])) for lay in table["layouts"]}) \
+        == len(table["layouts"])
