@@ -82,3 +82,12 @@ def test_tables_are_shared_and_consistent(policy: ir.Policy) -> None:
     assert len({tuple(p) for p in table["planes"]}) == len(table["planes"])
     assert len({(tuple(lay["v4"]), tuple(lay["v6"])) for lay in table["layouts"]}) \
         == len(table["layouts"])
+
+
+def test_a_literal_edge_that_leads_where_other_does_changes_nothing() -> None:
+    """State 1 names `x` but sends it where every other segment goes: it is state 2."""
+    automaton = Automaton(next=[{"a": 1, "b": 2}, {"x": 3}, {}, {}],
+                          other=[3, 3, 3, 3], label=[-1, 5, 5, 0])
+    smaller = minimize(automaton)
+    assert len(smaller.other) == 3
+    assert smaller.next[0] == {"a": 2, "b": 2}  # numbered breadth-first, "other" first

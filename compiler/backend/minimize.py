@@ -47,8 +47,12 @@ def minimize(automaton: Automaton) -> Automaton:
         refined = []
         for state, state_edges in enumerate(edges):
             fallback = block[other[state]]
-            key = (block[state], fallback,
-                   *[(segment, block[t]) for segment, t in state_edges if block[t] != fallback])
+            key: tuple[object, ...] = (block[state], fallback)
+            if state_edges:  # most states have none: the leaves of a trie of literal topics
+                differing = [(segment, block[t]) for segment, t in state_edges
+                             if block[t] != fallback]
+                if differing:
+                    key = (*key, *differing)
             refined.append(signatures.setdefault(key, len(signatures)))
         if len(signatures) == count:
             break

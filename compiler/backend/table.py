@@ -15,22 +15,16 @@ first-match semantics picks (``DEFAULT_ENTRY`` when none matches).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from dualgate.compiler.backend.minimize import Automaton, minimize
 from dualgate.compiler.ir import CidrCondition, Policy
 from dualgate.compiler.networks import Network
-from dualgate.compiler.regions import RegionSpace
+from dualgate.compiler.regions import Cell, RegionSpace
 from dualgate.compiler.regions.bits import bit_indices
-from dualgate.runtime.bundle_format import (
-    COLUMN_ABSENT,
-    COLUMN_OUTSIDE_V4,
-    COLUMN_OUTSIDE_V6,
-    DEFAULT_ENTRY,
-    FIRST_NETWORK_COLUMN,
-)
+from dualgate.runtime.bundle_format import DEFAULT_ENTRY
 
 
 @dataclass(frozen=True)
@@ -58,18 +52,32 @@ class DecisionTable:
 
 def build_table(space: RegionSpace) -> DecisionTable:
     """The decision table of ``space`` (see the module docstring)."""
-    networks_of_rule = _rule_networks(space.policy)
+    # Networks are numbered in column order (v4 before v6, then by address and prefix),
+    # so a layout is a sorted tuple of small ints: cheap to hash, already in column order.
+    networks = sorted({n for c in _cidr_conditions(space.policy) for n in c.networks},
+                      key=_network_order)
+    number = {network: i for i, network in enumerate(networks)}
+    atom_of_network = [space.cidrs.index_of(n) for n in networks]
+    networks_of_rule = [
+        frozenset(number[n] for c in rule.conditions if isinstance(c, CidrCondition)
+                  for n in c.networks)
+        for rule in space.policy.rules
+    ]
+    outside = (space.cidrs.atom_of_everything(4), space.cidrs.atom_of_everything(6))
     env_count = len(space.envs.names)
-    layouts: dict[tuple[Network, ...], int] = {}
+    layouts: dict[tuple[int, ...], int] = {}
     planes: dict[tuple[int, ...], int] = {}
     classes: dict[tuple[str, int, int], int] = {}
     class_of_atom = [0] * len(space.topics.atoms)
     for topic_class in space.classes:
-        layout = tuple(sorted(
-            {n for rule in topic_class.candidates for n in networks_of_rule[rule]},
-            key=_network_order,
-        ))
-        plane = _plane(space, topic_class.cells, layout, env_count)
+        layout = tuple(sorted(frozenset().union(
+            *(networks_of_rule[rule] for rule in topic_class.candidates))))
+        # Per column (COLUMN_ABSENT, COLUMN_OUTSIDE_V4, COLUMN_OUTSIDE_V6, then one per
+        # layout network from FIRST_NETWORK_COLUMN), the atom of a request in it: no cidr,
+        # `0.0.0.0/0` or `::/0` (inside no layout network unless a /0 is in the layout,
+        # and then never looked up), or the layout network itself.
+        representatives = [0, *outside, *(atom_of_network[i] for i in layout)]
+        plane = _plane(topic_class.cells, representatives, env_count)
         key = (str(topic_class.tier), layouts.setdefault(layout, len(layouts)),
                planes.setdefault(plane, len(planes)))
         merged = classes.setdefault(key, len(classes))
@@ -81,14 +89,16 @@ def build_table(space: RegionSpace) -> DecisionTable:
         other=list(topics.default),
         label=[class_of_atom[a] if a >= 0 else -1 for a in topics.atom_of_state],
     ))
-    return DecisionTable(automaton, list(classes), list(layouts), list(planes))
+    return DecisionTable(automaton, list(classes),
+                         [tuple(networks[i] for i in layout) for layout in layouts],
+                         list(planes))
 
 
-def _rule_networks(policy: Policy) -> list[frozenset[Network]]:
-    return [
-        frozenset(n for c in rule.conditions if isinstance(c, CidrCondition) for n in c.networks)
-        for rule in policy.rules
-    ]
+def _cidr_conditions(policy: Policy) -> Iterator[CidrCondition]:
+    for rule in policy.rules:
+        for condition in rule.conditions:
+            if isinstance(condition, CidrCondition):
+                yield condition
 
 
 def _network_order(network: Network) -> tuple[int, int, int]:
@@ -96,21 +106,9 @@ def _network_order(network: Network) -> tuple[int, int, int]:
     return network.version, int(network.network_address), network.prefixlen
 
 
-def _plane(space: RegionSpace, cells: Any, layout: tuple[Network, ...],
+def _plane(cells: Iterable[Cell], representatives: list[int],
            env_count: int) -> tuple[int, ...]:
-    """Row-major env x column: the deciding rule for each column's representative atom.
-
-    A column's representative is a request in it: no cidr, ``0.0.0.0/0`` or ``::/0``
-    (inside no layout network unless a ``/0`` is in the layout, and then never looked
-    up), or the layout network itself.
-    """
-    cidrs = space.cidrs
-    representatives = [0] * (FIRST_NETWORK_COLUMN + len(layout))
-    representatives[COLUMN_ABSENT] = 0
-    representatives[COLUMN_OUTSIDE_V4] = cidrs.atom_of_everything(4)
-    representatives[COLUMN_OUTSIDE_V6] = cidrs.atom_of_everything(6)
-    for offset, network in enumerate(layout):
-        representatives[FIRST_NETWORK_COLUMN + offset] = cidrs.index_of(network)
+    """Row-major env x column: the rule deciding each column's representative atom."""
     columns = len(representatives)
     entries = [DEFAULT_ENTRY - 1] * (env_count * columns)  # below every real entry: unset
     for cell in cells:
@@ -122,9 +120,3 @@ def _plane(space: RegionSpace, cells: Any, layout: tuple[Network, ...],
                 entries[row + column] = entry
     assert min(entries) >= DEFAULT_ENTRY, "the cells of a class cover its plane"
     return tuple(entries)
-
-
-def columns_of(layout: tuple[Network, ...]) -> Iterator[tuple[int, Network]]:
-    """Each layout network with its column."""
-    for offset, network in enumerate(layout):
-        yield FIRST_NETWORK_COLUMN + offset, network
