@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dualgate.runtime.bundle_format import (
     CONTENT_HASH_KEY,
@@ -36,6 +36,12 @@ from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import FailMode, TierName
 
 BundleSource = str | os.PathLike[str] | bytes | bytearray | Mapping[str, Any]
+
+
+class Decide(Protocol):
+    """The signature of ``Bundle.decide``."""
+
+    def __call__(self, topic: object, env: object, cidr: object = None) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Bundle:
         self.document = document
         self.content: dict[str, Any] = document[CONTENT_KEY]
         self.evaluator = evaluator
-        self.decide: Callable[..., Verdict] = evaluator.decide
+        self.decide: Decide = evaluator.decide
         #: The id of the public key whose signature was verified, or None.
         self.verified_key = verified_key
 
