@@ -53,7 +53,8 @@ DEFAULT_ENTRY = -1
 #                    "" for a rule without conditions)
 #   table.topics     the topic automaton: from state 0, a segment leads to next[s][segment]
 #                    if listed, else to other[s]; class[s] is the class of the topics that
-#                    end in s (-1: none can, only the start state)
+#                    end in s (-1: none can, only the start state); exact[topic] is the
+#                    class of each topic the policy writes literally (what the walk gives)
 #   table.classes    [tier, layout, plane] per class: the risk tier of its topics and how
 #                    their env x cidr plane is decided
 #   table.layouts    {"v4": [network, ...], "v6": [...]}: the networks that matter to the

@@ -1,11 +1,12 @@
 """The evaluator: a validated bundle's decision table, ready for the gates' hot path.
 
 Deciding a request costs a bounded number of steps whatever the number of rules: the
-topic is validated and walked through the automaton once and then cached (a bounded
-LRU cache), the env is one dict lookup, the cidr is parsed by hand and matched against
-the class's networks, longest prefix first, one dict lookup per distinct prefix length,
-and the class's verdict row gives the answer in one index. Verdicts are immutable and
-built once per (rule, tier), then shared.
+topic is looked up among the policy's literal topics, or validated and walked through
+the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup;
+the cidr is parsed by hand and matched against the class's networks, longest prefix
+first, one dict lookup per distinct prefix length; and the class's verdict row gives
+the answer in one index. Verdicts are immutable and built once per (rule, tier), then
+shared.
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
@@ -88,6 +89,7 @@ class Evaluator:
         self.bundle_hash = bundle_hash
         table = content["table"]
         topics = table["topics"]
+        self._exact: dict[str, int] = topics["exact"]
         self._next: list[dict[str, int]] = topics["next"]
         self._other: list[int] = topics["other"]
         # Classes are built when a topic first needs them: a large bundle has tens of
@@ -157,14 +159,16 @@ class Evaluator:
             return self._evaluation_error
 
     def _walk(self, topic: str) -> TopicClass | None:
-        if _TOPIC.fullmatch(topic) is None:
-            return None
-        nexts, other, state = self._next, self._other, 0
-        for segment in topic.split("."):
-            state = nexts[state].get(segment, other[state])
-        label = self._class_of_state[state]
-        if label < 0:
-            return None  # only the start state, which no valid topic ends in
+        label = self._exact.get(topic)
+        if label is None:
+            if _TOPIC.fullmatch(topic) is None:
+                return None
+            nexts, other, state = self._next, self._other, 0
+            for segment in topic.split("."):
+                state = nexts[state].get(segment, other[state])
+            label = self._class_of_state[state]
+            if label < 0:
+                return None  # only the start state, which no valid topic ends in
         return self._classes[label] or self._materialize(label)
 
     def _materialize(self, label: int) -> TopicClass:

@@ -91,3 +91,17 @@ def test_a_literal_edge_that_leads_where_other_does_changes_nothing() -> None:
     smaller = minimize(automaton)
     assert len(smaller.other) == 3
     assert smaller.next[0] == {"a": 2, "b": 2}  # numbered breadth-first, "other" first
+
+
+@SETTINGS
+@given(policies(max_rules=6))
+def test_literal_topics_map_to_the_class_the_automaton_gives(policy: ir.Policy) -> None:
+    """The exact-topic table is a shortcut, never a second opinion."""
+    table = build_table(RegionSpace(policy))
+    literals = {p.text for rule in policy.rules for c in rule.conditions
+                if isinstance(c, ir.TopicCondition) for p in c.patterns
+                if "*" not in p.text}
+    literals |= {p.text for tier in policy.tiers for p in tier.patterns if "*" not in p.text}
+    assert set(table.exact) == literals
+    for topic, label in table.exact.items():
+        assert table.automaton.run(topic.split(".")) == label

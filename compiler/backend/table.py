@@ -24,6 +24,7 @@ from dualgate.compiler.ir import CidrCondition, Policy
 from dualgate.compiler.networks import Network
 from dualgate.compiler.regions import Cell, RegionSpace
 from dualgate.compiler.regions.bits import bit_indices
+from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime.bundle_format import DEFAULT_ENTRY
 
 
@@ -32,6 +33,9 @@ class DecisionTable:
     """The ``table`` section of a bundle (see ``dualgate.runtime.bundle_format``)."""
 
     automaton: Automaton
+    #: The class of every topic the policy writes without wildcards (a rule's or a tier's
+    #: literal pattern): one dict lookup instead of a walk, for the topics gates see most.
+    exact: dict[str, int]
     classes: list[tuple[str, int, int]]
     layouts: list[tuple[Network, ...]]
     planes: list[tuple[int, ...]]
@@ -39,7 +43,7 @@ class DecisionTable:
     def to_json(self) -> dict[str, Any]:
         return {
             "topics": {"next": self.automaton.next, "other": self.automaton.other,
-                       "class": self.automaton.label},
+                       "class": self.automaton.label, "exact": self.exact},
             "classes": [list(entry) for entry in self.classes],
             "layouts": [
                 {"v4": [str(n) for n in layout if n.version == 4],
@@ -89,7 +93,9 @@ def build_table(space: RegionSpace) -> DecisionTable:
         other=list(topics.default),
         label=[class_of_atom[a] if a >= 0 else -1 for a in topics.atom_of_state],
     ))
-    return DecisionTable(automaton, list(classes),
+    literal = {p for p in space.pattern_segments() if SINGLE not in p and ANY not in p}
+    exact = {".".join(p): automaton.run(p) for p in sorted(literal)}
+    return DecisionTable(automaton, exact, list(classes),
                          [tuple(networks[i] for i in layout) for layout in layouts],
                          list(planes))
 

@@ -116,6 +116,10 @@ class RegionSpace:
     def _pattern_id(self, segments: tuple[str, ...]) -> int:
         return self._pattern_ids.setdefault(segments, len(self._pattern_ids))
 
+    def pattern_segments(self) -> list[tuple[str, ...]]:
+        """Every distinct topic pattern of the policy's rules and tiers, as segments."""
+        return list(self._pattern_ids)
+
     def pattern_atoms(self, segments: tuple[str, ...]) -> list[int]:
         """The topic atoms a pattern of the policy matches."""
         return self._atoms_of_pattern[self._pattern_ids[segments]]
