@@ -1,0 +1,806 @@
+"""Runtime cost: dualgate's compiled bundle next to the reference scan, Cedar, Rego and Casbin.
+
+Run: ``taskset -c 0 .venv/bin/python benchmarks/bench_runtime.py [--sizes 10,100,1000,10000,100000
+| --quick] [--engines reference,cedar,rego,casbin] [--requests 2000] [--budget 10] [--write]``
+(the foreign engines come with ``.venv/bin/pip install -e '.[bench]'``).
+
+For each size, in this one process: ``bench_analysis.generate`` writes a first-match
+policy of exactly that many rules, and ``--requests`` random requests are drawn from it
+(fixed seed): topics made from the rules' own patterns (wildcards filled with segments
+the policy uses), from the tiers' patterns and unknown ones; the declared envs and now
+and then an undeclared one (``prod``); a third with a cidr: hosts, subnets, supernets
+and the networks themselves of the policy's networks, public IPv4, IPv6 and
+IPv4-mapped addresses. Every engine decides the same requests:
+
+- **dualgate warm**: ``load_bundle(bytes).decide``, caches filled by a first pass;
+- **dualgate cold**: a bundle loaded with ``topic_cache_size=1, cidr_cache_size=1``, on
+  the requests less the few that follow a request with the same topic or cidr: every
+  decision misses both caches and pays the topic automaton walk and the cidr parse, as
+  a gate does for a topic it has not seen lately (checked: no cache hit). The topic
+  classes a bundle builds lazily on first use are built by a first pass (what that pass
+  costs on a fresh bundle is reported as "first pass after load"). Both dualgate
+  figures are timed in rounds, one before the other engines and one after each, so that
+  their medians span the size's whole run rather than one moment of it;
+- **reference**: ``dualgate.compiler.reference.evaluate``, the plain first-match scan
+  over the IR (it also classifies the topic's tier, as the runtime does);
+- **cedarpy**, **regopy**, **casbin**: the policy translated into each engine's
+  language (``benchmarks/engines/``, whose docstrings say how, and what each engine
+  could not express and is done in Python inside the timed call instead).
+
+Before any timing, an engine decides every request it will be timed on and must agree
+with dualgate on each (decision and rule id); an engine that disagrees is reported as a
+failed translation, not timed, and the run exits 1. The reference is checked the same
+way, so it also checks dualgate. Slow engines are timed on a sample: the check pass
+stops once it has used a quarter of ``--budget`` seconds (after at least
+``MIN_SAMPLE`` requests), and the requests it got through, a random sample since the
+requests are in random order, are the ones timed. A batch is one pass over an engine's
+requests; batches repeat until ``--repeat`` batches and ``--min-time`` seconds, or until
+the budget is spent (at least one); the figure is the median over batches of the time
+per decision. It includes the loop and the call itself, which the run measures with a
+function that does nothing, and reports. An engine is skipped at a size, with a note,
+when its growth over the previous sizes predicts that its setup would take longer than
+``--setup-limit`` or ``2 * MIN_SAMPLE`` decisions longer than three budgets.
+
+Per size also: the compile time as ``dualgate compile`` spends it (front end, the
+checks ``compile_loaded`` runs, the decision table, the bundle document and its bytes;
+``compile_loaded`` itself refuses these policies, which have shadowed rules), the bundle
+size, ``load_bundle`` time on the bytes (median), and the Python memory the loaded
+bundle holds (tracemalloc), after loading and after deciding every request.
+
+Times are CPU seconds of this process (``time.process_time``), so that other work that
+takes the core away does not count as ours (it can still slow us through shared caches);
+the share of wall time the process got at each size is reported, and the load average.
+The goals are printed next to the measurements; ``--write`` also stores the Markdown in
+``benchmarks/results/runtime.md`` and a plot of decisions per second against rules in
+``benchmarks/results/runtime.png``. Timings belong here, not in unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import ipaddress
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from bench_analysis import NOW, generate
+from engines import ENGINES, Outcome, UntranslatableError, builder
+
+from dualgate.compiler.analysis import AnalysisOptions, check_file
+from dualgate.compiler.backend import build_table, compiler_version
+from dualgate.compiler.backend.bundle import build_bundle
+from dualgate.compiler.ir import CidrCondition, Policy, TopicCondition, TopicPattern
+from dualgate.compiler.loader import cyclic_gc_paused, load_policy_text
+from dualgate.compiler.reference import Request, evaluate
+from dualgate.compiler.topics import ANY, SINGLE
+from dualgate.runtime import Bundle, load_bundle
+from dualgate.runtime.bundle_format import serialize
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MARKDOWN = RESULTS / "runtime.md"
+PLOT = RESULTS / "runtime.png"
+
+DEFAULT_SIZES = "10,100,1000,10000,100000"
+QUICK_SIZES = "10,100,1000"
+FOREIGN = ("reference", *ENGINES)
+LABELS = {
+    "warm": "dualgate warm", "cold": "dualgate cold", "reference": "reference (linear scan)",
+    "cedar": "cedarpy (Cedar)", "rego": "regopy (Rego)", "casbin": "casbin (PyCasbin)",
+}
+#: A slow engine is timed on at least this many requests (if it is timed at all).
+MIN_SAMPLE = 10
+#: Goals the runtime is held to (DESIGN.md: evaluation cost must not grow with the rules).
+WARM_GOAL = 1e-6
+COLD_GOAL = 3e-6
+#: "Flat": the slowest size at most this many times the fastest.
+FLAT_FACTOR = 1.5
+COMPILE_GOAL = 30.0
+LOAD_GOAL = 0.5
+GOAL_SIZE = 100_000
+ANCHORS = "cedarpy ~840 µs/decision, regopy ~820 µs, linear Python scan ~55 µs"
+
+RequestTuple = tuple[str, str, str | None]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+def _topic_patterns(policy: Policy) -> list[TopicPattern]:
+    return [p for rule in policy.rules for c in rule.conditions
+            if isinstance(c, TopicCondition) for p in c.patterns]
+
+
+def _networks(policy: Policy) -> list[Network]:
+    found = {n for rule in policy.rules for c in rule.conditions
+             if isinstance(c, CidrCondition) for n in c.networks}
+    return sorted(found, key=lambda n: (n.version, n)) or [ipaddress.IPv4Network("10.0.0.0/8")]
+
+
+class RequestMaker:
+    """Random requests drawn from one policy (see the module docstring)."""
+
+    def __init__(self, policy: Policy, rng: random.Random) -> None:
+        self.rng = rng
+        self.patterns = _topic_patterns(policy)
+        self.tier_patterns = [p for tier in policy.tiers for p in tier.patterns]
+        literal = sorted({s for p in self.patterns for s in p.segments if s not in (SINGLE, ANY)})
+        self.vocabulary = literal or ["job"]
+        #: Literal segments by position, to fill a `*` with what stands there elsewhere.
+        self.at: dict[int, list[str]] = {}
+        for pattern in self.patterns:
+            for i, segment in enumerate(pattern.segments):
+                if segment not in (SINGLE, ANY):
+                    self.at.setdefault(i, []).append(segment)
+        self.envs = list(policy.env_names) or ["production"]
+        self.networks = _networks(policy)
+
+    def _fill(self, pattern: TopicPattern) -> str:
+        rng, parts = self.rng, []
+        for i, segment in enumerate(pattern.segments):
+            if segment == SINGLE:
+                parts.append(rng.choice(self.at.get(i, self.vocabulary)))
+            elif segment == ANY:
+                parts += rng.choices(self.vocabulary, k=rng.choice((0, 0, 1, 2)))
+            else:
+                parts.append(segment)
+        return ".".join(parts) or rng.choice(self.vocabulary)
+
+    def topic(self) -> str:
+        rng, roll = self.rng, self.rng.random()
+        if roll < 0.7 and self.patterns:
+            return self._fill(rng.choice(self.patterns))
+        if roll < 0.8 and self.tier_patterns:
+            return self._fill(rng.choice(self.tier_patterns))
+        if roll < 0.9:
+            return ".".join(rng.choices(self.vocabulary, k=3))
+        return f"unknown{rng.randrange(1000)}.job.run"
+
+    def cidr(self) -> str:
+        rng, roll = self.rng, self.rng.random()
+        network = rng.choice(self.networks)
+        host = network.network_address + rng.randrange(network.num_addresses)
+        if roll < 0.45:
+            return str(host)
+        if roll < 0.60:
+            return str(network)
+        if roll < 0.70:
+            prefix = min(network.max_prefixlen, network.prefixlen + 4)
+            return str(ipaddress.ip_network((host, prefix), strict=False))
+        if roll < 0.80:
+            return str(network.supernet(prefixlen_diff=min(8, network.prefixlen)))
+        if roll < 0.90:
+            base = rng.choice(("203.0.113.0", "198.51.100.0", "8.8.8.0"))
+            return str(ipaddress.IPv4Address(base) + rng.randrange(256))
+        if roll < 0.95 or network.version == 6:
+            return str(ipaddress.IPv6Address("2001:db8::") + rng.getrandbits(64))
+        return f"::ffff:{host}"
+
+    def request(self) -> RequestTuple:
+        env = "prod" if self.rng.random() < 0.03 else self.rng.choice(self.envs)
+        return self.topic(), env, self.cidr() if self.rng.random() < 1 / 3 else None
+
+
+def make_requests(policy: Policy, count: int, seed: int) -> list[RequestTuple]:
+    maker = RequestMaker(policy, random.Random(seed))
+    return [maker.request() for _ in range(count)]
+
+
+def cold_stream(requests: Sequence[RequestTuple]) -> list[RequestTuple]:
+    """The requests minus those that would hit a cache of one entry: a topic right after
+    the same topic, a cidr right after the same cidr (requests without one skip the cidr
+    cache), also across the end of a batch into the next."""
+    stream: list[RequestTuple] = []
+    last_topic, last_cidr = None, None
+    for request in requests:
+        topic, _, cidr = request
+        if topic == last_topic or (cidr is not None and cidr == last_cidr):
+            continue
+        stream.append(request)
+        last_topic, last_cidr = topic, cidr if cidr is not None else last_cidr
+    first_cidr = next((c for _, _, c in stream if c is not None), None)
+    while stream and (stream[0][0] == last_topic
+                     or (first_cidr is not None and first_cidr == last_cidr)):
+        stream.pop()
+        last_topic = stream[-1][0] if stream else None
+        last_cidr = next((c for _, _, c in reversed(stream) if c is not None), None)
+    return stream
+
+
+# -- measuring --------------------------------------------------------------------------
+
+
+Decide = Callable[[str, str, str | None], Any]
+
+
+@dataclass
+class Timing:
+    """One engine at one size: seconds per decision (median over batches) and how."""
+
+    per_decision: float
+    requests: int
+    batches: int
+    setup: float | None = None
+
+
+@dataclass
+class SizeResult:
+    """Everything measured at one size (times in seconds, sizes in bytes)."""
+
+    size: int
+    requests: int
+    compile_parts: dict[str, float]
+    bundle_bytes: int
+    load: float
+    loads: int
+    memory_loaded: int
+    memory_used: int
+    first_pass: float
+    cpu_share: float = 1.0
+    timings: dict[str, Timing] = field(default_factory=dict)
+    #: Why an engine has no timing at this size, in a word for the table.
+    missing: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def compile_total(self) -> float:
+        return sum(self.compile_parts.values())
+
+
+def _batch(decide: Decide, requests: Sequence[RequestTuple]) -> float:
+    started = time.process_time()
+    for topic, env, cidr in requests:
+        decide(topic, env, cidr)
+    return time.process_time() - started
+
+
+def check(decide: Decide, outcome: Callable[[Any], Outcome], requests: Sequence[RequestTuple],
+          expected: Sequence[Outcome], seconds: float = math.inf,
+          ) -> tuple[int, float, list[str]]:
+    """Decide the requests in order and compare with ``expected``, stopping after
+    ``seconds`` (and at least ``MIN_SAMPLE`` requests): how many were decided, the seconds
+    per decision, and the disagreements."""
+    disagreements: list[str] = []
+    started = time.process_time()
+    count = 0
+    for request, want in zip(requests, expected, strict=True):
+        got = outcome(decide(*request))
+        if got != want:
+            disagreements.append(f"topic={request[0]!r} env={request[1]!r} "
+                                 f"cidr={request[2]!r}: {got} instead of {want}")
+        count += 1
+        if count >= MIN_SAMPLE and time.process_time() - started > seconds:
+            break
+    return count, (time.process_time() - started) / count, disagreements
+
+
+def time_batches(decide: Decide, requests: Sequence[RequestTuple], args: argparse.Namespace,
+                 budget: float = math.inf) -> list[float]:
+    """Seconds per decision of each batch: at least ``--repeat`` batches and ``--min-time``
+    seconds, unless ``budget`` seconds run out first (one batch at least)."""
+    gc.collect()
+    samples: list[float] = []
+    spent = 0.0
+    while len(samples) < args.repeat or spent < args.min_time:
+        seconds = _batch(decide, requests)
+        samples.append(seconds / len(requests))
+        spent += seconds
+        if spent >= budget:
+            break
+    return samples
+
+
+def _nothing(topic: str, env: str, cidr: str | None) -> None:
+    """What the batch loop and one call cost without any decision."""
+
+
+def loop_overhead(args: argparse.Namespace) -> float:
+    """Seconds per call of ``_nothing`` in the batch loop (median over batches)."""
+    return statistics.median(time_batches(_nothing, [("job.run", "dev", None)] * args.requests,
+                                          args))
+
+
+def _verdict_outcome(verdict: Any) -> Outcome:
+    return str(verdict.decision), verdict.rule
+
+
+def _identity(outcome: Outcome) -> Outcome:
+    return outcome
+
+
+def compile_size(size: int, args: argparse.Namespace) -> tuple[Policy, bytes, dict[str, float]]:
+    """The policy, its bundle file and the compile time by step (medians of the runs made
+    within ~2 s, at most 3)."""
+    text = generate(size, args.seed)
+    runs: list[dict[str, float]] = []
+    started = time.process_time()
+    while not runs or (len(runs) < 3 and time.process_time() - started < 2):
+        # With the cyclic collector paused, as `dualgate compile` runs: the CLI disables it
+        # (a short process of acyclic graphs), and `compile_loaded` pauses it.
+        with cyclic_gc_paused():
+            parts, policy, data = _compile_once(text)
+        runs.append(parts)
+        gc.collect()
+    assert len(policy.rules) == size
+    medians = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+    return policy, data, medians
+
+
+def _compile_once(text: str) -> tuple[dict[str, float], Policy, bytes]:
+    """One compilation of ``text`` as ``compile_loaded`` does it, timed by step."""
+    parts: dict[str, float] = {}
+    mark = time.process_time()
+    result = load_policy_text(text, "gen.policy")
+    parts["front end"] = time.process_time() - mark
+    assert result.policy is not None and result.source is not None
+    mark = time.process_time()
+    report = check_file(result, AnalysisOptions(now=NOW))
+    parts["checks"] = time.process_time() - mark
+    assert report.context is not None
+    mark = time.process_time()
+    table = build_table(report.context.space)
+    parts["table"] = time.process_time() - mark
+    mark = time.process_time()
+    document = build_bundle(
+        result.policy, table, source=result.source.text.encode("utf-8"),
+        path=result.path, compiler_version=compiler_version(),
+        passes=[name for name, _ in report.timings], findings=report.diagnostics,
+        suppressed=[s.diagnostic for s in report.suppressed],
+    )
+    data = serialize(document)
+    parts["bundle"] = time.process_time() - mark
+    return parts, result.policy, data
+
+
+def load_size(data: bytes) -> tuple[float, int, Bundle]:
+    """The median ``load_bundle`` time of the runs made within ~2 s (3 to 7), the number
+    of runs, and the last bundle loaded (untouched)."""
+    samples: list[float] = []
+    started = time.process_time()
+    while len(samples) < 3 or (len(samples) < 7 and time.process_time() - started < 2):
+        gc.collect()
+        mark = time.process_time()
+        bundle = load_bundle(data)
+        samples.append(time.process_time() - mark)
+    return statistics.median(samples), len(samples), bundle
+
+
+def bundle_memory(data: bytes, requests: Sequence[RequestTuple]) -> tuple[int, int]:
+    """Bytes of Python memory a loaded bundle holds (tracemalloc): after loading, and after
+    deciding every request (topic classes built, caches filled)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        bundle = load_bundle(data)
+        loaded = tracemalloc.get_traced_memory()[0] - before
+        _batch(bundle.decide, requests)
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del bundle
+    return loaded, used
+
+
+class Predictor:
+    """What an engine cost at the sizes measured so far, to foresee the next size."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[tuple[int, float, float]]] = {}
+
+    def record(self, name: str, size: int, setup: float, per_decision: float) -> None:
+        self.history.setdefault(name, []).append((size, setup, per_decision))
+
+    def predict(self, name: str, size: int) -> tuple[float, float] | None:
+        """(setup seconds, seconds per decision) at ``size``: growth at least linear."""
+        points = self.history.get(name, [])
+        if not points:
+            return None
+        last = points[-1]
+        exponents = [1.0, 1.0]
+        if len(points) > 1:
+            prev = points[-2]
+            for k in (1, 2):
+                if prev[k] > 0 and last[k] > 0 and last[0] > prev[0]:
+                    exponents[k - 1] = max(1.0, math.log(last[k] / prev[k])
+                                           / math.log(last[0] / prev[0]))
+        ratio = size / last[0]
+        return last[1] * ratio ** exponents[0], last[2] * ratio ** exponents[1]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One size's policy, its requests and dualgate's outcome for each."""
+
+    policy: Policy
+    requests: list[RequestTuple]
+    expected: list[Outcome]
+
+
+def _engine(name: str, policy: Policy) -> tuple[Decide, Callable[[Any], Outcome], float | None]:
+    """The engine's decide function, how to read its answers, and the seconds its setup
+    took (None for the reference, which has none). Raises ``ImportError`` when the engine
+    is not installed, ``UntranslatableError`` when the policy cannot be translated."""
+    if name == "reference":
+        def decide(topic: str, env: str, cidr: str | None) -> Any:
+            return evaluate(policy, Request(topic, env, cidr))
+        return decide, _verdict_outcome, None
+    started = time.process_time()
+    engine = builder(name)(policy)
+    return engine.decide, _identity, time.process_time() - started
+
+
+def _too_slow(predicted: tuple[float, float], args: argparse.Namespace) -> list[str]:
+    setup, per_decision = predicted
+    reasons = []
+    if setup > args.setup_limit:
+        reasons.append(f"its setup would take ~{_duration(setup)} (--setup-limit "
+                       f"{_duration(args.setup_limit)})")
+    if 2 * MIN_SAMPLE * per_decision > 3 * args.budget:
+        reasons.append(f"{2 * MIN_SAMPLE} decisions would take "
+                       f"~{_duration(2 * MIN_SAMPLE * per_decision)} (3 x --budget)")
+    return reasons
+
+
+def measure_engine(name: str, work: Workload, result: SizeResult, predictor: Predictor,
+                   args: argparse.Namespace) -> None:
+    """Set up one engine other than dualgate, check it, time it (see the module docstring)."""
+    label, requests = LABELS[name], work.requests
+    predicted = predictor.predict(name, result.size)
+    reasons = [] if predicted is None else _too_slow(predicted, args)
+    if reasons:
+        result.missing[name] = "skipped"
+        result.notes.append(f"{label} skipped at {result.size:,} rules: from its growth over "
+                            f"the smaller sizes, {' and '.join(reasons)}")
+        return
+    try:
+        decide, outcome, setup = _engine(name, work.policy)
+    except ImportError as error:
+        result.missing[name] = "not installed"
+        result.notes.append(f"{label} not measured: {error} "
+                            "(`.venv/bin/pip install -e '.[bench]'`)")
+        return
+    except UntranslatableError as error:
+        result.missing[name] = "untranslatable"
+        result.notes.append(f"{label} not measured at {result.size:,} rules: the policy "
+                            f"cannot be translated: {error}")
+        return
+    count, estimate, disagreements = check(decide, outcome, requests, work.expected,
+                                           args.budget / 4)
+    if disagreements:
+        what = ("dualgate disagrees with the reference semantics" if name == "reference"
+                else f"the {label} translation disagrees with dualgate")
+        result.missing[name] = "DISAGREES"
+        result.failures.append(f"{what} at {result.size:,} rules on {len(disagreements)} of "
+                               f"{count} requests, e.g. {disagreements[0]}; not timed")
+        return
+    sample = requests[:count]
+    samples = time_batches(decide, sample, args, args.budget * 3 / 4)
+    per_decision = statistics.median(samples)
+    result.timings[name] = Timing(per_decision, count, len(samples), setup)
+    predictor.record(name, result.size, setup or 0.0, max(per_decision, estimate))
+
+
+def measure_size(size: int, predictor: Predictor, args: argparse.Namespace) -> SizeResult:
+    """Compile, load and time every engine at one size (see the module docstring)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    policy, data, parts = compile_size(size, args)
+    requests = make_requests(policy, args.requests, args.seed)
+    load, loads, fresh = load_size(data)
+    first_pass = _batch(fresh.decide, requests) / len(requests)
+    del fresh
+    memory_loaded, memory_used = bundle_memory(data, requests)
+    result = SizeResult(size, len(requests), parts, len(data), load, loads, memory_loaded,
+                        memory_used, first_pass)
+
+    warm = load_bundle(data)
+    expected = [_verdict_outcome(warm.decide(*r)) for r in requests]
+    cold = load_bundle(data, topic_cache_size=1, cidr_cache_size=1)
+    stream = cold_stream(requests)
+    by_request = dict(zip(requests, expected, strict=True))
+    _, _, disagreements = check(cold.decide, _verdict_outcome, stream,
+                                [by_request[r] for r in stream])
+    if disagreements:
+        result.failures.append(f"dualgate with caches of one entry decides otherwise: "
+                               f"{disagreements[0]}")
+    before = cold.evaluator.cache_info()
+    warm_samples: list[float] = []
+    cold_samples: list[float] = []
+
+    def dualgate_round() -> None:
+        warm_samples.extend(time_batches(warm.decide, requests, args))
+        cold_samples.extend(time_batches(cold.decide, stream, args))
+
+    dualgate_round()
+    work = Workload(policy, requests, expected)
+    for name in args.engines:
+        print(f"  {LABELS[name]} ...", file=sys.stderr, flush=True)
+        measure_engine(name, work, result, predictor, args)
+        gc.collect()
+        dualgate_round()
+    after = cold.evaluator.cache_info()
+    hits = sum(after[k].hits - before[k].hits for k in ("topics", "cidrs"))
+    if hits:
+        result.failures.append(f"the cold measurement hit the caches {hits} times")
+    result.timings["warm"] = Timing(statistics.median(warm_samples), len(requests),
+                                    len(warm_samples))
+    result.timings["cold"] = Timing(statistics.median(cold_samples), len(stream),
+                                    len(cold_samples))
+    result.cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    return result
+
+
+# -- the report -------------------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1e-5:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.1f}x" if value < 100 else f"{value:,.0f}x"
+
+
+def _bytes(count: int) -> str:
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / (1024 * 1024):.1f} MiB"
+
+
+def _columns(args: argparse.Namespace) -> list[str]:
+    return ["warm", "cold", *args.engines]
+
+
+def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join((":" if a == "l" else "") + "---" + (":" if a == "r" else "")
+                            for a in align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def decisions_table(results: Sequence[SizeResult], args: argparse.Namespace) -> list[str]:
+    columns = _columns(args)
+    rows = []
+    for r in results:
+        warm = r.timings["warm"].per_decision
+        cells = [f"{r.size:,}"]
+        for name in columns:
+            timing = r.timings.get(name)
+            if timing is None:
+                cells.append(r.missing.get(name, "-"))
+            elif name == "warm":
+                cells.append(_duration(timing.per_decision))
+            else:
+                cells.append(f"{_duration(timing.per_decision)} "
+                             f"({_ratio(timing.per_decision / warm)})")
+        rows.append(cells)
+    return _table(["rules", *(LABELS[c] for c in columns)], "r" * (len(columns) + 1), rows)
+
+
+def details_table(results: Sequence[SizeResult], args: argparse.Namespace) -> list[str]:
+    rows = []
+    for r in results:
+        for name in _columns(args):
+            timing = r.timings.get(name)
+            if timing is None:
+                continue
+            rows.append([
+                f"{r.size:,}", LABELS[name], f"{1 / timing.per_decision:,.0f}",
+                _duration(timing.per_decision), f"{timing.requests:,}", f"{timing.batches:,}",
+                "-" if timing.setup is None else _duration(timing.setup),
+            ])
+    return _table(["rules", "engine", "decisions/s", "per decision (median)",
+                   "requests timed", "batches", "setup (translate + load)"], "rlrrrrr", rows)
+
+
+def build_table_rows(results: Sequence[SizeResult]) -> list[str]:
+    rows = []
+    for r in results:
+        p = r.compile_parts
+        rows.append([
+            f"{r.size:,}", _duration(p["front end"]), _duration(p["checks"]),
+            _duration(p["table"]), _duration(p["bundle"]), _duration(r.compile_total),
+            f"{r.bundle_bytes:,}", f"{_duration(r.load)} ({r.loads})",
+            _bytes(r.memory_loaded), _bytes(r.memory_used), _duration(r.first_pass),
+        ])
+    return _table(["rules", "front end", "checks", "table", "bundle + bytes",
+                   "compile total", "bundle bytes", "load (median of n)",
+                   "memory after load", "after deciding", "first pass after load"],
+                  "r" * 11, rows)
+
+
+def _flat(values: Sequence[float]) -> float:
+    return max(values) / min(values)
+
+
+def goals(results: Sequence[SizeResult]) -> list[str]:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    span = f"{results[0].size:,} to {results[-1].size:,} rules"
+    warm = [r.timings["warm"].per_decision for r in results]
+    cold = [r.timings["cold"].per_decision for r in results]
+    rows = [
+        ["warm median per decision", f"≤ {_duration(WARM_GOAL)} at every size",
+         f"at most {_duration(max(warm))} ({span})", verdict(max(warm) <= WARM_GOAL)],
+        ["cold median per decision", f"≤ {_duration(COLD_GOAL)} at every size",
+         f"at most {_duration(max(cold))} ({span})", verdict(max(cold) <= COLD_GOAL)],
+        ["flat from 10 to 100k rules", f"slowest size ≤ {FLAT_FACTOR}x the fastest",
+         f"warm {_flat(warm):.2f}x, cold {_flat(cold):.2f}x ({span})",
+         verdict(max(_flat(warm), _flat(cold)) <= FLAT_FACTOR)],
+    ]
+    big = next((r for r in results if r.size == GOAL_SIZE), None)
+    if big is None:
+        rows.append([f"compile, load {GOAL_SIZE:,} rules",
+                     f"≤ {COMPILE_GOAL:g} s, ≤ {LOAD_GOAL:g} s", "not measured (size not run)",
+                     "-"])
+    else:
+        rows += [
+            [f"compile {GOAL_SIZE:,} rules", f"≤ {COMPILE_GOAL:g} s",
+             _duration(big.compile_total), verdict(big.compile_total <= COMPILE_GOAL)],
+            [f"load a {GOAL_SIZE:,}-rule bundle", f"≤ {LOAD_GOAL:g} s", _duration(big.load),
+             verdict(big.load <= LOAD_GOAL)],
+        ]
+    if results[0].size > 10 or results[-1].size < GOAL_SIZE:
+        rows[2][3] += " (sizes run only)"
+    return _table(["goal", "target", "measured", "verdict"], "lllc", rows)
+
+
+def anchors(results: Sequence[SizeResult]) -> str:
+    here = next((r for r in results if r.size == 1000), None)
+    if here is None:
+        return f"Anchors from a 2-core machine at 1,000 rules: {ANCHORS} (1,000 rules not run)."
+    measured = ", ".join(f"{LABELS[n]} {_duration(t.per_decision)}"
+                         for n, t in here.timings.items() if n not in ("warm", "cold"))
+    return (f"Anchors from a 2-core machine at 1,000 rules: {ANCHORS}; here: "
+            f"{measured or 'no foreign engine run'}.")
+
+
+def report(results: Sequence[SizeResult], args: argparse.Namespace) -> str:
+    out = ["Per decision (median over batches; in brackets: times dualgate warm):", ""]
+    out += decisions_table(results, args)
+    out += ["", "Compile (as `dualgate compile` spends it), bundle, load and memory:", ""]
+    out += build_table_rows(results)
+    out += ["", "Goals:", ""]
+    out += goals(results)
+    out += ["", anchors(results), "",
+            f"How each engine was timed (fewer requests than {results[0].requests:,}: a "
+            "random sample, all of it checked against dualgate first; for dualgate cold, "
+            "the requests less those a one-entry cache would hit):", ""]
+    out += details_table(results, args)
+    out += ["", "Share of wall time this process got (below 100%: other work ran on its "
+            "core): " + ", ".join(f"{r.size:,} rules {r.cpu_share:.0%}" for r in results)
+            + "."]
+    notes = [n for r in results for n in r.notes]
+    failures = [f for r in results for f in r.failures]
+    if notes:
+        out += ["", "Notes:", "", *(f"- {n}" for n in notes)]
+    if failures:
+        out += ["", "FAILURES:", "", *(f"- {f}" for f in failures)]
+    return "\n".join(out)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def machine(args: argparse.Namespace, load_before: tuple[float, ...], overhead: float) -> str:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pinned = f"taskset -c {cpus[0]} " if len(cpus) == 1 else ""
+    engines = ", ".join(f"{d} {_version(d)}" for _, d in ENGINES.values())
+    load_after = os.getloadavg()
+    return "\n".join([
+        f"- machine: {platform.processor() or platform.machine()} ({platform.platform()}), "
+        f"{os.cpu_count()} CPUs, {len(cpus) if cpus else '?'} usable by the benchmark",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}); "
+        f"dualgate {compiler_version()}; {engines}",
+        f"- load average (1 min) {load_before[0]:.2f} at the start, {load_after[0]:.2f} "
+        "at the end (other work on the machine shows here)",
+        f"- policies: `bench_analysis.generate(size, seed={args.seed})`; {args.requests:,} "
+        f"requests per size (seed {args.seed}); at least {args.repeat} batches and "
+        f"{args.min_time:g} s per engine, budget {args.budget:g} s per slow engine and size; "
+        f"the batch loop and call alone cost {overhead * 1e9:.0f} ns per decision (included "
+        "in every figure)",
+        f"- run: `{pinned}.venv/bin/python benchmarks/bench_runtime.py "
+        f"{' '.join(sys.argv[1:])}` on {datetime.now(UTC):%Y-%m-%d}",
+    ])
+
+
+def plot(results: Sequence[SizeResult], args: argparse.Namespace, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for name in _columns(args):
+        points = [(r.size, 1 / r.timings[name].per_decision) for r in results
+                  if name in r.timings]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axes.plot(xs, ys, marker="o", label=LABELS[name])
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("rules in the policy")
+    axes.set_ylabel("decisions per second (one core)")
+    axes.set_title("First-match policy decisions per second")
+    axes.grid(True, which="both", linewidth=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES)
+    parser.add_argument("--quick", action="store_true", help=f"--sizes {QUICK_SIZES}")
+    parser.add_argument("--engines", default=",".join(FOREIGN),
+                        help="engines beside dualgate (always measured), comma-separated: "
+                             + ", ".join(FOREIGN))
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5, help="batches at least")
+    parser.add_argument("--min-time", type=float, default=0.5,
+                        help="seconds of batches at least, per engine and size")
+    parser.add_argument("--budget", type=float, default=10.0,
+                        help="seconds per slow engine and size (check pass + batches)")
+    parser.add_argument("--setup-limit", type=float, default=120.0,
+                        help="skip an engine whose setup is predicted to take longer")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--write", action="store_true",
+                        help=f"also write {MARKDOWN.name} and {PLOT.name} under "
+                             "benchmarks/results/")
+    args = parser.parse_args()
+    args.engines = [e for e in args.engines.split(",") if e]
+    unknown = set(args.engines) - set(FOREIGN)
+    if unknown:
+        parser.error(f"unknown engines {', '.join(sorted(unknown))}; known: {', '.join(FOREIGN)}")
+    sizes = sorted(int(s) for s in (QUICK_SIZES if args.quick else args.sizes).split(","))
+
+    load_before = os.getloadavg()
+    overhead = loop_overhead(args)
+    predictor = Predictor()
+    results = []
+    for size in sizes:
+        print(f"measuring {size:,} rules ...", file=sys.stderr, flush=True)
+        results.append(measure_size(size, predictor, args))
+    text = report(results, args)
+    print(text)
+    print()
+    info = machine(args, load_before, overhead)
+    print(info)
+    if args.write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        MARKDOWN.write_text("# Runtime benchmark\n\n" + info + "\n\n" + text + "\n",
+                            encoding="utf-8")
+        plot(results, args, PLOT)
+        print(f"\nwrote {MARKDOWN} and {PLOT}", file=sys.stderr)
+    if any(r.failures for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
