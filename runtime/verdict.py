@@ -28,11 +28,6 @@ INVALID_CIDR = "invalid-cidr"
 MALFORMED_REQUEST = "malformed-request"
 EVALUATION_ERROR = "evaluation-error"
 
-#: Reasons that mean the request itself was refused, not decided by the policy.
-REQUEST_FAULTS = frozenset({INVALID_TOPIC, INVALID_ENV, UNKNOWN_ENV, INVALID_CIDR,
-                            MALFORMED_REQUEST, EVALUATION_ERROR})
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A decision on one job.

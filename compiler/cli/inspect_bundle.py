@@ -11,6 +11,7 @@ import click
 
 from dualgate.compiler.cli.bundles import open_bundle
 from dualgate.runtime import Bundle
+from dualgate.runtime.validation import parse_timestamp
 
 
 @click.command("inspect", short_help="Print a bundle's metadata, tiers and analysis summary.")
@@ -57,7 +58,7 @@ def describe(bundle: Bundle) -> dict[str, Any]:
             for tier, info in zip(document["tiers"], bundle.tiers, strict=True)
         ],
         "overrides": [
-            {**o, "active": now < datetime.fromisoformat(o["until"].replace("Z", "+00:00"))}
+            {**o, "active": now < parse_timestamp(o["until"], "until")}
             for o in document["overrides"]
         ],
         "rules": len(document["rules"]["id"]),
