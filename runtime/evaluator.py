@@ -15,7 +15,6 @@ cache, or by filling a class's verdict row, which any thread fills with equal va
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -39,14 +38,13 @@ from dualgate.runtime.verdict import (
     UNKNOWN_ENV,
     Verdict,
 )
-from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from dualgate.runtime.vocabulary import TOPIC, Decision, FailMode, TierName
 
 #: Distinct topics whose class is remembered; beyond it the least recently used go.
 DEFAULT_TOPIC_CACHE_SIZE = 65_536
 #: Distinct request cidrs whose parsed form is remembered.
 DEFAULT_CIDR_CACHE_SIZE = 65_536
 
-_TOPIC = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 
 #: (prefix length, shift to the network part, {network part: column}), longest first.
@@ -161,7 +159,7 @@ class Evaluator:
     def _walk(self, topic: str) -> TopicClass | None:
         label = self._exact.get(topic)
         if label is None:
-            if _TOPIC.fullmatch(topic) is None:
+            if TOPIC.fullmatch(topic) is None:
                 return None
             nexts, other, state = self._next, self._other, 0
             for segment in topic.split("."):

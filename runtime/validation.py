@@ -33,13 +33,12 @@ from dualgate.runtime.bundle_format import (
 )
 from dualgate.runtime.errors import BundleError
 from dualgate.runtime.networks import parse_network
-from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from dualgate.runtime.vocabulary import TOPIC, Decision, FailMode, TierName
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_TOPIC = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 _PATTERN_TEXT = r"(?:\*\*?|[A-Za-z0-9_-]+)(?:\.(?:\*\*?|[A-Za-z0-9_-]+))*"
 _PATTERN = re.compile(_PATTERN_TEXT)
 _CODE = re.compile(r"DG[0-9]{3}")
@@ -261,7 +260,7 @@ def _topics(value: Any, class_count: int) -> None:
     topics = _object(value, "table.topics", {"next", "other", "class", "exact"})
     exact = _object(topics["exact"], "table.topics.exact")
     labels_of_exact = list(exact.values())
-    if not _every_line(_TOPIC, list(exact)) or (labels_of_exact and (
+    if not _every_line(TOPIC, list(exact)) or (labels_of_exact and (
             not _all_type(labels_of_exact, int) or min(labels_of_exact) < 0
             or max(labels_of_exact) >= class_count)):
         raise BundleError("`table.topics.exact` maps something else than topics to classes")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports import imported_after
+
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
@@ -34,18 +36,6 @@ def test_no_python_module_lives_outside_a_package() -> None:
             assert (module.parent / "__init__.py").exists(), f"{module} is not in a package"
 
 
-def _imported_after(statement: str) -> list[str]:
-    code = (
-        f"import sys; {statement}; import json; "
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout
-    modules: list[str] = json.loads(output)
-    return modules
-
-
 #: What a service that only loads bundles must never import.
 _COMPILER_SIDE = {"lark", "click", "pydantic", "yaml", "jsonschema"}
 
@@ -56,7 +46,7 @@ def _leaks(modules: list[str], forbidden: set[str]) -> list[str]:
 
 
 def test_runtime_imports_neither_the_compiler_nor_its_dependencies() -> None:
-    modules = _imported_after("import dualgate.runtime")
+    modules = imported_after("import dualgate.runtime")
     assert "dualgate.runtime" in modules
     # Unsigned bundles need no cryptography either: it is imported to check signatures.
     assert _leaks(modules, _COMPILER_SIDE | {"cryptography"}) == []
@@ -84,13 +74,13 @@ def test_loading_and_deciding_stays_on_the_runtime_side(tmp_path: Path) -> None:
         f"public_key={str(tmp_path / 'p.pub')!r}); "
         "assert b.decide('a.b', 'any').rule == 'r'"
     )
-    modules = _imported_after(statement)
+    modules = imported_after(statement)
     assert "cryptography" in modules
     assert _leaks(modules, _COMPILER_SIDE) == []
 
 
 def test_the_import_check_would_notice_a_leak() -> None:
-    assert "lark" in _imported_after("import dualgate.compiler")
+    assert "lark" in imported_after("import dualgate.compiler")
 
 
 def test_grammar_and_schema_are_package_data() -> None:

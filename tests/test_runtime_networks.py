@@ -9,10 +9,7 @@ for the tricky cases, the new rejections' messages, ``mask``, and the import gua
 from __future__ import annotations
 
 import ipaddress
-import json
 import random
-import subprocess
-import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -24,6 +21,7 @@ from dualgate.compiler.loader import load_policy_text
 from dualgate.compiler.networks import NetworkError
 from dualgate.compiler.networks import parse_network as reference_parse
 from dualgate.runtime.networks import mask, parse_network
+from tests.imports import imported_after
 
 Parsed = tuple[int, int, int] | None
 
@@ -476,26 +474,11 @@ def test_mask(value: int, version: int, length: int, expected: int) -> None:
 # --- the import guarantee -------------------------------------------------------------
 
 
-def _imported_after(statement: str) -> list[str]:
-    # The editable install's import finder loads pathlib, hence urllib.parse and
-    # ipaddress, at interpreter startup: forget ipaddress first, so that it shows up
-    # again only if ``statement`` imports it.
-    code = (
-        f"import sys; sys.modules.pop('ipaddress', None); {statement}; import json; "
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout
-    modules: list[str] = json.loads(output)
-    return modules
-
-
 def test_the_runtime_parser_imports_neither_ipaddress_nor_the_compiler() -> None:
-    modules = _imported_after("import dualgate.runtime.networks")
+    modules = imported_after("import dualgate.runtime.networks")
     assert "dualgate.runtime.networks" in modules
     assert [m for m in modules if m == "ipaddress" or m.startswith("dualgate.compiler")] == []
 
 
 def test_the_import_check_would_notice_ipaddress() -> None:
-    assert "ipaddress" in _imported_after("import dualgate.compiler.networks")
+    assert "ipaddress" in imported_after("import dualgate.compiler.networks")

@@ -18,4 +18,3 @@ def open_bundle(ctx: click.Context, path: Path, key: Path | None = None) -> Bund
     except BundleError as error:
         click.echo(f"refused `{path}`: {error}", err=True)
         ctx.exit(EXIT_REFUSED)
-        raise AssertionError("unreachable") from None

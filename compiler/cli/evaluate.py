@@ -97,7 +97,6 @@ def _load(ctx: click.Context, source: Path, key: Path | None) -> Bundle:
                    color=ctx.color)
         click.echo(f"cannot evaluate `{source}`: it has errors", err=True)
         ctx.exit(EXIT_REFUSED)
-        raise AssertionError("unreachable")
     return load_bundle(compile_policy(result.policy, path=result.path))
 
 
