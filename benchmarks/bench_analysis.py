@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from dualgate.compiler.analysis import AnalysisOptions, analyze
+from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.ir import Policy
-from dualgate.compiler.loader import load_policy_text
 from dualgate.compiler.regions import RegionSpace
 
 RESULTS = Path(__file__).resolve().parent / "results" / "analysis.md"

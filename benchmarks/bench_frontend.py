@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.frontend.loader import load_policy_text
 
 ENVS = ("production", "staging", "dev")
 VERBS = ("read", "list", "create", "update", "delete")

@@ -81,8 +81,8 @@ from engines import ENGINES, Outcome, UntranslatableError, builder
 from dualgate.compiler.analysis import AnalysisOptions, check_file
 from dualgate.compiler.backend import build_table, compiler_version
 from dualgate.compiler.backend.bundle import build_bundle
+from dualgate.compiler.frontend.loader import cyclic_gc_paused, load_policy_text
 from dualgate.compiler.ir import CidrCondition, Policy, TopicCondition, TopicPattern
-from dualgate.compiler.loader import cyclic_gc_paused, load_policy_text
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime import Bundle, load_bundle

@@ -13,6 +13,7 @@ Lists are sorted by location; the text rendering is capped ("... and N more").
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +22,30 @@ from typing import Any
 import click
 
 from dualgate.compiler.codes import CODES_BY_NAME, Code, Severity
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 __all__ = ["Diagnostic", "Related", "Severity", "render_json", "render_text", "sort_diagnostics"]
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str | None:
+    """``did you mean `X`?`` for the closest candidate, or None when nothing is close.
+
+    An abbreviation (`prod` for `production`) counts as close when only one candidate
+    starts with it.
+    """
+    pool = list(candidates)
+    prefixed = [c for c in pool if c.startswith(word) and len(word) >= 3]
+    matches = prefixed if len(prefixed) == 1 else difflib.get_close_matches(word, pool, 1, 0.6)
+    return f"did you mean `{matches[0]}`?" if matches else None
+
+
+def shown(text: str) -> str:
+    """``text`` fit for a one-line message: invisible and control characters escaped.
+
+    User input can hold anything (a tab in a YAML string, a NUL, a line separator);
+    a message that printed it raw could break the one-line format or hide the fault.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dualgate.compiler import ast
-from dualgate.compiler.parser import parse_policy
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.parser import parse_policy
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 _Position = tuple[int, int]
 _OneLineStatement = (

@@ -24,8 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.networks import Network, parse_network
-from dualgate.compiler.source import Span
 from dualgate.compiler.topics import parse_pattern, pattern_text
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 

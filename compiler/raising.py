@@ -8,8 +8,9 @@ so ``formatter.format_policy(raise_policy(p))`` is the policy text of any IR.
 
 from __future__ import annotations
 
-from dualgate.compiler import ast, ir
-from dualgate.compiler.source import Span
+from dualgate.compiler import ir
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.source import Span
 
 #: The span of every raised node: IR carries meaning, not positions.
 IR_SPAN = Span("<ir>", 1, 1, 1, 2)

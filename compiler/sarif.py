@@ -55,7 +55,7 @@ from urllib.parse import quote
 from dualgate.compiler.analysis.suppressions import Suppressed, Suppression
 from dualgate.compiler.codes import CODES, Code, Severity
 from dualgate.compiler.diagnostics import Diagnostic, sort_diagnostics
-from dualgate.compiler.source import Span
+from dualgate.compiler.frontend.source import Span
 
 __all__ = [
     "FINGERPRINT_KEY",

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import strategies as st
 
 from dualgate.compiler import ir
-from dualgate.compiler.keywords import KEYWORDS
+from dualgate.compiler.frontend.keywords import KEYWORDS
 from dualgate.compiler.networks import Network, parse_network
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 

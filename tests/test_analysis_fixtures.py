@@ -40,8 +40,8 @@ from click.testing import CliRunner, Result
 from dualgate.compiler.analysis import ANALYSIS_CODES, SELECTABLE
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.codes import CODES
+from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.ir import Policy, Rule
-from dualgate.compiler.loader import load_policy
 from dualgate.compiler.networks import Network, parse_network
 from dualgate.compiler.reference import (
     Request,

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from dualgate.compiler import ir
 from dualgate.compiler.backend import build_table, compile_policy
 from dualgate.compiler.backend.minimize import Automaton, minimize
-from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.regions import RegionSpace
 from tests.strategies import colliding_policies, policies
 from tests.test_runtime_differential import Pools

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from dualgate.compiler.backend import compile_loaded, compile_policy
 from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
-from dualgate.compiler.loader import load_policy, load_policy_text
+from dualgate.compiler.frontend.loader import load_policy, load_policy_text
 from dualgate.runtime import BundleError, load_bundle
 from dualgate.runtime.bundle_format import (
     CONTENT_KEY,

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from dualgate.compiler.cli.compile import default_output
 from dualgate.compiler.cli.main import cli
-from dualgate.compiler.loader import load_policy
+from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.runtime import load_bundle
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.codes import CODES
 from dualgate.compiler.diagnostics import Diagnostic, sort_diagnostics
-from dualgate.compiler.loader import load_policy
+from dualgate.compiler.frontend.loader import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "diagnostics"

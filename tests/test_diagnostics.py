@@ -15,7 +15,7 @@ from dualgate.compiler.diagnostics import (
     render_text,
     sort_diagnostics,
 )
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 
 def diag(path: str, line: int, column: int, name: str = "unknown-decision") -> Diagnostic:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.formatter import format_policy
-from dualgate.compiler.loader import POLICY_SUFFIXES, load_policy
+from dualgate.compiler.frontend.loader import POLICY_SUFFIXES, load_policy
 from dualgate.compiler.reference import Request, evaluate
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

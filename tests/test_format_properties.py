@@ -14,13 +14,14 @@ import pytest
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
-from dualgate.compiler import ast, ir
+from dualgate.compiler import ir
 from dualgate.compiler.formatter import format_policy, quote
-from dualgate.compiler.lowering import lower
-from dualgate.compiler.parser import parse_policy
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.lowering import lower
+from dualgate.compiler.frontend.parser import parse_policy
+from dualgate.compiler.frontend.source import SourceFile
+from dualgate.compiler.frontend.transformer import decode_string
 from dualgate.compiler.raising import raise_policy
-from dualgate.compiler.source import SourceFile
-from dualgate.compiler.transformer import decode_string
 from tests.strategies import policies, texts
 
 # Tokens of formatted text; a string is one token whatever it holds.

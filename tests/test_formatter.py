@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from dualgate.compiler import ast, ir
+from dualgate.compiler import ir
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.formatter import FormatterError, check_formatting, format_policy, quote
-from dualgate.compiler.lowering import lower
-from dualgate.compiler.parser import parse_policy
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.lowering import lower
+from dualgate.compiler.frontend.parser import parse_policy
+from dualgate.compiler.frontend.source import SourceFile, Span
+from dualgate.compiler.frontend.transformer import decode_string
 from dualgate.compiler.raising import raise_policy
-from dualgate.compiler.source import SourceFile, Span
-from dualgate.compiler.transformer import decode_string
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format"
 CASES = sorted(p.name.removesuffix(".policy") for p in FIXTURES.glob("*.policy"))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 from dualgate.compiler import ir
 from dualgate.compiler.formatter import format_policy
-from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.raising import raise_policy
 from tests.strategies import policies
 

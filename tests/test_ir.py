@@ -8,6 +8,7 @@ from ipaddress import IPv4Network
 import pytest
 from pydantic import ValidationError
 
+from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.ir import (
     CidrCondition,
     EnvCondition,
@@ -18,7 +19,6 @@ from dualgate.compiler.ir import (
     TopicPattern,
     format_timestamp,
 )
-from dualgate.compiler.source import Span
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName, is_valid_topic
 
 HERE = Span("a.policy", 3, 1, 3, 10)

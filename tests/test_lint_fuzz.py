@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.codes import CODES
-from dualgate.compiler.keywords import KEYWORDS
-from dualgate.compiler.loader import LoadResult, load_policy_bytes, load_policy_text
+from dualgate.compiler.frontend.keywords import KEYWORDS
+from dualgate.compiler.frontend.loader import LoadResult, load_policy_bytes, load_policy_text
 
 _DSL_PIECES = (
     *KEYWORDS, "protected", "policy p\n", "rule r ", "then deny", "when topic a ",

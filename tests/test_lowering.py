@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from dualgate.compiler import ast, ir
-from dualgate.compiler.diagnostics import Diagnostic, sort_diagnostics
-from dualgate.compiler.lowering import lower, shown, suggest
+from dualgate.compiler import ir
+from dualgate.compiler.diagnostics import Diagnostic, shown, sort_diagnostics, suggest
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.lowering import lower
+from dualgate.compiler.frontend.parser import parse_policy
+from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.compiler.networks import Network
-from dualgate.compiler.parser import parse_policy
-from dualgate.compiler.source import SourceFile, Span
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 
 PATH = "p.policy"

@@ -58,7 +58,7 @@ def test_loading_and_deciding_stays_on_the_runtime_side(tmp_path: Path) -> None:
 
     from dualgate.compiler.backend import compile_policy
     from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
-    from dualgate.compiler.loader import load_policy_text
+    from dualgate.compiler.frontend.loader import load_policy_text
     from dualgate.runtime.bundle_format import serialize
 
     policy = load_policy_text("policy p\nrule r\n  when topic a.b\n  then allow\n").policy
@@ -84,14 +84,14 @@ def test_the_import_check_would_notice_a_leak() -> None:
 
 
 def test_grammar_and_schema_are_package_data() -> None:
-    grammar = resources.files("dualgate.compiler").joinpath("policy.lark").read_text()
+    grammar = resources.files("dualgate.compiler.frontend").joinpath("policy.lark").read_text()
     assert "rule_decl" in grammar
     schema = json.loads(
         resources.files("dualgate.schemas").joinpath("policy.schema.json").read_text()
     )
     assert schema["title"].startswith("dualgate policy")
     package_data = SETUPTOOLS["package-data"]
-    assert "*.lark" in package_data["dualgate.compiler"]
+    assert "*.lark" in package_data["dualgate.compiler.frontend"]
     assert "*.json" in package_data["dualgate.schemas"]
 
 

@@ -7,17 +7,17 @@ from importlib import resources
 
 import pytest
 
-from dualgate.compiler import ast
 from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.keywords import KEYWORDS
-from dualgate.compiler.parser import (
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.keywords import KEYWORDS
+from dualgate.compiler.frontend.parser import (
     _EXAMPLES,
     _LABEL_HELP,
     _MAX_SYNTAX_ERRORS,
     _parser,
     parse_policy,
 )
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 PATH = "p.policy"
 # AST equality ignores spans, so expected nodes can all share this one.
@@ -360,7 +360,7 @@ def test_a_keyword_glued_to_a_word_is_not_split(text: str) -> None:
 
 
 def test_the_grammar_reserves_exactly_the_keywords() -> None:
-    grammar = resources.files("dualgate.compiler").joinpath("policy.lark").read_text()
+    grammar = resources.files("dualgate.compiler.frontend").joinpath("policy.lark").read_text()
     word = re.search(r"^WORD: /\(\?!\(([^)]*)\)", grammar, re.MULTILINE)
     assert word is not None
     assert sorted(word.group(1).split("|")) == sorted(KEYWORDS)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.ir import Policy, TopicPattern
-from dualgate.compiler.loader import load_policy_text
 from dualgate.compiler.reference import Request, evaluate, pattern_matches
 from dualgate.runtime.vocabulary import Decision
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from dualgate.compiler import ir
 from dualgate.compiler.backend import compile_policy
-from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.runtime import Bundle, Decision, FailMode, TierName, Verdict, load_bundle
 from dualgate.runtime.explain import explain
 from tests.strategies import colliding_policies

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.networks import NetworkError
 from dualgate.compiler.networks import parse_network as reference_parse
 from dualgate.runtime.networks import mask, parse_network

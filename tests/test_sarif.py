@@ -19,7 +19,8 @@ from dualgate.compiler.analysis.suppressions import Suppressed, Suppression
 from dualgate.compiler.cli import main as cli_main
 from dualgate.compiler.codes import CODES, CODES_BY_NAME, Severity
 from dualgate.compiler.diagnostics import Diagnostic, Related
-from dualgate.compiler.loader import load_policy_text
+from dualgate.compiler.frontend.loader import load_policy_text
+from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.sarif import (
     FINGERPRINT_KEY,
@@ -28,7 +29,6 @@ from dualgate.compiler.sarif import (
     render_sarif,
     rule_name,
 )
-from dualgate.compiler.source import Span
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "tests" / "fixtures" / "sarif" / "sarif-schema-2.1.0.json")

@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 from dualgate.compiler.analysis import AnalysisOptions, check_file, resolve_selection
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.codes import CODES
-from dualgate.compiler.loader import load_policy
+from dualgate.compiler.frontend.loader import load_policy
 
 NOW = "2026-11-21T00:00:00Z"
 

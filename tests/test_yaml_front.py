@@ -10,7 +10,7 @@ import pytest
 
 from dualgate.compiler import ir
 from dualgate.compiler.diagnostics import sort_diagnostics
-from dualgate.compiler.loader import LoadResult, load_policy_text
+from dualgate.compiler.frontend.loader import LoadResult, load_policy_text
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 from dualgate.schemas import load_schema
 

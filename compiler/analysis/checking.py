@@ -18,7 +18,7 @@ from dualgate.compiler.analysis.suppressions import (
 )
 from dualgate.compiler.codes import Code
 from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.loader import LoadResult, cyclic_gc_paused
+from dualgate.compiler.frontend.loader import LoadResult, cyclic_gc_paused
 
 
 @dataclass

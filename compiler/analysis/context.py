@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from dualgate.compiler.analysis.sweep import RuleFacts, sweep
+from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.ir import Policy, Rule
 from dualgate.compiler.reference import Request
 from dualgate.compiler.regions import RegionSpace
 from dualgate.compiler.regions.space import Progress
-from dualgate.compiler.source import Span
 
 #: How long an override may stay open, counted from the time of the check.
 DEFAULT_OVERRIDE_WINDOW_LIMIT = timedelta(days=7)

@@ -29,8 +29,8 @@ from dualgate.compiler.analysis.rule_checks import (
 )
 from dualgate.compiler.codes import CODES_BY_NAME, Code
 from dualgate.compiler.diagnostics import Diagnostic
+from dualgate.compiler.frontend.loader import cyclic_gc_paused
 from dualgate.compiler.ir import Policy
-from dualgate.compiler.loader import cyclic_gc_paused
 
 
 @dataclass(frozen=True)

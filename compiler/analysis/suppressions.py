@@ -18,12 +18,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dualgate.compiler import ast
 from dualgate.compiler.analysis.selection import SUPPRESSIBLE
 from dualgate.compiler.codes import Code, lookup
-from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.lowering import shown, suggest
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.diagnostics import Diagnostic, shown, suggest
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 _DIRECTIVE = re.compile(r"#\s*dualgate\s*:", re.IGNORECASE)
 _IGNORE = re.compile(

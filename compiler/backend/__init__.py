@@ -14,8 +14,8 @@ from typing import Any
 from dualgate.compiler.analysis import AnalysisOptions, FileReport, check_file
 from dualgate.compiler.backend.bundle import build_bundle
 from dualgate.compiler.backend.table import DecisionTable, build_table
+from dualgate.compiler.frontend.loader import LoadResult, cyclic_gc_paused
 from dualgate.compiler.ir import Policy
-from dualgate.compiler.loader import LoadResult, cyclic_gc_paused
 from dualgate.compiler.regions import RegionSpace
 
 

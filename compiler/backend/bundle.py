@@ -15,6 +15,7 @@ from typing import Any
 
 from dualgate.compiler.backend.table import DecisionTable
 from dualgate.compiler.diagnostics import Diagnostic
+from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.ir import (
     CidrCondition,
     Condition,
@@ -24,7 +25,6 @@ from dualgate.compiler.ir import (
     TopicCondition,
     format_timestamp,
 )
-from dualgate.compiler.source import Span
 from dualgate.runtime.bundle_format import FORMAT_NAME, FORMAT_VERSION, envelope
 
 

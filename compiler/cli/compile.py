@@ -18,7 +18,7 @@ from dualgate.compiler.backend.signing import SigningKeyError, load_private_key,
 from dualgate.compiler.cli.options import analysis_options, clock_options
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text
-from dualgate.compiler.loader import load_policy_bytes
+from dualgate.compiler.frontend.loader import load_policy_bytes
 from dualgate.runtime.bundle_format import serialize
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2

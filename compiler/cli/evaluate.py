@@ -16,7 +16,7 @@ import click
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.cli.bundles import open_bundle
 from dualgate.compiler.diagnostics import render_text
-from dualgate.compiler.loader import load_policy
+from dualgate.compiler.frontend.loader import load_policy
 from dualgate.runtime import Bundle, Decision, Verdict, load_bundle
 from dualgate.runtime.explain import Explanation, explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dualgate.compiler.codes import CODES, lookup
-from dualgate.compiler.lowering import suggest
+from dualgate.compiler.diagnostics import suggest
 
 
 @click.command(short_help="Explain a diagnostic code, or list them all.")

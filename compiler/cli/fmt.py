@@ -12,9 +12,9 @@ import click
 from dualgate.compiler.cli.paths import expand
 from dualgate.compiler.diagnostics import Diagnostic, render_text
 from dualgate.compiler.formatter import FormatterError, format_policy
-from dualgate.compiler.loader import decode_source, format_of
-from dualgate.compiler.parser import parse_policy
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.frontend.loader import decode_source, format_of
+from dualgate.compiler.frontend.parser import parse_policy
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 EXIT_OK, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2
 STDIN = Path("-")

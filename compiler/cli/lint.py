@@ -26,9 +26,9 @@ from dualgate.compiler.cli.paths import expand
 from dualgate.compiler.cli.progress import DelayedProgress
 from dualgate.compiler.codes import Code, Severity
 from dualgate.compiler.diagnostics import Diagnostic, render_json, render_text
-from dualgate.compiler.loader import LoadResult, load_policy, load_policy_bytes
+from dualgate.compiler.frontend.loader import LoadResult, load_policy, load_policy_bytes
+from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.compiler.sarif import render_sarif
-from dualgate.compiler.source import SourceFile, Span
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dualgate.compiler.loader import POLICY_SUFFIXES
+from dualgate.compiler.frontend.loader import POLICY_SUFFIXES
 
 #: Directories never searched: tooling state, virtual environments, VCS metadata.
 _SKIPPED_DIRS = {"node_modules", "__pycache__", "venv"}

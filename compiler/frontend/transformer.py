@@ -7,8 +7,8 @@ from typing import Any
 from lark import Token, Transformer, v_args
 from lark.tree import Meta
 
-from dualgate.compiler import ast
-from dualgate.compiler.source import Span
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.source import Span
 
 _ESCAPES = {'\\"': '"', "\\\\": "\\", "\\n": "\n", "\\t": "\t"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.frontend.source import SourceFile, Span
 
 Attribute = Literal["topic", "env", "cidr"]
 

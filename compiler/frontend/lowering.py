@@ -8,14 +8,15 @@ no error, so every later stage can trust the IR it gets.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
-from dualgate.compiler import ast
-from dualgate.compiler.diagnostics import Diagnostic, Related
+from dualgate.compiler.diagnostics import Diagnostic, Related, shown, suggest
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.keywords import KEYWORDS
+from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.ir import (
     DATE_ONLY,
     NAME_PATTERN,
@@ -31,9 +32,7 @@ from dualgate.compiler.ir import (
     TopicCondition,
     TopicPattern,
 )
-from dualgate.compiler.keywords import KEYWORDS
 from dualgate.compiler.networks import Network, NetworkError, parse_network
-from dualgate.compiler.source import Span
 from dualgate.compiler.topics import PatternError
 from dualgate.runtime.vocabulary import DECISION_ALIASES, Decision, FailMode, TierName
 
@@ -52,27 +51,6 @@ def lower(file: ast.PolicyFile) -> tuple[Policy | None, list[Diagnostic]]:
     policy = lowering.policy(file)
     errors = [d for d in lowering.diagnostics if d.is_error]
     return (None if errors else policy), lowering.diagnostics
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """``did you mean `X`?`` for the closest candidate, or None when nothing is close.
-
-    An abbreviation (`prod` for `production`) counts as close when only one candidate
-    starts with it.
-    """
-    pool = list(candidates)
-    prefixed = [c for c in pool if c.startswith(word) and len(word) >= 3]
-    matches = prefixed if len(prefixed) == 1 else difflib.get_close_matches(word, pool, 1, 0.6)
-    return f"did you mean `{matches[0]}`?" if matches else None
-
-
-def shown(text: str) -> str:
-    """``text`` fit for a one-line message: invisible and control characters escaped.
-
-    User input can hold anything (a tab in a YAML string, a NUL, a line separator);
-    a message that printed it raw could break the one-line format or hide the fault.
-    """
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _choices(values: Iterable[str]) -> str:

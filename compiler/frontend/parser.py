@@ -25,12 +25,11 @@ from importlib import resources
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from dualgate.compiler import ast
-from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.keywords import KEYWORDS, STATEMENT_KEYWORDS
-from dualgate.compiler.lowering import shown
-from dualgate.compiler.source import SourceFile, Span
-from dualgate.compiler.transformer import PolicyTransformer
+from dualgate.compiler.diagnostics import Diagnostic, shown
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.keywords import KEYWORDS, STATEMENT_KEYWORDS
+from dualgate.compiler.frontend.source import SourceFile, Span
+from dualgate.compiler.frontend.transformer import PolicyTransformer
 from dualgate.runtime.vocabulary import DECISION_ALIASES
 
 _STATEMENT_TERMINALS = frozenset(k.upper() for k in STATEMENT_KEYWORDS)
@@ -46,7 +45,8 @@ def _collect_comment(token: Token) -> Token:
 
 @cache
 def _parser() -> Lark:
-    grammar = resources.files("dualgate.compiler").joinpath("policy.lark").read_text("utf-8")
+    grammar_file = resources.files("dualgate.compiler.frontend").joinpath("policy.lark")
+    grammar = grammar_file.read_text("utf-8")
     return Lark(
         grammar,
         parser="lalr",

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from dualgate.compiler import ast
 from dualgate.compiler.diagnostics import Diagnostic
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.lowering import lower
+from dualgate.compiler.frontend.parser import parse_policy
+from dualgate.compiler.frontend.source import SourceFile, Span
+from dualgate.compiler.frontend.yaml_front import parse_yaml_policy
 from dualgate.compiler.ir import Policy
-from dualgate.compiler.lowering import lower
-from dualgate.compiler.parser import parse_policy
-from dualgate.compiler.source import SourceFile, Span
-from dualgate.compiler.yaml_front import parse_yaml_policy
 
 PolicyFormat = Literal["dsl", "yaml"]
 

@@ -21,10 +21,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dualgate.compiler import ast
-from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.lowering import shown
-from dualgate.compiler.source import SourceFile, Span
+from dualgate.compiler.diagnostics import Diagnostic, shown
+from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.schemas import load_schema
 
 JsonPath = tuple[str | int, ...]
