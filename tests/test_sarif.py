@@ -22,7 +22,7 @@ from dualgate.compiler.diagnostics import Diagnostic, Related
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.reference import Request, evaluate
-from dualgate.compiler.sarif import (
+from dualgate.compiler.reports.sarif import (
     FINGERPRINT_KEY,
     INFORMATION_URI,
     SRCROOT,

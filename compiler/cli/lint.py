@@ -28,7 +28,7 @@ from dualgate.compiler.codes import Code, Severity
 from dualgate.compiler.diagnostics import Diagnostic, render_json, render_text
 from dualgate.compiler.frontend.loader import LoadResult, load_policy, load_policy_bytes
 from dualgate.compiler.frontend.source import SourceFile, Span
-from dualgate.compiler.sarif import render_sarif
+from dualgate.compiler.reports.sarif import render_sarif
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
