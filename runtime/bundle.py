@@ -100,6 +100,10 @@ class Bundle:
         """The effective fail mode of ``tier`` now (overrides applied)."""
         return self.evaluator.fail_mode(tier)
 
+    def tier_of(self, topic: object) -> TierName | None:
+        """The risk tier of ``topic``, None when it is no valid topic; never raises."""
+        return self.evaluator.tier_of(topic)
+
     def __repr__(self) -> str:
         return f"<Bundle {self.policy} {self.content_hash[:12]}>"
 

@@ -197,6 +197,18 @@ class Evaluator:
 
     # -- outside the hot path ------------------------------------------------------
 
+    def tier_of(self, topic: object) -> TierName | None:
+        """The risk tier of ``topic`` (None when it is no valid topic); never raises.
+
+        What a gate needs when a decision could not be made but the tier's fail mode must
+        still be applied.
+        """
+        try:
+            topic_class = self._classify(topic) if isinstance(topic, str) else None
+        except Exception:  # a str subclass whose hash raises: no tier, fail closed
+            return None
+        return None if topic_class is None else topic_class.tier
+
     def fail_mode(self, tier: TierName) -> FailMode:
         """The effective fail mode of ``tier`` now (overrides applied)."""
         if self._until is not None and self._clock() >= self._until:

@@ -15,7 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from dualgate.compiler import ir
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.frontend.loader import load_policy_text
-from dualgate.runtime import Bundle, Decision, FailMode, TierName, Verdict, load_bundle
+from dualgate.runtime import (
+    Bundle,
+    Decision,
+    FailMode,
+    TierName,
+    Verdict,
+    is_valid_topic,
+    load_bundle,
+)
 from dualgate.runtime.explain import explain
 from tests.strategies import colliding_policies
 from tests.test_runtime_differential import Pools
@@ -223,3 +231,32 @@ def test_explanations_name_the_rule_that_decides(policy: ir.Policy) -> None:
         assert all(c.failed for c in explanation.checks if not c.matched)
         if verdict.rule is None:
             assert len(explanation.checks) == len(policy.rules)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(colliding_policies())
+def test_the_tier_of_a_topic_is_the_reference_tier(policy: ir.Policy) -> None:
+    """``tier_of`` gives the reference interpreter's tier for every valid topic, the tier
+    ``decide`` reports, and None for a malformed topic, without raising."""
+    from dualgate.compiler.reference import tier_of
+
+    if any(o.tier is TierName.HIGH for o in policy.overrides):
+        return
+    bundle = load_bundle(compile_policy(policy))
+    pools, rng = Pools(policy), random.Random(2)
+    for _ in range(40):
+        topic = pools.topic(rng)
+        expected = tier_of(policy, topic) if is_valid_topic(topic) else None
+        assert bundle.tier_of(topic) is expected
+        assert bundle.decide(topic, pools.env(rng)).tier is expected
+
+
+def test_the_tier_of_a_hostile_or_non_string_topic_is_none() -> None:
+    class Hostile(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("no")
+
+    bundle = load()
+    assert bundle.tier_of(Hostile("a.read")) is None
+    assert bundle.tier_of(3) is None
+    assert bundle.tier_of("payments.refund") is TierName.HIGH
