@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from dualgate.compiler.cli.alerts import alerts_command
 from dualgate.compiler.cli.compile import compile_command
 from dualgate.compiler.cli.evaluate import eval_command
 from dualgate.compiler.cli.explain import explain
@@ -40,6 +41,7 @@ cli.add_command(eval_command)
 cli.add_command(keygen)
 cli.add_command(verify)
 cli.add_command(inspect_command)
+cli.add_command(alerts_command)
 
 
 def main() -> None:

@@ -1,0 +1,249 @@
+"""Decision logs: one JSON line per gate decision, written off the hot path.
+
+``record(entry)`` appends the entry (a dict, not yet encoded) to a queue and returns; a
+writer thread wakes every ``flush_interval`` seconds, encodes the queued entries to JSON
+and hands them to the sink one line at a time. Nothing is lost without a count:
+
+- a full queue drops the entry, counted as ``queue-full``;
+- an entry that cannot be encoded is dropped, counted as ``encode-error``;
+- a line the sink raises on is dropped, counted as ``sink-error``;
+- an entry recorded after ``close()`` is dropped, counted as ``closed``.
+
+Bypass entries (``entry["bypass"] is True``) are never dropped by the log: the queue
+bound does not apply to them (so the queue holds at most ``max_queue`` other entries
+plus the bypasses, which are rare by design: each one is alerted on); an entry that
+cannot be encoded as given is written with its values' ``repr``; and a line the sink
+refuses is offered again on every writer cycle until the sink takes it (a bypass may so
+be written twice, never zero times). Only at ``close()``, when the sink still refuses,
+is it counted as ``sink-error``. Drops go to ``GateMetrics.decision_log_dropped`` and to
+``stats()``.
+
+The entry keys are ``ENTRY_KEYS``; ``topic``, ``env`` and ``cidr`` sit at the top level,
+so that a line is a request that ``dualgate eval --input``, ``review --replay`` and
+``test add --from-log`` read as it is (``parse_entry`` checks one).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from dualgate.runtime.telemetry.metrics import GateMetrics
+from dualgate.runtime.telemetry.sinks import Sink
+
+#: The keys of a decision-log entry, in the order the gates write them.
+ENTRY_KEYS = (
+    "timestamp", "decision_id", "gate", "job_id", "topic", "env", "cidr", "decision",
+    "rule", "reason", "tier", "fail_mode", "bypass", "bundle", "policy", "approval",
+)
+QUEUE_FULL = "queue-full"
+SINK_ERROR = "sink-error"
+ENCODE_ERROR = "encode-error"
+CLOSED = "closed"
+#: Every reason an entry can be dropped for (the ``reason`` label of the drop counter).
+DROP_REASONS = (QUEUE_FULL, SINK_ERROR, ENCODE_ERROR, CLOSED)
+
+_ids = itertools.count()
+_id_prefix = [os.urandom(6).hex()]
+
+
+def _new_id_prefix() -> None:
+    # A forked child must not repeat its parent's decision ids.
+    _id_prefix[0] = os.urandom(6).hex()
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def decision_stamp() -> tuple[float, str]:
+    """The time now (Unix seconds, for the entry's ``timestamp``: the writer formats it
+    as RFC 3339) and a new decision id: 12 hex digits random per process, then a
+    counter, so ids never repeat within a process and practically never across them."""
+    return time.time(), f"{_id_prefix[0]}-{next(_ids):x}"
+
+
+def format_timestamp(seconds: float) -> str:
+    """Unix seconds as RFC 3339 UTC with microseconds: ``2026-12-01T09:30:00.000001Z``."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_entry(line: str) -> dict[str, Any]:
+    """One decision-log line as a dict; ValueError (a one-line message) when it is not a
+    JSON object with string ``topic`` and ``env`` and a string or null ``cidr``."""
+    try:
+        entry = json.loads(line)
+    except ValueError as error:
+        raise ValueError(f"not a JSON object: {error}") from None
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    for key in ("topic", "env"):
+        if not isinstance(entry.get(key), str):
+            raise ValueError(f"`{key}` is missing or not a string")
+    if not isinstance(entry.get("cidr"), str | None):
+        raise ValueError("`cidr` is neither a string nor null")
+    return entry
+
+
+class DecisionLog:
+    """A bounded, asynchronous decision log over one sink (see the module docstring for
+    what is kept and what is counted). Safe to share between threads."""
+
+    def __init__(self, sink: Sink, *, max_queue: int = 10000, metrics: GateMetrics | None = None,
+                 flush_interval: float = 0.05) -> None:
+        if max_queue <= 0:
+            raise ValueError(f"max_queue must be positive, not `{max_queue}`")
+        if flush_interval <= 0:
+            raise ValueError(f"flush_interval must be positive, not `{flush_interval}`")
+        self.sink = sink
+        self.max_queue = max_queue
+        self.metrics = metrics
+        self.flush_interval = flush_interval
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._retry: list[str] = []
+        self._waiting: list[threading.Event] = []
+        self._written = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._drop_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="dualgate-decision-log",
+                                        daemon=True)
+        self._thread.start()
+        # The writer is a daemon thread, so that a stalled sink cannot hang the exit;
+        # closing at exit still writes what is queued.
+        atexit.register(self.close)
+
+    def record(self, entry: Mapping[str, object]) -> None:
+        """Queue one entry; never blocks on the sink and never raises. The entry must
+        not be changed afterwards (it is encoded later, on the writer thread)."""
+        try:
+            if self._closed:
+                self._drop(CLOSED)
+            elif len(self._queue) < self.max_queue or entry.get("bypass") is True:
+                self._queue.append(entry)
+            else:
+                self._drop(QUEUE_FULL)
+        except Exception:  # not a mapping: it could never be encoded
+            self._drop(ENCODE_ERROR)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every entry recorded before the call is written or counted as
+        dropped; False when ``timeout`` seconds passed first, or a bypass line is still
+        waiting for a refusing sink."""
+        if not self._thread.is_alive():
+            return not self._queue and not self._retry
+        marker = threading.Event()
+        self._queue.append(marker)
+        self._wake.set()
+        return marker.wait(timeout)
+
+    def close(self) -> None:
+        """Write everything still queued, then close the sink; waits for a stalled sink.
+        Later calls do nothing; later entries are counted as ``closed``."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        atexit.unregister(self.close)
+        self._wake.set()
+        self._thread.join()
+        # Entries that raced with the writer's last cycle, and a last chance for bypasses.
+        self._drain()
+        refused, self._retry = len(self._retry), []
+        for _ in range(refused):
+            self._drop(SINK_ERROR)
+        self._release_waiting()
+        try:
+            self.sink.close()
+        except Exception:  # the lines are written or counted already; nothing to lose
+            pass
+
+    def stats(self) -> dict[str, object]:
+        """Counts so far: ``written`` lines, ``queued`` entries, bypass lines ``retrying``,
+        and ``dropped`` by reason."""
+        with self._drop_lock:
+            dropped = dict(self._dropped)
+        return {"written": self._written, "queued": len(self._queue),
+                "retrying": len(self._retry), "dropped": dropped}
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        retry, self._retry = self._retry, []
+        for line in retry:
+            self._write(line, bypass=True)
+        queue = self._queue
+        while queue:
+            item = queue.popleft()
+            if isinstance(item, threading.Event):
+                self._waiting.append(item)
+                continue
+            try:
+                bypass = item.get("bypass") is True
+            except Exception:  # record() read it once; a mapping that fails now is not one
+                bypass = False
+            line = _encode(item, bypass=bypass)
+            if line is None:
+                self._drop(ENCODE_ERROR)
+            else:
+                self._write(line, bypass=bypass)
+        if not self._retry:
+            self._release_waiting()
+
+    def _write(self, line: str, *, bypass: bool) -> None:
+        try:
+            self.sink.write(line)
+        except Exception:
+            if bypass:
+                self._retry.append(line)
+            else:
+                self._drop(SINK_ERROR)
+        else:
+            self._written += 1
+
+    def _release_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for marker in waiting:
+            marker.set()
+
+    def _drop(self, reason: str) -> None:
+        with self._drop_lock:
+            self._dropped[reason] += 1
+        if self.metrics is not None:
+            self.metrics.decision_log_dropped(reason)
+
+
+def _encode(entry: Mapping[str, Any], *, bypass: bool) -> str | None:
+    """The entry as one JSON line (ASCII only, a numeric timestamp formatted as RFC 3339),
+    or None when it cannot be encoded; a bypass entry is always encoded, as a last resort
+    with its values' repr."""
+    try:
+        fields = dict(entry)
+    except Exception:
+        return None
+    try:
+        stamp = fields.get("timestamp")
+        if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+            fields["timestamp"] = format_timestamp(stamp)
+        return json.dumps(fields, allow_nan=False, separators=(",", ":"))
+    except Exception:
+        if not bypass:
+            return None
+    try:
+        return json.dumps(fields, allow_nan=False, separators=(",", ":"), default=repr)
+    except Exception:
+        return json.dumps({str(key): value if isinstance(value, str) else repr(value)
+                           for key, value in fields.items()}, separators=(",", ":"))
