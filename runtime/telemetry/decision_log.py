@@ -19,8 +19,8 @@ is it counted as ``sink-error``. Drops go to ``GateMetrics.decision_log_dropped`
 ``stats()``.
 
 The entry keys are ``ENTRY_KEYS``; ``topic``, ``env`` and ``cidr`` sit at the top level,
-so that a line is a request that ``dualgate eval --input``, ``review --replay`` and
-``test add --from-log`` read as it is (``parse_entry`` checks one).
+so that ``review --replay`` and ``test add --from-log`` read a line's request as it is
+(``parse_entry`` reads and checks one line).
 """
 
 from __future__ import annotations

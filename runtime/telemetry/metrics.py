@@ -143,7 +143,8 @@ class GateMetrics:
     def __init__(self, registry: Any = None, *, use_prometheus: bool | None = None) -> None:
         if use_prometheus is False and registry is not None:
             raise ValueError("a registry needs prometheus_client: drop `use_prometheus=False`")
-        prometheus = _prometheus_client(required=use_prometheus is True or registry is not None)
+        prometheus = None if use_prometheus is False else _prometheus_client(
+            required=use_prometheus is True or registry is not None)
         self._lock = threading.Lock()
         self._bundle_info_labels: tuple[str, str] | None = None
         self._last_activation = 0.0
