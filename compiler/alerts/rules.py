@@ -99,9 +99,10 @@ def alert_rules(policy: Policy) -> dict[str, Any]:
                                   pending="15m", keep_firing=None))
     protected = [env.name for env in policy.envs if env.protected]
     if protected:
-        # Env names are identifiers (letters, digits, `_`, `-`): nothing to escape.
-        matcher = (f'env="{protected[0]}"' if len(protected) == 1
-                   else f'env=~"{"|".join(protected)}"')
+        # Env names hold letters, digits, `_`, `-` and `.`: only the dot needs escaping
+        # in a regex, with the backslash doubled inside a PromQL string.
+        matcher = (f'env="{protected[0]}"' if len(protected) == 1 else
+                   'env=~"' + "|".join(env.replace(".", "\\\\.") for env in protected) + '"')
         rules.append({
             "alert": "DualgateBypassInProtectedEnv",
             "expr": any_bypass(matcher, FREEZE_WINDOW, "gate, tier, env"),
