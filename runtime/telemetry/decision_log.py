@@ -28,12 +28,12 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
+import math
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from dualgate.runtime.telemetry.metrics import GateMetrics
@@ -51,13 +51,14 @@ CLOSED = "closed"
 #: Every reason an entry can be dropped for (the ``reason`` label of the drop counter).
 DROP_REASONS = (QUEUE_FULL, SINK_ERROR, ENCODE_ERROR, CLOSED)
 
-_ids = itertools.count()
-_id_prefix = [os.urandom(6).hex()]
+_next_id = itertools.count().__next__
+_id_prefix = os.urandom(6).hex() + "-"
 
 
 def _new_id_prefix() -> None:
     # A forked child must not repeat its parent's decision ids.
-    _id_prefix[0] = os.urandom(6).hex()
+    global _id_prefix  # noqa: PLW0603 (one process-wide prefix, replaced whole)
+    _id_prefix = os.urandom(6).hex() + "-"
 
 
 os.register_at_fork(after_in_child=_new_id_prefix)
@@ -67,12 +68,24 @@ def decision_stamp() -> tuple[float, str]:
     """The time now (Unix seconds, for the entry's ``timestamp``: the writer formats it
     as RFC 3339) and a new decision id: 12 hex digits random per process, then a
     counter, so ids never repeat within a process and practically never across them."""
-    return time.time(), f"{_id_prefix[0]}-{next(_ids):x}"
+    return time.time(), f"{_id_prefix}{_next_id():x}"
+
+
+# The last second formatted, with its text: consecutive entries mostly share a second.
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
 
 
 def format_timestamp(seconds: float) -> str:
     """Unix seconds as RFC 3339 UTC with microseconds: ``2026-12-01T09:30:00.000001Z``."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _second  # noqa: PLW0603 (a cache replaced whole, so threads never see half)
+    whole = math.floor(seconds)
+    micro = round((seconds - whole) * 1_000_000)
+    if micro == 1_000_000:
+        whole, micro = whole + 1, 0
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{micro:06d}Z"
 
 
 def parse_entry(line: str) -> dict[str, Any]:
@@ -226,6 +239,11 @@ class DecisionLog:
             self.metrics.decision_log_dropped(reason)
 
 
+# Built once: json.dumps with any option builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_LENIENT_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=repr)
+
+
 def _encode(entry: Mapping[str, Any], *, bypass: bool) -> str | None:
     """The entry as one JSON line (ASCII only, a numeric timestamp formatted as RFC 3339),
     or None when it cannot be encoded; a bypass entry is always encoded, as a last resort
@@ -238,12 +256,12 @@ def _encode(entry: Mapping[str, Any], *, bypass: bool) -> str | None:
         stamp = fields.get("timestamp")
         if isinstance(stamp, int | float) and not isinstance(stamp, bool):
             fields["timestamp"] = format_timestamp(stamp)
-        return json.dumps(fields, allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(fields)
     except Exception:
         if not bypass:
             return None
     try:
-        return json.dumps(fields, allow_nan=False, separators=(",", ":"), default=repr)
+        return _LENIENT_ENCODER.encode(fields)
     except Exception:
-        return json.dumps({str(key): value if isinstance(value, str) else repr(value)
-                           for key, value in fields.items()}, separators=(",", ":"))
+        return _ENCODER.encode({str(key): value if isinstance(value, str) else repr(value)
+                                for key, value in fields.items()})
