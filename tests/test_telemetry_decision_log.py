@@ -256,3 +256,38 @@ def test_settings_are_checked() -> None:
         DecisionLog(CallableSink(print), max_queue=0)
     with pytest.raises(ValueError, match="flush_interval"):
         DecisionLog(CallableSink(print), flush_interval=0)
+
+
+def test_under_concurrent_load_every_entry_is_written_or_counted() -> None:
+    written: list[str] = []
+    lock = threading.Lock()
+
+    def slow(line: str) -> None:  # slower than the producers: the queue fills up
+        with lock:
+            written.append(line)
+        threading.Event().wait(0.00005)
+
+    metrics = GateMetrics(use_prometheus=False)
+    log = DecisionLog(CallableSink(slow), max_queue=50, metrics=metrics, flush_interval=0.005)
+    threads, per_thread = 6, 400
+
+    def produce(index: int) -> None:
+        for number in range(per_thread):
+            log.record(entry(index * per_thread + number, bypass=number % 10 == 0))
+
+    workers = [threading.Thread(target=produce, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    log.close()
+    stats = log.stats()
+    dropped = stats["dropped"]
+    assert isinstance(dropped, dict)
+    assert len(written) + sum(dropped.values()) == threads * per_thread
+    assert dropped["sink-error"] == dropped["encode-error"] == dropped["closed"] == 0
+    assert dropped["queue-full"] > 0
+    bypasses = {f"job-{i * per_thread + n}" for i in range(threads)
+                for n in range(0, per_thread, 10)}
+    assert bypasses <= set(jobs(written))
+    assert metrics.snapshot()[DECISION_LOGS_DROPPED] == {("queue-full",): dropped["queue-full"]}

@@ -182,3 +182,13 @@ def test_label_values_are_bounded_and_counts_add_up(envs: list[str]) -> None:
     for env in first:
         if env != OTHER:
             assert counts[("submit", "low", env)] == envs.count(env)
+
+
+def test_the_telemetry_imports_neither_prometheus_client_nor_the_compiler_side() -> None:
+    from tests.imports import imported_after
+
+    modules = imported_after("import dualgate.runtime.telemetry")
+    assert "dualgate.runtime.telemetry.decision_log" in modules
+    forbidden = ("prometheus_client", "dualgate.compiler", "lark", "click", "pydantic", "yaml",
+                 "jsonschema")
+    assert [m for m in modules if m.split(".")[0] in forbidden or m.startswith(forbidden)] == []

@@ -26,6 +26,7 @@ so that ``review --replay`` and ``test add --from-log`` read a line's request as
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import math
@@ -175,10 +176,9 @@ class DecisionLog:
         for _ in range(refused):
             self._drop(SINK_ERROR)
         self._release_waiting()
-        try:
+        # The lines are written or counted already: a failing close loses nothing.
+        with contextlib.suppress(Exception):
             self.sink.close()
-        except Exception:  # the lines are written or counted already; nothing to lose
-            pass
 
     def stats(self) -> dict[str, object]:
         """Counts so far: ``written`` lines, ``queued`` entries, bypass lines ``retrying``,
@@ -208,11 +208,11 @@ class DecisionLog:
                 bypass = item.get("bypass") is True
             except Exception:  # record() read it once; a mapping that fails now is not one
                 bypass = False
-            line = _encode(item, bypass=bypass)
-            if line is None:
+            encoded = _encode(item, bypass=bypass)
+            if encoded is None:
                 self._drop(ENCODE_ERROR)
             else:
-                self._write(line, bypass=bypass)
+                self._write(encoded, bypass=bypass)
         if not self._retry:
             self._release_waiting()
 
