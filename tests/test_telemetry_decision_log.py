@@ -4,6 +4,8 @@ on close; the sinks; the entry helpers."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -291,3 +293,16 @@ def test_under_concurrent_load_every_entry_is_written_or_counted() -> None:
                 for n in range(0, per_thread, 10)}
     assert bypasses <= set(jobs(written))
     assert metrics.snapshot()[DECISION_LOGS_DROPPED] == {("queue-full",): dropped["queue-full"]}
+
+
+def test_entries_still_queued_at_exit_are_written(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    code = (
+        "from dualgate.runtime.telemetry import DecisionLog, RotatingFileSink\n"
+        f"log = DecisionLog(RotatingFileSink({str(path)!r}, 1 << 20, 1), flush_interval=3600)\n"
+        "for n in range(500):\n"
+        "    log.record({'job_id': f'job-{n}', 'topic': 'a.b', 'env': 'dev', 'cidr': None,"
+        " 'bypass': n == 7})\n"
+    )  # no close(): the writer sleeps for an hour, so only the exit hook can write them
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert jobs(path.read_text().splitlines()) == [f"job-{n}" for n in range(500)]
