@@ -34,6 +34,7 @@ rule allow-reads
   then allow
 """
 
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
 PROMTOOL = shutil.which("promtool")
 NEEDS_PROMTOOL = pytest.mark.skipif(
     PROMTOOL is None,
@@ -131,7 +132,7 @@ def test_the_cli_refuses_a_broken_policy_and_a_missing_file(tmp_path: Path) -> N
 
 
 @NEEDS_PROMTOOL
-@pytest.mark.parametrize("policy", sorted(Path("policies").glob("*.policy*")), ids=str)
+@pytest.mark.parametrize("policy", sorted(POLICIES.glob("*.policy*")), ids=lambda p: p.name)
 def test_promtool_accepts_the_rules_of_every_example_policy(policy: Path,
                                                             tmp_path: Path) -> None:
     target = tmp_path / "alerts.yml"
