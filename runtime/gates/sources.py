@@ -1,0 +1,113 @@
+"""Where a holder's bundle comes from: a file, or an ``http(s)://`` URL.
+
+A source answers ``fetch(etag)`` with the bundle's bytes, or with ``None`` when it can
+tell cheaply that nothing changed (an HTTP ``304 Not Modified`` to ``If-None-Match``).
+Whether the bytes are a new bundle is the holder's business (it compares their hash).
+Any failure to reach or read the source is a ``SourceError`` with one lowercase line.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from typing import NamedTuple, Protocol
+
+#: The largest bundle a source returns; a bigger answer is refused unread.
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_TIMEOUT = 10.0
+
+
+class SourceError(Exception):
+    """The source could not be read; ``str(error)`` says why in one line."""
+
+
+class Fetched(NamedTuple):
+    """What a fetch got: the bytes (None: unchanged since ``etag``) and the ETag the
+    source gave them (None when it gives none)."""
+
+    data: bytes | None
+    etag: str | None
+
+
+class Source(Protocol):
+    """A place bundles are fetched from."""
+
+    @property
+    def name(self) -> str: ...
+
+    def fetch(self, etag: str | None) -> Fetched: ...
+
+
+class FileSource:
+    """A bundle file, read whole on every fetch (the holder compares its hash)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    def fetch(self, etag: str | None) -> Fetched:
+        try:
+            with open(self.path, "rb") as file:
+                data = file.read(DEFAULT_MAX_BYTES + 1)
+        except OSError as error:
+            raise SourceError(f"cannot read `{self.path}`: "
+                              f"{(error.strerror or str(error)).lower()}") from None
+        if len(data) > DEFAULT_MAX_BYTES:
+            raise SourceError(f"`{self.path}` holds more than {DEFAULT_MAX_BYTES} bytes")
+        return Fetched(data, None)
+
+
+class HttpSource:
+    """A bundle served over HTTP(S), fetched with ``If-None-Match`` when an ETag is
+    known: ``304`` means unchanged. Redirects are followed; ``timeout`` bounds each
+    connect and read."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 headers: dict[str, str] | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.max_bytes = max_bytes
+
+    @property
+    def name(self) -> str:
+        return self.url
+
+    def fetch(self, etag: str | None) -> Fetched:
+        headers = {"Accept": "application/json", **self.headers}
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        request = urllib.request.Request(self.url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = response.read(self.max_bytes + 1)
+                given = response.headers.get("ETag")
+        except urllib.error.HTTPError as error:
+            error.close()
+            if error.code == 304:
+                return Fetched(None, error.headers.get("ETag") or etag)
+            raise SourceError(f"`{self.url}` answered {error.code} "
+                              f"{str(error.reason).lower()}") from None
+        except urllib.error.URLError as error:
+            reason = error.reason
+            text = reason.strerror if isinstance(reason, OSError) and reason.strerror \
+                else str(reason)
+            raise SourceError(f"cannot reach `{self.url}`: {text.lower()}") from None
+        except (OSError, ValueError) as error:  # timeouts, resets, a malformed answer
+            raise SourceError(f"cannot read `{self.url}`: {str(error).lower() or 'failed'}") \
+                from None
+        if len(data) > self.max_bytes:
+            raise SourceError(f"`{self.url}` serves more than {self.max_bytes} bytes")
+        return Fetched(data, given)
+
+
+def open_source(source: str | os.PathLike[str]) -> FileSource | HttpSource:
+    """An ``http://`` or ``https://`` URL as an ``HttpSource``, anything else as a path."""
+    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+        return HttpSource(source)
+    return FileSource(source)
