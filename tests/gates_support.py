@@ -85,3 +85,21 @@ class FailingDecider:
             raise self.error
         result: tuple[Verdict, Any] = self.inner(topic, env, cidr)
         return result
+
+
+def make_holder(path: Any, **options: Any) -> Any:
+    """A holder serving the bundle file at ``path`` (loaded at once)."""
+    from dualgate.runtime.gates.holder import BundleHolder
+
+    return BundleHolder(path, **options)
+
+
+def reload_result(holder: Any) -> str:
+    """What ``holder.reload()`` did: ``activated``, ``unchanged`` or ``refused``."""
+    result = holder.reload()
+    return str(result[0])
+
+
+def empty_holder(tmp_path: Any) -> Any:
+    """A holder whose source never held a bundle: every decision is unavailable."""
+    return make_holder(tmp_path / "missing.bundle.json")
