@@ -52,6 +52,12 @@ def test_runtime_imports_neither_the_compiler_nor_its_dependencies() -> None:
     assert _leaks(modules, _COMPILER_SIDE | {"cryptography"}) == []
 
 
+def test_the_gates_import_neither_the_compiler_nor_its_dependencies() -> None:
+    modules = imported_after("import dualgate.runtime.gates")
+    assert "dualgate.runtime.gates.holder" in modules
+    assert _leaks(modules, _COMPILER_SIDE | {"cryptography"}) == []
+
+
 def test_loading_and_deciding_stays_on_the_runtime_side(tmp_path: Path) -> None:
     """A signed bundle is loaded, verified and asked for a decision without the compiler."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -72,7 +78,11 @@ def test_loading_and_deciding_stays_on_the_runtime_side(tmp_path: Path) -> None:
         "from dualgate.runtime import load_bundle; "
         f"b = load_bundle({str(tmp_path / 'p.bundle.json')!r}, "
         f"public_key={str(tmp_path / 'p.pub')!r}); "
-        "assert b.decide('a.b', 'any').rule == 'r'"
+        "assert b.decide('a.b', 'any').rule == 'r'; "
+        "from dualgate.runtime.gates import BundleHolder; "
+        f"h = BundleHolder({str(tmp_path / 'p.bundle.json')!r}, "
+        f"public_key={str(tmp_path / 'p.pub')!r}, require_signature=True); "
+        "assert h.decide('a.b', 'any')[0].rule == 'r'"
     )
     modules = imported_after(statement)
     assert "cryptography" in modules
