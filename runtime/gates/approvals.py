@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from dualgate.runtime.bundle_format import canonical_bytes
 from dualgate.runtime.errors import BundleError
@@ -70,9 +70,10 @@ class Refusal(StrEnum):
     STORE_FULL = "approval-store-full"  # the used-token store cannot record it: refused
 
 
-@dataclass(frozen=True)
-class Binding:
-    """What an approval is bound to: the job's content and the snapshot that held it."""
+class Binding(NamedTuple):
+    """What an approval is bound to: the job's content and the snapshot that held it.
+
+    (A named tuple, like ``ApprovalRequest``: a gate builds one on every hold.)"""
 
     job_hash: str
     bundle: str
@@ -100,8 +101,7 @@ class Binding:
 _BINDING_KEYS = frozenset({"job_hash", "bundle", "rule", "topic", "env"})
 
 
-@dataclass(frozen=True)
-class ApprovalRequest:
+class ApprovalRequest(NamedTuple):
     """What a held job needs approved: sign it with ``sign_approval``."""
 
     job_id: str

@@ -28,7 +28,6 @@ an attempt that is no positive integer (``invalid-attempt``).
 from __future__ import annotations
 
 from dualgate.runtime.gates.approvals import (
-    ApprovalRequest,
     ApprovalToken,
     ApprovalVerifier,
     Claim,
@@ -47,7 +46,8 @@ from dualgate.runtime.gates.gate import (
     Decider,
     GateCore,
     GateResult,
-    binding_of,
+    hold_request,
+    new_result,
     valid_job,
 )
 from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder
@@ -125,9 +125,9 @@ class DispatchGate:
             result = self._approval(verdict, str(job_id), str(job_hash), topic=topic,
                                     env=env, approval=approval)
         elif decision is Decision.THROTTLE:
-            result = GateResult(Action.REQUEUE, verdict, False, verdict.reason, verdict.tier,
-                                verdict.fail_mode, verdict.bundle,
-                                backoff=self.backoff(attempt))
+            result = new_result((Action.REQUEUE, verdict, False, verdict.reason,
+                                 verdict.tier, verdict.fail_mode, verdict.bundle, None, None,
+                                 self.backoff(attempt), None, None, None, False))
         else:
             # allow and deny depend on the verdict alone, a shared object: built once.
             cached = self._results.get(id(verdict))
@@ -164,9 +164,10 @@ class DispatchGate:
         if refusal is None:
             return GateResult(Action.DISPATCH, verdict, False, APPROVED, verdict.tier,
                               verdict.fail_mode, verdict.bundle, approval=token)
-        request = ApprovalRequest(job_id, binding_of(verdict, job_hash, topic, env))
-        return GateResult(Action.HOLD, verdict, False, refusal.value, verdict.tier,
-                          verdict.fail_mode, verdict.bundle, approval_request=request)
+        request = hold_request(verdict, job_id, job_hash, topic, env)
+        return new_result((Action.HOLD, verdict, False, refusal.value, verdict.tier,
+                           verdict.fail_mode, verdict.bundle, None, None, None, request, None,
+                           None, False))
 
     def _refusal(self, verdict: Verdict, job_id: str, job_hash: str, *, topic: object,
                  env: object, approval: ApprovalToken | str | None,

@@ -111,6 +111,12 @@ class GateResult(NamedTuple):
         }
 
 
+#: Builds a ``GateResult`` from all its fields in order, skipping the Python-level
+#: ``__new__`` of a named tuple (a third of a check's cost on the hold path).
+def new_result(fields: tuple[object, ...]) -> GateResult:
+    return tuple.__new__(GateResult, fields)  # type: ignore[type-var]
+
+
 class Decider(Protocol):
     """The signature of ``BundleHolder.decide``: a verdict and the bundle that gave it."""
 
@@ -170,40 +176,41 @@ class GateCore:
 
     def record(self, result: GateResult, active: ActiveBundle | None, *, job_id: object,
                topic: object, env: object, cidr: object) -> None:
-        """Count ``result`` and write its decision-log entry."""
+        """Count ``result`` and write its decision-log entry.
+
+        On the hot path: the result is unpacked in one step, and enum members go to the
+        metrics and the log as they are (they are strings; JSON writes their value).
+        """
+        (action, verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
+         _request, approval, cause, overridden) = result
         metrics = self.metrics
-        tier = result.tier
         if metrics is not None:
-            tier_label = _NO_TIER if tier is None else tier.value
-            metrics.decision(self.gate, result.action.value, tier_label, result.reason)
-            if result.bypass:
+            tier_label = _NO_TIER if tier is None else tier
+            metrics.decision(self.gate, action, tier_label, reason)
+            if bypass:
                 metrics.fail_open(self.gate, tier_label, self.env_label(env, active))
-                if result.overridden:
+                if overridden:
                     metrics.fail_mode_override(tier_label)
-            if result.action is Action.REQUEUE:
+            if action is Action.REQUEUE:
                 metrics.requeued(self.gate)
-            if result.reason == KILL_SWITCH:
+            if reason == KILL_SWITCH:
                 metrics.kill_switch()
         log = self.decision_log
         if log is not None:
-            verdict = result.verdict
             timestamp, decision_id = decision_stamp()
-            approval = result.approval
-            mode = result.fail_mode
             log.record({
                 "timestamp": timestamp, "decision_id": decision_id, "gate": self.gate,
-                "job_id": _loggable(job_id), "topic": _loggable(topic),
-                "env": _loggable(env), "cidr": _loggable(cidr),
-                "decision": None if verdict is None else verdict.decision.value,
+                "job_id": job_id if type(job_id) is str else _loggable(job_id),
+                "topic": topic if type(topic) is str else _loggable(topic),
+                "env": env if type(env) is str else _loggable(env),
+                "cidr": cidr if cidr is None or type(cidr) is str else _loggable(cidr),
+                "decision": None if verdict is None else verdict.decision,
                 "rule": None if verdict is None else verdict.rule,
-                "reason": result.reason,
-                "tier": None if tier is None else tier.value,
-                "fail_mode": None if mode is None else mode.value,
-                "bypass": result.bypass, "bundle": result.bundle,
-                "policy": None if active is None else active.policy,
+                "reason": reason, "tier": tier, "fail_mode": mode, "bypass": bypass,
+                "bundle": bundle, "policy": None if active is None else active.policy,
                 "approval": None if approval is None else {
                     "token_id": approval.token_id, "approver": approval.approver},
-                "action": result.action.value, "cause": result.cause,
+                "action": action, "cause": cause,
             })
 
     def env_label(self, env: object, active: ActiveBundle | None) -> str:
@@ -233,9 +240,12 @@ def valid_job(job_id: object, job_hash: object) -> bool:
     return type(job_id) is str and type(job_hash) is str and bool(job_id) and bool(job_hash)
 
 
-def binding_of(verdict: Verdict, job_hash: str, topic: object, env: object) -> Binding:
-    """The binding of a hold: the job, the bundle that decided and its rule."""
-    return Binding(job_hash, verdict.bundle, verdict.rule, str(topic), str(env))
+def hold_request(verdict: Verdict, job_id: str, job_hash: str, topic: object,
+                 env: object) -> ApprovalRequest:
+    """What to approve for a hold: the job, the bundle that decided and its rule."""
+    binding = (job_hash, verdict.bundle, verdict.rule, str(topic), str(env))
+    return tuple.__new__(ApprovalRequest, (  # type: ignore[type-var]
+        job_id, tuple.__new__(Binding, binding)))  # type: ignore[type-var]
 
 
 def _cause(error: BaseException | None) -> str:

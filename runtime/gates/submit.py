@@ -13,7 +13,6 @@ A job id or hash that is no non-empty string is rejected with 400 (``invalid-job
 
 from __future__ import annotations
 
-from dualgate.runtime.gates.approvals import ApprovalRequest
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.gate import (
     INVALID_JOB,
@@ -22,7 +21,8 @@ from dualgate.runtime.gates.gate import (
     Decider,
     GateCore,
     GateResult,
-    binding_of,
+    hold_request,
+    new_result,
     valid_job,
 )
 from dualgate.runtime.gates.holder import BundleHolder
@@ -92,10 +92,9 @@ class SubmitGate:
         common = (verdict, False, verdict.reason, verdict.tier, verdict.fail_mode,
                   verdict.bundle)
         if decision is Decision.REQUIRE_HUMAN:
-            request = ApprovalRequest(str(job_id), binding_of(verdict, str(job_hash),
-                                                              topic, env))
-            return GateResult(Action.HOLD, *common, http_status=202,
-                              approval_request=request)
+            request = hold_request(verdict, str(job_id), str(job_hash), topic, env)
+            return new_result((Action.HOLD, *common, 202, None, None, request, None, None,
+                               False))
         if decision is Decision.ALLOW:
             result = GateResult(Action.ADMIT, *common, http_status=202)
         elif decision is Decision.THROTTLE:
