@@ -9,6 +9,25 @@
 Like the rest of the runtime, nothing here imports the compiler or its dependencies.
 """
 
+from dualgate.runtime.gates.approvals import (
+    ApprovalError,
+    ApprovalRequest,
+    ApprovalToken,
+    ApprovalVerifier,
+    Binding,
+    MemoryUsedTokens,
+    Refusal,
+    UsedTokens,
+    sign_approval,
+)
+from dualgate.runtime.gates.dispatch import DispatchGate
+from dualgate.runtime.gates.failmodes import (
+    OVERRIDE_VARIABLE,
+    FailModeOverrideError,
+    FailModes,
+    parse_override,
+)
+from dualgate.runtime.gates.gate import Action, Decider, GateResult
 from dualgate.runtime.gates.holder import (
     ActiveBundle,
     BundleHolder,
@@ -18,16 +37,34 @@ from dualgate.runtime.gates.holder import (
 )
 from dualgate.runtime.gates.killswitch import KILL_SWITCH, KillSwitch, KillSwitchError
 from dualgate.runtime.gates.sources import SourceError
+from dualgate.runtime.gates.submit import SubmitGate
 
 __all__ = [
-    # the bundle holder and kill switches
     "KILL_SWITCH",
+    "OVERRIDE_VARIABLE",
+    "Action",
     "ActiveBundle",
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalToken",
+    "ApprovalVerifier",
+    "Binding",
     "BundleHolder",
+    "Decider",
+    "DispatchGate",
+    "FailModeOverrideError",
+    "FailModes",
+    "GateResult",
     "KillSwitch",
     "KillSwitchError",
+    "MemoryUsedTokens",
     "PolicyUnavailable",
+    "Refusal",
     "ReloadOutcome",
     "ReloadResult",
     "SourceError",
+    "SubmitGate",
+    "UsedTokens",
+    "parse_override",
+    "sign_approval",
 ]
