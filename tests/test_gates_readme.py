@@ -1,0 +1,60 @@
+"""The README's gate examples run as written: the gateway, the scheduler and approvals."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from dualgate.compiler.backend import compile_loaded
+from dualgate.compiler.frontend.loader import load_policy
+from dualgate.runtime import TierName
+from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.gates import OVERRIDE_VARIABLE, parse_override
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+SECTION = README[README.index("### The submit gate (gateway)"):
+                 README.index("### Metrics and decision logs")]
+
+
+def test_the_gate_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    compiled = compile_loaded(load_policy(ROOT / "policies" / "infra.policy"))
+    assert compiled.bundle is not None
+    (tmp_path / "infra.bundle.json").write_bytes(serialize(compiled.bundle))
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "alice.key").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    (tmp_path / "alice.pub").write_bytes(
+        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(OVERRIDE_VARIABLE, raising=False)
+    blocks = re.findall(r"```python\n(.*?)```", SECTION, re.S)
+    assert len(blocks) == 3
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    namespace["gate"].core.decision_log.close()
+    # The gateway's decision log went to stdout, one JSON line per check.
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all('"gate":"submit"' in line for line in lines)
+
+
+def test_the_override_example_parses() -> None:
+    value = re.search(rf"{OVERRIDE_VARIABLE}='([^']*)'", SECTION)
+    assert value is not None
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC).timestamp()
+    entries = parse_override(value[1], now)
+    assert [(e.tier, e.until - now) for e in entries] == [
+        (TierName.MEDIUM, 12 * 3600.0), (TierName.LOW, 2 * 3600.0)]
