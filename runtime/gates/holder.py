@@ -206,7 +206,8 @@ class BundleHolder:
         active = self._active
         if active is None:
             raise PolicyUnavailable(NO_BUNDLE, "no bundle was ever activated")
-        if self._kills.match(topic) is not None:
+        kills = self._kills
+        if kills.current is not None and kills.match(topic) is not None:
             return _killed(active, topic), active
         return active.bundle.decide(topic, env, cidr), active
 

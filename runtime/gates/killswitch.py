@@ -167,19 +167,25 @@ class KillSwitches:
         self._lock = threading.Lock()
         self._api: tuple[KillSwitch, ...] = ()
         self._file: tuple[KillSwitch, ...] = ()
-        self._all: tuple[KillSwitch, ...] = ()
+        #: Read-only: the switches (``kill``'s first) and one expression matching what
+        #: any of them matches, or None when there are none; replaced whole, so that a
+        #: reader sees one consistent pair.
+        self.current: tuple[tuple[KillSwitch, ...], re.Pattern[str]] | None = None
         self._file_digest: str | None = None
         #: Why the kill-switch file was last refused (None once it loads again).
         self.file_error: str | None = None
 
     def match(self, topic: object) -> KillSwitch | None:
         """The switch in effect that kills ``topic``, or None; never raises."""
-        switches = self._all
-        if not switches or not isinstance(topic, str):
+        current = self.current
+        if current is None or not isinstance(topic, str):
             return None
-        now = self.clock()
+        switches, combined = current
         try:
             dotted = "." + topic
+            if combined.fullmatch(dotted) is None:
+                return None
+            now = self.clock()
             for switch in switches:
                 if switch.matcher.fullmatch(dotted) is not None and switch.in_effect(now):
                     return switch
@@ -202,7 +208,7 @@ class KillSwitches:
             kept = tuple(s for s in self._api
                          if s.pattern != switch.pattern and s.in_effect(self.clock()))
             self._api = (*kept, switch)
-            self._all = self._api + self._file
+            self._publish()
         return switch
 
     def revive(self, topic_pattern: str) -> bool:
@@ -212,7 +218,7 @@ class KillSwitches:
             kept = tuple(s for s in self._api if s.pattern != topic_pattern)
             found = len(kept) != len(self._api)
             self._api = kept
-            self._all = self._api + self._file
+            self._publish()
         return found
 
     def reload_file(self) -> bool:
@@ -242,10 +248,20 @@ class KillSwitches:
             self._file_digest = digest
             changed = switches != self._file
             self._file = switches
-            self._all = self._api + self._file
+            self._publish()
         return changed
 
     def in_effect(self) -> list[KillSwitch]:
         """The switches in effect now, those set by ``kill`` first."""
+        current = self.current
         now = self.clock()
-        return [s for s in self._all if s.in_effect(now)]
+        return [] if current is None else [s for s in current[0] if s.in_effect(now)]
+
+    def _publish(self) -> None:
+        """Replace ``current`` with the switches now set (called holding the lock)."""
+        switches = self._api + self._file
+        if not switches:
+            self.current = None
+            return
+        combined = re.compile("|".join(f"(?:{s.matcher.pattern})" for s in switches))
+        self.current = (switches, combined)
