@@ -163,10 +163,10 @@ def test_the_watcher_picks_up_a_changed_file(tmp_path: Path) -> None:
         kills.write_text(json.dumps({"kills": [{"topic": "infra.**", "reason": "INC"}]}))
         assert _eventually(lambda: holder.decide("infra.vm.read", "dev")[0].reason
                            == "kill-switch")
+        assert _eventually(lambda: results[-1].result is ReloadOutcome.UNCHANGED)
     finally:
         holder.stop(timeout=5)
     assert holder.watching is False
-    assert ReloadOutcome.UNCHANGED in {r.result for r in results}
 
 
 def test_the_watcher_backs_off_while_the_server_fails(server: BundleServer) -> None:
@@ -185,6 +185,40 @@ def test_the_watcher_backs_off_while_the_server_fails(server: BundleServer) -> N
     server.status = 200
     assert holder.reload().result is ReloadOutcome.UNCHANGED
     assert holder.status()["consecutive_failures"] == 0
+
+
+def test_kill_switches_do_not_wait_for_the_bundle_backoff(
+        server: BundleServer, tmp_path: Path) -> None:
+    kills = tmp_path / "kills.json"
+    holder = BundleHolder(server.url, kill_switch_file=kills)
+    server.status = 500
+    holder.start(interval=0.05, jitter=0, max_backoff=60)
+    try:
+        assert _eventually(lambda: holder.status()["consecutive_failures"] >= 4)
+        # The bundle now waits 0.8 s and more between attempts; the file, 0.05 s.
+        kills.write_text(json.dumps({"kills": [{"topic": "infra.**", "reason": "INC"}]}))
+        written = time.monotonic()
+        assert _eventually(lambda: holder.decide("infra.vm.read", "dev")[0].reason
+                           == "kill-switch", timeout=5)
+        assert time.monotonic() - written < 0.6
+    finally:
+        holder.stop(timeout=5)
+
+
+def test_a_source_object_carries_headers(server: BundleServer) -> None:
+    seen: list[str | None] = []
+    original = server.httpd.RequestHandlerClass.do_GET  # type: ignore[attr-defined]
+
+    def do_get(handler: BaseHTTPRequestHandler) -> None:
+        seen.append(handler.headers.get("Authorization"))
+        original(handler)
+
+    server.httpd.RequestHandlerClass.do_GET = do_get  # type: ignore[attr-defined]
+    holder = BundleHolder(HttpSource(server.url, headers={"Authorization": "Bearer t"}))
+    assert holder.active is not None and holder.source == server.url
+    assert seen == ["Bearer t"]
+    with pytest.raises(ValueError, match="no http"):
+        HttpSource("ftp://example.org/b.json")
 
 
 def test_stop_ends_a_waiting_watcher_at_once(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from dualgate.runtime.gates.holder import (
     ReloadResult,
 )
 from dualgate.runtime.gates.killswitch import KILL_SWITCH, KillSwitch, KillSwitchError
-from dualgate.runtime.gates.sources import SourceError
+from dualgate.runtime.gates.sources import FileSource, HttpSource, Source, SourceError
 from dualgate.runtime.gates.submit import SubmitGate
 
 __all__ = [
@@ -54,7 +54,9 @@ __all__ = [
     "DispatchGate",
     "FailModeOverrideError",
     "FailModes",
+    "FileSource",
     "GateResult",
+    "HttpSource",
     "KillSwitch",
     "KillSwitchError",
     "MemoryUsedTokens",
@@ -62,6 +64,7 @@ __all__ = [
     "Refusal",
     "ReloadOutcome",
     "ReloadResult",
+    "Source",
     "SourceError",
     "SubmitGate",
     "UsedTokens",

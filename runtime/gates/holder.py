@@ -41,7 +41,7 @@ from dualgate.runtime.bundle import Bundle, load_bundle
 from dualgate.runtime.bundle_format import serialize
 from dualgate.runtime.errors import BundleError
 from dualgate.runtime.gates.killswitch import KILL_SWITCH, KillSwitch, KillSwitches
-from dualgate.runtime.gates.sources import SourceError, open_source
+from dualgate.runtime.gates.sources import Source, SourceError, open_source
 from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import Decision
 
@@ -118,7 +118,8 @@ def watch_delay(interval: float, jitter: float, failures: int, max_backoff: floa
 class BundleHolder:
     """Holds the active bundle and keeps it fresh; see the module docstring.
 
-    ``source`` is a path or an ``http(s)://`` URL. ``public_key`` (a key object, PEM
+    ``source`` is a path, an ``http(s)://`` URL, or a ``Source`` (such as an
+    ``HttpSource`` with headers or a TLS context). ``public_key`` (a key object, PEM
     bytes or a PEM path) makes a valid signature by that key mandatory;
     ``require_signature`` refuses to run without one. ``expected_policy`` is the policy
     name a bundle must carry (default: the first activated bundle's). ``history_size``
@@ -133,7 +134,7 @@ class BundleHolder:
 
     def __init__(
         self,
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] | Source,
         *,
         public_key: Any = None,
         require_signature: bool = False,
@@ -278,8 +279,9 @@ class BundleHolder:
     def start(self, interval: float = DEFAULT_INTERVAL, jitter: float = DEFAULT_JITTER,
               *, max_backoff: float = DEFAULT_MAX_BACKOFF) -> None:
         """Start the watcher thread: every ``interval`` seconds (± ``jitter``, a
-        fraction), reload the bundle and the kill-switch file; after consecutive
-        failed reloads the wait doubles each time, up to ``max_backoff``."""
+        fraction), reload the kill-switch file and the bundle; after consecutive
+        failed reloads the bundle's wait doubles each time, up to ``max_backoff``
+        (the kill-switch file is still read at every tick)."""
         if not interval > 0 or not 0 <= jitter < 1 or not max_backoff > 0:
             raise ValueError("the watcher needs `interval` > 0, 0 <= `jitter` < 1 and "
                              "`max_backoff` > 0")
@@ -307,12 +309,23 @@ class BundleHolder:
 
     def _watch(self, stop: threading.Event, interval: float, jitter: float,
                max_backoff: float) -> None:
+        # Two schedules: the kill-switch file every interval, the bundle after its
+        # backoff, so that an incident's kill switch never waits for a failing server.
         draw = random.Random()
-        while not stop.wait(watch_delay(interval, jitter, self._failures, max_backoff,
-                                        draw.random())):
+        next_kills = next_bundle = time.monotonic() + watch_delay(
+            interval, jitter, 0, max_backoff, draw.random())
+        while not stop.wait(max(0.0, min(next_kills, next_bundle) - time.monotonic())):
+            now = time.monotonic()
             try:
-                self.reload()
-                self._kills.reload_file()
+                if now >= next_kills:
+                    next_kills = now + watch_delay(interval, jitter, 0, max_backoff,
+                                                   draw.random())
+                    self._kills.reload_file()
+                if now >= next_bundle:
+                    next_bundle = now + interval  # replaced below once the reload is done
+                    self.reload()
+                    next_bundle = time.monotonic() + watch_delay(
+                        interval, jitter, self._failures, max_backoff, draw.random())
             except Exception:  # a bug must not end the watcher silently
                 logger.exception("the bundle watcher's reload failed")
 

@@ -9,6 +9,7 @@ Any failure to reach or read the source is a ``SourceError`` with one lowercase 
 from __future__ import annotations
 
 import os
+import ssl
 import urllib.error
 import urllib.request
 from typing import NamedTuple, Protocol
@@ -64,13 +65,19 @@ class FileSource:
 class HttpSource:
     """A bundle served over HTTP(S), fetched with ``If-None-Match`` when an ETag is
     known: ``304`` means unchanged. Redirects are followed; ``timeout`` bounds each
-    connect and read."""
+    connect and read; ``headers`` are sent with every request (an authorization
+    token, say); ``context`` sets TLS (default: the system's CAs, certificates
+    verified)."""
 
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  headers: dict[str, str] | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES,
+                 context: ssl.SSLContext | None = None) -> None:
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"`{url}` is no http:// or https:// URL")
         self.url = url
         self.timeout = timeout
+        self.context = context
         self.headers = dict(headers or {})
         self.max_bytes = max_bytes
 
@@ -84,7 +91,8 @@ class HttpSource:
             headers["If-None-Match"] = etag
         request = urllib.request.Request(self.url, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout,
+                                        context=self.context) as response:
                 data = response.read(self.max_bytes + 1)
                 given = response.headers.get("ETag")
         except urllib.error.HTTPError as error:
@@ -106,8 +114,11 @@ class HttpSource:
         return Fetched(data, given)
 
 
-def open_source(source: str | os.PathLike[str]) -> FileSource | HttpSource:
-    """An ``http://`` or ``https://`` URL as an ``HttpSource``, anything else as a path."""
+def open_source(source: str | os.PathLike[str] | Source) -> Source:
+    """An ``http://`` or ``https://`` URL as an ``HttpSource``, a path as a
+    ``FileSource``; a source object (an ``HttpSource`` with headers, say) as it is."""
+    if not isinstance(source, str | os.PathLike):
+        return source
     if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
         return HttpSource(source)
     return FileSource(source)
