@@ -428,3 +428,32 @@ def test_every_decision_is_made_by_one_valid_bundle_while_reloading(tmp_path: Pa
     assert all(result is not ReloadOutcome.REFUSED
                for kind, result in outcomes if kind == "valid")
     assert sum(result is ReloadOutcome.ACTIVATED for _, result in outcomes) == 20
+
+
+def test_on_reload_sees_activations_in_the_order_they_happened(tmp_path: Path) -> None:
+    """Reloads and rollbacks race; the last activation the callback saw is the bundle
+    that serves (what a bundle-info metric relies on)."""
+    seen: list[str] = []
+
+    def record(result: ReloadResult) -> None:
+        if result.result is ReloadOutcome.ACTIVATED and result.active is not None:
+            seen.append(result.active.content_hash)
+
+    holder, source = holder_on(tmp_path, infra_bytes(0), on_reload=record)
+
+    def reload_many(worker: int) -> None:
+        for round_ in range(15):
+            source.write_bytes(infra_bytes((worker + round_) % 3))
+            holder.reload()
+
+    def roll_back_many() -> None:
+        for _ in range(15):
+            holder.rollback()
+
+    threads = [threading.Thread(target=reload_many, args=(n,)) for n in range(2)]
+    threads.append(threading.Thread(target=roll_back_many))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert holder.active is not None and seen[-1] == holder.active.content_hash

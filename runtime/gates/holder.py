@@ -17,8 +17,8 @@ assignment. Guarantees:
   valid bundle at start, that bundle is verified again and served;
 - ``decide`` never raises on request data; it raises ``PolicyUnavailable("no-bundle")``
   only while no bundle was ever activated;
-- everything is safe to call from any thread; reloads, rollbacks and status reads are
-  serialized by one lock that ``decide`` never takes.
+- everything is safe to call from any thread; reloads, rollbacks, their ``on_reload``
+  calls and status reads are serialized by one lock that ``decide`` never takes.
 """
 
 from __future__ import annotations
@@ -127,9 +127,11 @@ class BundleHolder:
     (seconds) marks the active bundle stale in ``status()`` when the source was not
     checked successfully for that long. ``kill_switch_file`` is a JSON kill-switch file
     (see ``killswitch``) read at start and by the watcher. ``on_reload`` is called with
-    every ``ReloadResult``, including the initial load and rollbacks; what it raises is
-    logged and otherwise ignored. ``load_at_start`` loads the source (and, failing that,
-    the persisted bundle) in the constructor.
+    every ``ReloadResult``, including the initial load and rollbacks, in the order they
+    happened (it runs holding the reload lock, never the decision path's: keep it quick
+    and do not reload from it); what it raises is logged and otherwise ignored.
+    ``load_at_start`` loads the source (and, failing that, the persisted bundle) in the
+    constructor.
     """
 
     def __init__(
@@ -185,9 +187,10 @@ class BundleHolder:
         if load_at_start:
             result = self.reload()
             if result.result is ReloadOutcome.REFUSED and self._persist_dir is not None:
-                restored = self._restore_persisted(result.reason)
-                if restored is not None:
-                    self._notify(restored)
+                with self._lock:
+                    restored = self._restore_persisted(result.reason)
+                    if restored is not None:
+                        self._notify(restored)
 
     # -- deciding ------------------------------------------------------------------
 
@@ -241,7 +244,7 @@ class BundleHolder:
         bundle for the expected policy; what happened and why."""
         with self._lock:
             result = self._reload()
-        self._notify(result)
+            self._notify(result)
         return result
 
     def rollback(self) -> ReloadResult:
@@ -265,7 +268,7 @@ class BundleHolder:
                     ReloadOutcome.ACTIVATED,
                     f"rolled back from `{current.content_hash[:12]}` to "
                     f"`{previous.content_hash[:12]}`", self._active)
-        self._notify(result)
+            self._notify(result)
         return result
 
     def history(self) -> list[ActiveBundle]:
