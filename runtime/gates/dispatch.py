@@ -48,7 +48,6 @@ from dualgate.runtime.gates.gate import (
     GateResult,
     hold_request,
     new_result,
-    valid_job,
 )
 from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -103,7 +102,8 @@ class DispatchGate:
         core = self.core
         if core.metrics is not None:
             core.metrics.job_received(GATE)
-        if not valid_job(job_id, job_hash):
+        if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                or not job_hash:  # each a non-empty plain string
             core.record(self._invalid_job, None, job_id=job_id, topic=topic, env=env,
                         cidr=cidr)
             return self._invalid_job
@@ -135,13 +135,14 @@ class DispatchGate:
                 result = cached[1]
             else:
                 result = self._final(verdict)
-        core.record(result, active, job_id=job_id, topic=topic, env=env,
-                    cidr=cidr)
+        if core.recording:
+            core.record(result, active, job_id=job_id, topic=topic, env=env, cidr=cidr)
         return result
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before offering the job again after ``attempt``."""
-        return min(self.backoff_max, self.backoff_base * 2 ** min(attempt - 1, _MAX_DOUBLINGS))
+        factor: int = 2 ** min(attempt - 1, _MAX_DOUBLINGS)
+        return min(self.backoff_max, self.backoff_base * factor)
 
     def _final(self, verdict: Verdict) -> GateResult:
         action = Action.DISPATCH if verdict.decision is Decision.ALLOW else Action.REJECT

@@ -23,7 +23,6 @@ from dualgate.runtime.gates.gate import (
     GateResult,
     hold_request,
     new_result,
-    valid_job,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -62,7 +61,8 @@ class SubmitGate:
         core = self.core
         if core.metrics is not None:
             core.metrics.job_received(GATE)
-        if not valid_job(job_id, job_hash):
+        if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                or not job_hash:  # each a non-empty plain string
             core.record(self._invalid_job, None, job_id=job_id, topic=topic, env=env,
                         cidr=cidr)
             return self._invalid_job
@@ -82,8 +82,8 @@ class SubmitGate:
             result = cached[1]
         else:
             result = self._answer(verdict, job_id, job_hash, topic, env)
-        core.record(result, active, job_id=job_id, topic=topic, env=env,
-                    cidr=cidr)
+        if core.recording:
+            core.record(result, active, job_id=job_id, topic=topic, env=env, cidr=cidr)
         return result
 
     def _answer(self, verdict: Verdict, job_id: object, job_hash: object, topic: object,
