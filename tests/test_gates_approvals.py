@@ -223,3 +223,13 @@ def test_a_token_already_expired_when_signed_is_refused(tmp_path: Path,
     token = sign_approval(setup.held(), approver="alice", private_key=APPROVER,
                           expires_at=expires)
     assert setup.offer(token).reason == "approval-expired"
+
+
+def test_a_token_store_that_raises_holds_the_job(tmp_path: Path) -> None:
+    class Down:
+        def claim(self, job_id: str, token_id: str, expires_at: float) -> Any:
+            raise ConnectionError("the store is down")
+
+    setup = Setup(tmp_path, used_tokens=Down())
+    result = setup.offer(setup.approve(setup.held()))
+    assert (result.action, result.reason) == (Action.HOLD, "approval-store-error")

@@ -68,6 +68,7 @@ class Refusal(StrEnum):
     STALE = "approval-stale"  # the bundle changed since: ask again
     REUSED = "approval-reused"
     STORE_FULL = "approval-store-full"  # the used-token store cannot record it: refused
+    STORE_ERROR = "approval-store-error"  # the used-token store raised: refused
 
 
 class Binding(NamedTuple):

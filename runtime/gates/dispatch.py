@@ -189,7 +189,10 @@ class DispatchGate:
             return token, Refusal.RULE_CHANGED
         if binding.bundle != verdict.bundle and self.reapprove_on_bundle_change:
             return token, Refusal.STALE
-        claim = self.used_tokens.claim(job_id, token.token_id, token.expires_at)
+        try:
+            claim = self.used_tokens.claim(job_id, token.token_id, token.expires_at)
+        except Exception:  # a shared store that is down: the token cannot be claimed
+            return token, Refusal.STORE_ERROR
         if claim is Claim.CLAIMED:
             return token, None
         return token, Refusal.REUSED if claim is Claim.REUSED else Refusal.STORE_FULL
