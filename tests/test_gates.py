@@ -331,9 +331,9 @@ def test_every_check_is_counted_and_logged_once(holder: Any, telemetry: Telemetr
     assert telemetry.counts(JOBS_RECEIVED) == {("submit",): 6.0, ("dispatch",): 6.0}
     decisions = telemetry.counts(DECISIONS)
     assert sum(decisions.values()) == 12
-    assert decisions[("submit", "admit", "medium", "rule")] == 1
-    assert decisions[("dispatch", "hold", "high", "approval-required")] == 1
-    assert decisions[("submit", "reject", "none", "invalid-topic")] == 1
+    assert decisions[("submit", "allow", "medium", "rule")] == 1
+    assert decisions[("dispatch", "require_human", "high", "approval-required")] == 1
+    assert decisions[("submit", "deny", "none", "invalid-topic")] == 1
     assert telemetry.counts(REQUEUED) == {("dispatch",): 1.0}
     entries = telemetry.entries()
     assert len(entries) == 12 and len({e["decision_id"] for e in entries}) == 12

@@ -25,7 +25,9 @@ from dualgate.runtime.gates import (
     ReloadOutcome,
     ReloadResult,
 )
-from dualgate.runtime.gates.holder import PERSISTED_NAME
+from dualgate.runtime.gates.holder import PERSISTED_NAME, reload_metrics
+from dualgate.runtime.telemetry import GateMetrics
+from dualgate.runtime.telemetry.metrics import BUNDLE_INFO, BUNDLE_LAST_ACTIVATION, BUNDLE_RELOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOON = 1_796_126_400.0  # 2026-12-01T12:00:00Z
@@ -457,3 +459,26 @@ def test_on_reload_sees_activations_in_the_order_they_happened(tmp_path: Path) -
     for thread in threads:
         thread.join()
     assert holder.active is not None and seen[-1] == holder.active.content_hash
+
+
+@pytest.mark.parametrize("use_prometheus", [True, False])
+def test_reload_metrics_count_every_attempt_and_record_the_active_bundle(
+        tmp_path: Path, use_prometheus: bool) -> None:
+    metrics = GateMetrics(use_prometheus=use_prometheus)
+    clock = Clock()
+    holder, source = holder_on(tmp_path, infra_bytes(), on_reload=reload_metrics(metrics),
+                               clock=clock)
+    holder.reload()                                   # unchanged
+    source.write_bytes(b"{not json")
+    holder.reload()                                   # refused
+    clock.now += 5
+    source.write_bytes(infra_bytes(1))
+    holder.reload()                                   # activated
+    holder.rollback()                                 # activated again: the first bundle
+    snapshot = metrics.snapshot()
+    assert snapshot[BUNDLE_RELOADS] == {
+        ("activated",): 3.0, ("unchanged",): 1.0, ("refused",): 1.0}
+    assert snapshot[BUNDLE_INFO] == {("infra", hash_of(infra_bytes(0))): 1.0}
+    active = holder.active
+    assert active is not None
+    assert snapshot[BUNDLE_LAST_ACTIVATION] == {(): active.activated_at}

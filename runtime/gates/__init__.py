@@ -34,6 +34,7 @@ from dualgate.runtime.gates.holder import (
     PolicyUnavailable,
     ReloadOutcome,
     ReloadResult,
+    reload_metrics,
 )
 from dualgate.runtime.gates.killswitch import KILL_SWITCH, KillSwitch, KillSwitchError
 from dualgate.runtime.gates.sources import FileSource, HttpSource, Source, SourceError
@@ -69,5 +70,6 @@ __all__ = [
     "SubmitGate",
     "UsedTokens",
     "parse_override",
+    "reload_metrics",
     "sign_approval",
 ]

@@ -188,7 +188,10 @@ class GateCore:
         metrics = self.metrics
         if metrics is not None:
             tier_label = _NO_TIER if tier is None else tier
-            metrics.decision(self.gate, action, tier_label, reason)
+            # The policy's decision, as the alert rules and dashboards read it; "none"
+            # when no verdict was reached (the tier's fail mode decided the action).
+            metrics.decision(self.gate, _NO_TIER if verdict is None else verdict.decision,
+                             tier_label, reason)
             if bypass:
                 metrics.fail_open(self.gate, tier_label, self.env_label(env, active))
                 if overridden:

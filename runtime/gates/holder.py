@@ -42,6 +42,7 @@ from dualgate.runtime.bundle_format import serialize
 from dualgate.runtime.errors import BundleError
 from dualgate.runtime.gates.killswitch import KILL_SWITCH, KillSwitch, KillSwitches
 from dualgate.runtime.gates.sources import Source, SourceError, open_source
+from dualgate.runtime.telemetry import GateMetrics
 from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import Decision
 
@@ -507,3 +508,17 @@ def _killed(active: ActiveBundle, topic: object) -> Verdict:
     tier = bundle.tier_of(topic)
     return Verdict(Decision.DENY, None, KILL_SWITCH, tier,
                    None if tier is None else bundle.fail_mode(tier), active.content_hash)
+
+
+def reload_metrics(metrics: GateMetrics) -> Callable[[ReloadResult], None]:
+    """An ``on_reload`` callback for ``metrics``: every attempt (reload, watcher, rollback)
+    counted in ``dualgate_bundle_reloads_total{result}``, and every activation recorded in
+    ``dualgate_bundle_info`` and ``dualgate_bundle_last_activation_timestamp_seconds``."""
+
+    def observe(result: ReloadResult) -> None:
+        metrics.bundle_reload(result.result)
+        if result.result is ReloadOutcome.ACTIVATED and result.active is not None:
+            active = result.active
+            metrics.bundle_activated(active.policy, active.content_hash, active.activated_at)
+
+    return observe
