@@ -1,0 +1,251 @@
+"""The change grouping: one sweep over both policies' first-match cells on the joint atoms.
+
+Topic atoms are grouped by the pair (base topic class, head topic class): within a pair
+both sides' cells are fixed, so each base cell is met with each head cell once, and a
+non-empty meeting with different decisions adds its requests to the change keyed by
+(env, base rule-or-reason, head rule-or-reason, base tier, head tier). Tiers depend on
+the topic alone, so the pair also decides the tier change. The product of atoms is never
+enumerated: the work is the cells of the pairs of classes that occur.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dualgate.compiler.diff.joint import JointSpace, Side
+from dualgate.compiler.diff.model import Change, Direction, Outcome, PolicyDiff
+from dualgate.compiler.ir import Policy
+from dualgate.compiler.reference import Request, fail_mode_of
+from dualgate.compiler.regions.bits import bit_indices, lowest_bit
+from dualgate.compiler.regions.cidr_atoms import CidrAtoms
+from dualgate.compiler.regions.space import TopicClass
+from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+
+#: Deciders besides rule indices: the default decision, and an env the policy does not declare.
+DEFAULT, UNKNOWN_ENV = -1, -2
+
+#: Topic witnesses a description names before "and N more".
+_NAMED_TOPICS = 3
+_NAMED_NETWORKS = 4
+
+#: One piece of a topic class's env x cidr plane and what decides it there.
+Piece = tuple[int, int, int]
+
+DecisionKey = tuple[int, int, int, TierName, TierName]
+TierKey = tuple[TierName, FailMode, TierName, FailMode]
+
+
+@dataclass
+class _Group:
+    """The requests of one change found so far: a witness and what the description needs."""
+
+    atom: int
+    env: int
+    cidrs: int
+    topic_atoms: set[int] = field(default_factory=set)
+    cidr_union: int = 0
+
+
+def diff_policies(base: Policy, head: Policy, *, now: datetime) -> PolicyDiff:
+    """Every change from ``base`` to ``head`` (DESIGN.md, "Changes"), fail modes taken at ``now``.
+
+    Exact: computed over the joint atoms of both policies, each change with a witness
+    the reference interpreter confirms.
+    """
+    joint = JointSpace(base, head)
+    sweep = _Sweep(joint, now)
+    return PolicyDiff(tuple(sorted(sweep.changes(), key=sweep.order)))
+
+
+class _Sweep:
+    def __init__(self, joint: JointSpace, now: datetime) -> None:
+        self.joint = joint
+        self.modes = [{tier: fail_mode_of(side.policy, tier, now) for tier in TierName}
+                      for side in (joint.base, joint.head)]
+        self.decisions: dict[DecisionKey, _Group] = {}
+        self.tiers: dict[TierKey, _Group] = {}
+        self._pieces: list[dict[int, list[Piece]]] = [{}, {}]
+        self._run()
+
+    # -- the sweep ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        base, head = self.joint.base.space, self.joint.head.space
+        class_of = [_class_of_atom(side.space.classes, len(side.space.topics.atoms))
+                    for side in (self.joint.base, self.joint.head)]
+        pairs: dict[tuple[int, int], list[int]] = {}
+        for atom, pair in enumerate(zip(*class_of, strict=True)):
+            pairs.setdefault(pair, []).append(atom)
+        for (base_class, head_class), atoms in pairs.items():
+            base_tier = base.classes[base_class].tier
+            head_tier = head.classes[head_class].tier
+            tier_key = (base_tier, self.modes[0][base_tier], head_tier, self.modes[1][head_tier])
+            if tier_key[:2] != tier_key[2:]:
+                group = self.tiers.setdefault(tier_key, _Group(atoms[0], 0, 1))
+                group.topic_atoms.update(atoms)
+            self._meet(atoms, self._pieces_of(0, base_class), self._pieces_of(1, head_class),
+                       base_tier, head_tier)
+
+    def _meet(self, atoms: list[int], base_pieces: list[Piece], head_pieces: list[Piece],
+              base_tier: TierName, head_tier: TierName) -> None:
+        base_decision, head_decision = self._decision(0), self._decision(1)
+        for base_envs, base_cidrs, base_by in base_pieces:
+            decision = base_decision(base_by)
+            for head_envs, head_cidrs, head_by in head_pieces:
+                if head_decision(head_by) is decision:
+                    continue
+                envs, cidrs = base_envs & head_envs, base_cidrs & head_cidrs
+                if not (envs and cidrs):
+                    continue
+                for env in bit_indices(envs):
+                    key = (env, base_by, head_by, base_tier, head_tier)
+                    group = self.decisions.get(key)
+                    if group is None:
+                        group = self.decisions[key] = _Group(atoms[0], env, cidrs)
+                    group.topic_atoms.update(atoms)
+                    group.cidr_union |= cidrs
+
+    def _pieces_of(self, side_index: int, class_index: int) -> list[Piece]:
+        """The class's cells on the envs the side accepts, plus one unknown-env piece."""
+        cached = self._pieces[side_index].get(class_index)
+        if cached is not None:
+            return cached
+        side = self._side(side_index)
+        accepted = side.accepted
+        pieces: list[Piece] = []
+        for cell in side.space.classes[class_index].cells:
+            envs = cell.envs & accepted
+            if envs:
+                pieces.append((envs, cell.cidrs, DEFAULT if cell.rule is None else cell.rule))
+        rejected = self.joint.envs.all_bits & ~accepted
+        if rejected:
+            pieces.append((rejected, side.space.cidrs.all_bits, UNKNOWN_ENV))
+        self._pieces[side_index][class_index] = pieces
+        return pieces
+
+    def _side(self, index: int) -> Side:
+        return self.joint.head if index else self.joint.base
+
+    def _decision(self, index: int) -> _DecisionOf:
+        policy = self._side(index).policy
+        return _DecisionOf(tuple(rule.decision for rule in policy.rules),
+                           policy.default_decision)
+
+    # -- the changes -------------------------------------------------------------
+
+    def changes(self) -> Iterator[Change]:
+        joint = self.joint
+        for (env, base_by, head_by, base_tier, head_tier), group in self.decisions.items():
+            base = self._outcome(0, base_by, base_tier)
+            head = self._outcome(1, head_by, head_tier)
+            yield Change(
+                kind="decision", direction=_direction(base.decision, head.decision),
+                env=joint.env_name(env), protected=joint.protected(env),
+                base=base, head=head, witness=self._request(group.atom, env, group.cidrs),
+                description=self._describe(group, with_cidrs=True),
+            )
+        for (base_tier, base_mode, head_tier, head_mode), group in self.tiers.items():
+            loosening = head_tier.risk < base_tier.risk or (
+                base_mode is FailMode.CLOSED and head_mode is FailMode.OPEN)
+            request = self._request(group.atom, 0, 1)
+            yield Change(
+                kind="tier", direction="loosening" if loosening else "tightening",
+                env=None, protected=False,
+                base=self._tier_outcome(0, base_tier), head=self._tier_outcome(1, head_tier),
+                witness=request, description=self._describe(group, with_cidrs=False),
+            )
+
+    def _outcome(self, index: int, by: int, tier: TierName) -> Outcome:
+        policy = self._side(index).policy
+        mode = self.modes[index][tier]
+        if by == UNKNOWN_ENV:
+            return Outcome(Decision.DENY, None, "unknown-env", tier, mode)
+        if by == DEFAULT:
+            return Outcome(policy.default_decision, None, "default", tier, mode)
+        rule = policy.rules[by]
+        return Outcome(rule.decision, rule.id, "rule", tier, mode, rule.span)
+
+    def _tier_outcome(self, index: int, tier: TierName) -> Outcome:
+        """A tier change's side: the tier and its fail mode (the decision is not compared)."""
+        policy = self._side(index).policy
+        return Outcome(policy.default_decision, None, "default", tier, self.modes[index][tier])
+
+    def _request(self, atom: int, env: int, cidrs: int) -> Request:
+        space = self.joint.base.space
+        return Request(topic=space.topics.atoms[atom].witness, env=self.joint.envs.names[env],
+                       cidr=space.cidrs.atoms[lowest_bit(cidrs)].witness)
+
+    def _describe(self, group: _Group, *, with_cidrs: bool) -> str:
+        atoms = self.joint.base.space.topics.atoms
+        ordered = sorted(group.topic_atoms)
+        named = ", ".join(f"`{atoms[a].witness}`" for a in ordered[:_NAMED_TOPICS])
+        more = len(ordered) - _NAMED_TOPICS
+        topics = (f"topics like {named} and {more} more topic classes" if more > 0
+                  else f"topic{'s' if len(ordered) > 1 else ''} like {named}")
+        if not with_cidrs:
+            return topics
+        return f"{topics}; {_describe_cidrs(self.joint.base.space.cidrs, group.cidr_union)}"
+
+    # -- report order ------------------------------------------------------------
+
+    def order(self, change: Change) -> tuple[object, ...]:
+        envs = self.joint.envs.names
+        env_rank = len(envs) if change.env is None else envs.index(change.env)
+        return (change.kind != "decision", not change.protected, env_rank,
+                change.direction != "loosening", self._rank(0, change.base),
+                self._rank(1, change.head), -change.base.tier.risk, -change.head.tier.risk,
+                change.base.fail_mode.value, change.head.fail_mode.value)
+
+    def _rank(self, index: int, outcome: Outcome) -> int:
+        if outcome.rule is None:
+            return {"default": 1 << 30, "unknown-env": (1 << 30) + 1}[outcome.reason]
+        ids = [rule.id for rule in self._side(index).policy.rules]
+        return ids.index(outcome.rule)
+
+
+@dataclass(frozen=True)
+class _DecisionOf:
+    """The decision of a decider (rule index, DEFAULT or UNKNOWN_ENV) under one policy."""
+
+    rules: tuple[Decision, ...]
+    default: Decision
+
+    def __call__(self, by: int) -> Decision:
+        if by >= 0:
+            return self.rules[by]
+        return self.default if by == DEFAULT else Decision.DENY
+
+
+def _class_of_atom(classes: tuple[TopicClass, ...], atom_count: int) -> list[int]:
+    """For each topic atom, the index of the class holding it."""
+    owner = [0] * atom_count
+    for index, topic_class in enumerate(classes):
+        for atom in topic_class.atoms:
+            owner[atom] = index
+    return owner
+
+
+def _direction(base: Decision, head: Decision) -> Direction:
+    return "loosening" if head.strictness < base.strictness else "tightening"
+
+
+def _describe_cidrs(cidrs: CidrAtoms, bits: int) -> str:
+    """The cidr atoms in ``bits`` in words: what request networks the change reaches."""
+    if bits == cidrs.all_bits:
+        return "any cidr or none"
+    if bits == cidrs.all_bits & ~1:
+        return "any cidr"
+    parts = []
+    for index in bit_indices(bits):
+        atom = cidrs.atoms[index]
+        if atom.absent:
+            parts.append("no cidr")
+        elif atom.network is None:
+            parts.append(f"IPv{atom.family} outside every policy network")
+        else:
+            parts.append(f"within `{atom.network}`")
+    more = len(parts) - _NAMED_NETWORKS
+    shown = ", ".join(parts[:_NAMED_NETWORKS]) + (f" and {more} more" if more > 0 else "")
+    return f"cidr {shown}"
