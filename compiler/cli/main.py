@@ -15,6 +15,7 @@ from dualgate.compiler.cli.fmt import fmt
 from dualgate.compiler.cli.inspect_bundle import inspect_command
 from dualgate.compiler.cli.keygen import keygen
 from dualgate.compiler.cli.lint import lint
+from dualgate.compiler.cli.review import review
 from dualgate.compiler.cli.verify import verify
 
 
@@ -40,6 +41,7 @@ cli.add_command(eval_command)
 cli.add_command(keygen)
 cli.add_command(verify)
 cli.add_command(inspect_command)
+cli.add_command(review)
 
 
 def main() -> None:
