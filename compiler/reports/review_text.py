@@ -47,8 +47,8 @@ def render_review_text(review: Review) -> str:
         if file.diff is not None and file.diff.equivalent:
             lines.append("  no request changes its outcome")
         for finding in ordered(file.findings):
-            lines.append(f"  {standing(finding)} [{finding.level}] {where(finding)}: "
-                         f"{finding.message}")
+            level = "" if finding.standing == "advisory" else f" ({finding.level})"
+            lines.append(f"  {standing(finding)}{level} {where(finding)}: {finding.message}")
         if file.replay is not None:
             lines.append(f"  {replay_line(file.replay)}")
             for example in file.replay.examples:

@@ -45,7 +45,7 @@ class Subject:
     """What a level is chosen by: the change's kind, direction, tier and env protection.
 
     ``tier`` is the riskier of the base and head tiers (a change that moves a topic out of
-    the high tier is judged as a high-tier change); a deleted file has the high tier, since
+    the high tier is judged as a high-tier change), the head's in a new file; a deleted file has the high tier, since
     it removed every tier its policy had. ``protected`` is whether the change's env is
     protected (false for tier changes, which are not tied to an env).
     """

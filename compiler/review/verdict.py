@@ -149,12 +149,18 @@ def lint_findings(diagnostics: Sequence[Diagnostic]) -> list[Finding]:
 
 def change_findings(
     diff: PolicyDiff, base: Policy, head: Policy, configured: tuple[LevelRule, ...],
-    waivers: Sequence[Waiver], path: str,
+    waivers: Sequence[Waiver], path: str, *, new: bool = False,
 ) -> list[Finding]:
-    """Each change of ``diff`` at its level, with the first waiver that lifts it."""
+    """Each change of ``diff`` at its level, with the first waiver that lifts it.
+
+    A change is judged by the riskier of its two tiers, except in a ``new`` file, whose
+    base (nothing deployed) puts every topic in the high tier: there the head's tier
+    counts, and the move out of the high tier is judged as the tier change it is.
+    """
     found = []
     for change in diff.changes:
-        subject = Subject(change.kind, change.direction, change.riskiest_tier, change.protected)
+        tier = change.head.tier if new else change.riskiest_tier
+        subject = Subject(change.kind, change.direction, tier, change.protected)
         level = level_for(subject, configured)
         waiver = None
         if level.waivable:
