@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def test_a_deleted_file_is_covered_by_a_waiver_without_topic_or_with_double_star
     (entry(expires="2026-12-20T00:00:00"), "malformed", 7, 14, "not an RFC 3339 timestamp"),
     (entry(extra=', topic: "a..b"'), "malformed", 4, 34, "is not a topic pattern"),
     (entry(extra=", colour: red"), "malformed", 4, 27, "unknown key `colour`"),
-    (entry(id="-x"), "malformed", 3, 9, "`waivers[0].id` must be a name"),
+    (entry(id="-x"), "malformed", 3, 9, "`waivers[0].id`: '-x' does not match"),
     (entry().replace("    owner: me@example.com\n", ""), "malformed", 3, 5,
      "missing the required key `owner`"),
 ])
@@ -226,10 +227,7 @@ requests = st.builds(
 @given(st.lists(requests, max_size=30))
 def test_replay_counts_match_the_reference_interpreter(logged: list[Request]) -> None:
     assert BASE is not None and HEAD is not None
-    lines = [(
-        '{"topic": "%s", "env": "%s", "cidr": %s}'
-        % (r.topic, r.env, "null" if r.cidr is None else f'"{r.cidr}"')
-    ).encode() for r in logged]
+    lines = [json.dumps(r.to_json()).encode() for r in logged]
     result = replay(parse_log(lines, "log"), "shop", BASE, HEAD, NOW)
     loosening = tightening = tier_changes = changed = 0
     for request in logged:

@@ -55,7 +55,8 @@ def command(annotation: Annotation) -> str:
         ) if value is not None
     ]
     written = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties)
-    return f"::{annotation.level}{' ' + written if written else ''}::{escape_data(annotation.message)}"
+    head = f"{annotation.level} {written}" if written else annotation.level
+    return f"::{head}::{escape_data(annotation.message)}"
 
 
 def render_annotations(annotations: Sequence[Annotation], limit: int = LIMIT) -> str:

@@ -65,7 +65,7 @@ def find_config(start: Path, stop: Path) -> ReviewConfig:
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file() and _review_table(pyproject) is not None:
             return load_config(pyproject)
-        if directory == stop or directory.parent == directory:
+        if directory in (stop, directory.parent):
             return ReviewConfig()
         directory = directory.parent
 
@@ -80,7 +80,8 @@ def _review_table(path: Path) -> dict[str, Any] | None:
     try:
         document = tomllib.loads(path.read_text("utf-8"))
     except OSError as error:
-        raise ConfigError(f"cannot read `{path}`: {(error.strerror or str(error)).lower()}") from None
+        reason = (error.strerror or str(error)).lower()
+        raise ConfigError(f"cannot read `{path}`: {reason}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"`{path}` is not valid TOML: {error}") from None
     keys = ("review",) if path.name == "dualgate.toml" else ("tool", "dualgate", "review")
@@ -123,8 +124,11 @@ def _rule(entry: object, number: int, where: str) -> LevelRule:
     unknown = sorted(set(entry) - _RULE_KEYS)
     if unknown:
         raise ConfigError(f"unknown key `{unknown[0]}` in {here}")
+    level = _choice(entry, "level", [str(v) for v in Level], here)
+    if level is None:
+        raise ConfigError(f"{here} has no `level`")
     return LevelRule(
-        level=Level(_choice(entry, "level", [str(v) for v in Level], here, required=True)),
+        level=Level(level),
         kind=cast("ChangeKind | None", _choice(entry, "kind", list(KINDS), here)),
         direction=cast("Direction | None", _choice(entry, "direction", list(DIRECTIONS), here)),
         tier=TierName(tier) if (tier := _choice(entry, "tier", [str(t) for t in TierName],
@@ -133,13 +137,9 @@ def _rule(entry: object, number: int, where: str) -> LevelRule:
     )
 
 
-def _choice(
-    entry: dict[str, Any], key: str, allowed: list[str], here: str, *, required: bool = False,
-) -> str | None:
+def _choice(entry: dict[str, Any], key: str, allowed: list[str], here: str) -> str | None:
     value = entry.get(key)
     if value is None:
-        if required:
-            raise ConfigError(f"{here} has no `{key}`")
         return None
     if value not in allowed:
         names = ", ".join(f"`{a}`" for a in allowed)

@@ -45,9 +45,10 @@ class Subject:
     """What a level is chosen by: the change's kind, direction, tier and env protection.
 
     ``tier`` is the riskier of the base and head tiers (a change that moves a topic out of
-    the high tier is judged as a high-tier change), the head's in a new file; a deleted file has the high tier, since
-    it removed every tier its policy had. ``protected`` is whether the change's env is
-    protected (false for tier changes, which are not tied to an env).
+    the high tier is judged as a high-tier change), the head's in a new file; a deleted
+    file has the high tier, since it removed every tier its policy had. ``protected`` is
+    whether the change's env is protected (false for tier changes, which are not tied to
+    an env; true for a deleted file).
     """
 
     kind: ChangeKind
@@ -94,7 +95,8 @@ class LevelRule:
 DEFAULT_LEVELS: tuple[LevelRule, ...] = (
     LevelRule(Level.SOFT_MANDATORY, kind="deleted"),
     LevelRule(Level.SOFT_MANDATORY, kind="tier", direction="loosening"),
-    LevelRule(Level.SOFT_MANDATORY, kind="decision", direction="loosening", tier=TierName.HIGH),
+    LevelRule(Level.SOFT_MANDATORY, kind="decision", direction="loosening",
+              tier=TierName.HIGH),
     LevelRule(Level.SOFT_MANDATORY, kind="decision", direction="loosening", protected=True),
     LevelRule(Level.ADVISORY),
 )

@@ -94,12 +94,12 @@ def _review_file(
                          "reviewed as a new file against nothing deployed")
     if changed.head is None:
         name = base_policy.name if base_policy else None
-        findings = [deletion_finding(name, path, levels, waivers)]
+        deleted = deletion_finding(name, path, levels, waivers)
         result = None
         if base_policy is not None and log is not None:
             result = replay(log, base_policy.name, base_policy,
                             nothing_deployed(base_policy.name), options.now)
-        return FileReview(path, changed.status, name, tuple(findings), replay=result,
+        return FileReview(path, changed.status, name, (deleted,), replay=result,
                           notes=tuple(notes))
 
     loaded = load_policy_bytes(changed.head, path)
@@ -111,8 +111,8 @@ def _review_file(
         return FileReview(path, changed.status, None, tuple(findings), notes=tuple(notes))
     base: Policy = base_policy or nothing_deployed(head_policy.name)
     diff = diff_policies(base, head_policy, now=options.now)
-    findings.extend(change_findings(diff, base, head_policy, levels, waivers, path,
-                                    new=base_policy is None))
+    findings.extend(change_findings(diff, base, head_policy, configured=levels,
+                                    waivers=waivers, path=path, new=base_policy is None))
     base_ref = PolicyRef.of(f"{revision}:{path}", base, changed.base or b"")
     head_ref = PolicyRef.of(path, head_policy, changed.head)
     result = (replay(log, head_policy.name, base, head_policy, options.now)

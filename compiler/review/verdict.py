@@ -148,8 +148,8 @@ def lint_findings(diagnostics: Sequence[Diagnostic]) -> list[Finding]:
 
 
 def change_findings(
-    diff: PolicyDiff, base: Policy, head: Policy, configured: tuple[LevelRule, ...],
-    waivers: Sequence[Waiver], path: str, *, new: bool = False,
+    diff: PolicyDiff, base: Policy, head: Policy, *, configured: tuple[LevelRule, ...],
+    waivers: Sequence[Waiver], path: str, new: bool = False,
 ) -> list[Finding]:
     """Each change of ``diff`` at its level, with the first waiver that lifts it.
 

@@ -161,24 +161,25 @@ def parse_waivers(data: bytes, display: str, *, now: datetime, max_days: int) ->
         if index in spoiled:
             found.extend(spoiled[index])
             continue
-        waiver, problem = _waiver(entry, (*("waivers",), index), spans, now, limit, max_days)
-        if problem is None and waiver is not None and waiver.id in seen:
-            first = seen[waiver.id]
-            problem = WaiverProblem(
-                "malformed", f"waiver id `{waiver.id}` is already used at line {first.line}",
-                waiver.span, waiver.id)
-        if problem is not None:
-            found.append(problem)
-        elif waiver is not None:
+        waiver = _waiver(entry, ("waivers", index), spans, now=now, limit=limit,
+                         max_days=max_days)
+        if isinstance(waiver, WaiverProblem):
+            found.append(waiver)
+        elif waiver.id in seen:
+            found.append(WaiverProblem(
+                "malformed",
+                f"waiver id `{waiver.id}` is already used at line {seen[waiver.id].line}",
+                waiver.span, waiver.id))
+        else:
             seen[waiver.id] = waiver.span
             waivers.append(waiver)
     return WaiverFile(display, tuple(waivers), tuple(found))
 
 
 def _waiver(
-    entry: dict[str, Any], path: JsonPath, spans: dict[JsonPath, Span], now: datetime,
+    entry: dict[str, Any], path: JsonPath, spans: dict[JsonPath, Span], *, now: datetime,
     limit: datetime, max_days: int,
-) -> tuple[Waiver | None, WaiverProblem | None]:
+) -> Waiver | WaiverProblem:
     waiver_id = str(entry["id"])
     match = entry["match"]
     topic: TopicPattern | None = None
@@ -186,22 +187,22 @@ def _waiver(
         try:
             topic = TopicPattern.parse(match["topic"])
         except PatternError as error:
-            return None, WaiverProblem(
+            return WaiverProblem(
                 "malformed", f"`{shown(match['topic'])}` is not a topic pattern: {error}",
                 spans[(*path, "match", "topic")], waiver_id)
     expires_span = spans[(*path, "expires")]
     expires = _timestamp(entry["expires"])
     if expires is None:
-        return None, WaiverProblem(
+        return WaiverProblem(
             "malformed",
             f"`{shown(entry['expires'])}` is not an RFC 3339 timestamp with a zone "
             "such as 2026-12-01T00:00:00Z", expires_span, waiver_id)
     if expires <= now:
-        return None, WaiverProblem(
+        return WaiverProblem(
             "expired", f"waiver `{waiver_id}` expired at {format_timestamp(expires)}",
             expires_span, waiver_id)
     if expires > limit:
-        return None, WaiverProblem(
+        return WaiverProblem(
             "malformed",
             f"waiver `{waiver_id}` expires {format_timestamp(expires)}, more than "
             f"{max_days} days ahead", expires_span, waiver_id)
@@ -209,7 +210,7 @@ def _waiver(
         id=waiver_id, policy=match["policy"], env=match.get("env"), topic=topic,
         rule=match.get("rule"), owner=entry["owner"], reason=entry["reason"],
         expires=expires, span=spans[path],
-    ), None
+    )
 
 
 def _timestamp(text: str) -> datetime | None:
