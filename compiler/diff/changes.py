@@ -19,7 +19,7 @@ from dualgate.compiler.diff.model import Change, Direction, Outcome, PolicyDiff
 from dualgate.compiler.ir import Policy
 from dualgate.compiler.reference import Request, fail_mode_of
 from dualgate.compiler.regions.bits import bit_indices, lowest_bit
-from dualgate.compiler.regions.cidr_atoms import CidrAtoms
+from dualgate.compiler.regions.cidr_atoms import CidrAtom, CidrAtoms
 from dualgate.compiler.regions.space import TopicClass
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 
@@ -182,7 +182,8 @@ class _Sweep:
         ordered = sorted(group.topic_atoms)
         named = ", ".join(f"`{atoms[a].witness}`" for a in ordered[:_NAMED_TOPICS])
         more = len(ordered) - _NAMED_TOPICS
-        topics = (f"topics like {named} and {more} more topic classes" if more > 0
+        topics = (f"topics like {named} and {more} more topic class{'es' * (more > 1)}"
+                  if more > 0
                   else f"topic{'s' if len(ordered) > 1 else ''} like {named}")
         if not with_cidrs:
             return topics
@@ -232,20 +233,41 @@ def _direction(base: Decision, head: Decision) -> Direction:
 
 
 def _describe_cidrs(cidrs: CidrAtoms, bits: int) -> str:
-    """The cidr atoms in ``bits`` in words: what request networks the change reaches."""
+    """The cidr atoms in ``bits`` in words, by the widest policy networks wholly inside them."""
     if bits == cidrs.all_bits:
         return "any cidr or none"
     if bits == cidrs.all_bits & ~1:
         return "any cidr"
-    parts = []
-    for index in bit_indices(bits):
+    absent = ["no cidr"] if bits & 1 else []
+    whole: list[str] = []
+    rest: list[str] = []
+    covered = 0
+    for index in sorted(bit_indices(bits & ~1), key=lambda i: _width(cidrs.atoms[i])):
+        if covered >> index & 1:
+            continue
         atom = cidrs.atoms[index]
-        if atom.absent:
-            parts.append("no cidr")
-        elif atom.network is None:
-            parts.append(f"IPv{atom.family} outside every policy network")
+        if atom.network is None:
+            rest.append(f"IPv{atom.family} outside every policy network")
+            continue
+        inside = cidrs.condition_bits((atom.network,), negated=False)
+        if inside & ~bits == 0:
+            whole.append(f"`{atom.network}`")
+            covered |= inside
         else:
-            parts.append(f"within `{atom.network}`")
-    more = len(parts) - _NAMED_NETWORKS
-    shown = ", ".join(parts[:_NAMED_NETWORKS]) + (f" and {more} more" if more > 0 else "")
-    return f"cidr {shown}"
+            rest.append(f"within `{atom.network}` but not its deeper networks")
+    if len(whole) > _NAMED_NETWORKS:
+        whole = [*whole[:_NAMED_NETWORKS], f"{len(whole) - _NAMED_NETWORKS} more"]
+    within = [f"within {_either(whole)}"] if whole else []
+    return "cidr " + _either([*within, *rest, *absent])
+
+
+def _either(items: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _width(atom: CidrAtom) -> tuple[int, int]:
+    """Widest networks first: by family, then prefix length (uncovered atoms last)."""
+    if atom.network is None:
+        return (atom.family or 0, 1 << 8)
+    return (atom.network.version, atom.network.prefixlen)
