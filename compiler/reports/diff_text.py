@@ -112,8 +112,9 @@ def _what(change: Change, *, code: str) -> str:
                 f"{base['tier']} failing {base['fail_mode']}")
     tiers = (f"{base['tier']} tier" if base["tier"] == head["tier"]
              else f"tier {base['tier']} -> {head['tier']}")
-    return (f"{head['decision']} instead of {base['decision']} ({tiers}): "
-            f"was {_decider(base, code)}, now {_decider(head, code)}")
+    was, now = _decider(base, code), _decider(head, code)
+    by = f"still {now}" if was == now else f"was {was}, now {now}"
+    return f"{head['decision']} instead of {base['decision']} ({tiers}): {by}"
 
 
 def _covers(change: Change) -> str:

@@ -7,7 +7,14 @@ saying so. Text from policies is escaped for table cells (``|``, ``<``, line bre
 
 from __future__ import annotations
 
-from dualgate.compiler.reports.review_text import ordered, replay_line, standing, where
+from dualgate.compiler.reports.review_text import (
+    files_changed,
+    ordered,
+    replay_example,
+    replay_line,
+    standing,
+    where,
+)
 from dualgate.compiler.review.verdict import Review
 
 LIMIT = 1024 * 1024
@@ -34,9 +41,9 @@ def _lines(review: Review) -> list[str]:
     lines = [
         f"## dualgate review: {verdict}",
         "",
-        f"Against `{cell(review.revision)}` ({review.commit[:12]}): {len(review.files)} policy "
-        f"files changed, {counts['blocking']} blocking, {counts['waived']} waived, "
-        f"{counts['advisory']} advisory.",
+        f"Against `{cell(review.revision)}` ({review.commit[:12]}): "
+        f"{files_changed(len(review.files))}, {counts['blocking']} blocking, "
+        f"{counts['waived']} waived, {counts['advisory']} advisory.",
     ]
     for file in review.files:
         name = f" (policy `{cell(file.policy)}`)" if file.policy else ""
@@ -54,6 +61,7 @@ def _lines(review: Review) -> list[str]:
                 )
         if file.replay is not None:
             lines += ["", cell(replay_line(file.replay))]
+            lines.extend(f"- {cell(replay_example(e))}" for e in file.replay.examples)
     problems = [*(review.waivers.problems if review.waivers else ()), *review.unused]
     if review.waivers is not None or problems:
         lines += ["", "### Waivers", ""]

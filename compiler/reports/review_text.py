@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dualgate.compiler.review.replay import ReplayResult
 from dualgate.compiler.review.verdict import Finding, Review
 
@@ -11,6 +13,10 @@ _ORDER = {"blocking": 0, "waived": 1, "advisory": 2}
 def ordered(findings: tuple[Finding, ...]) -> list[Finding]:
     """Blocking, then waived, then advisory findings; each group in the review's order."""
     return sorted(findings, key=lambda f: _ORDER[f.standing])
+
+
+def files_changed(count: int) -> str:
+    return f"{count} policy file{'' if count == 1 else 's'} changed"
 
 
 def where(finding: Finding) -> str:
@@ -34,6 +40,20 @@ def replay_line(result: ReplayResult) -> str:
     )
 
 
+def replay_example(example: dict[str, Any]) -> str:
+    """One replayed request that changes, with what changes for it."""
+    request, base, head = example["request"], example["base"], example["head"]
+    kinds = {change["kind"] for change in example["changes"]}
+    what = []
+    if "decision" in kinds:
+        what.append(f"{base['decision']} -> {head['decision']}")
+    if "tier" in kinds:
+        what.append(f"tier {base['tier']} (fails {base['fail_mode']}) -> {head['tier']} "
+                    f"(fails {head['fail_mode']})")
+    return (f"line {example['line']}: `{request['topic']}` in `{request['env']}`: "
+            + "; ".join(what))
+
+
 def render_review_text(review: Review) -> str:
     """The review as plain text, one finding per line."""
     verdict = "BLOCKED" if review.blocked else "PASS"
@@ -51,10 +71,7 @@ def render_review_text(review: Review) -> str:
             lines.append(f"  {standing(finding)}{level} {where(finding)}: {finding.message}")
         if file.replay is not None:
             lines.append(f"  {replay_line(file.replay)}")
-            for example in file.replay.examples:
-                request, base, head = example["request"], example["base"], example["head"]
-                lines.append(f"    line {example['line']}: `{request['topic']}` in "
-                             f"`{request['env']}`: {base['decision']} -> {head['decision']}")
+            lines.extend(f"    {replay_example(example)}" for example in file.replay.examples)
     if review.replay is not None and review.replay.bad:
         lines.append(f"replay log {review.replay.path}: {review.replay.bad} bad lines skipped")
         lines.extend(f"  line {b.line}: {b.message}" for b in review.replay.bad_examples)
@@ -67,6 +84,6 @@ def render_review_text(review: Review) -> str:
         lines.append(f"  {problem.span.path}:{problem.span.line}:{problem.span.column}: "
                      f"{problem.kind} waiver: {problem.message}")
     counts = {key: sum(f.standing == key for f in review.findings) for key in _ORDER}
-    lines.append(f"{len(review.files)} files changed: {counts['blocking']} blocking, "
+    lines.append(f"{files_changed(len(review.files))}: {counts['blocking']} blocking, "
                  f"{counts['waived']} waived, {counts['advisory']} advisory")
     return "\n".join(lines)
