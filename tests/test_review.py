@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ from click.testing import CliRunner, Result
 from jsonschema import Draft7Validator
 
 from dualgate.compiler.cli.main import cli
+from dualgate.compiler.cli.options import analysis_options
+from dualgate.compiler.reports.review_markdown import render_review_markdown
+from dualgate.compiler.review import ReviewConfig, ReviewOptions, run_review
+from dualgate.compiler.review.outputs import render_github
 
 ROOT = Path(__file__).resolve().parent.parent
 SARIF_VALIDATOR = Draft7Validator(json.loads(
@@ -317,3 +322,29 @@ def test_replay_counts_changed_requests(repo: Path) -> None:
     log = data["replay"]
     assert (log["lines"], log["bad_lines"]) == (6, 2)
     assert [b["line"] for b in log["bad_examples"]] == [5, 6]
+
+
+def test_markdown_is_capped_and_annotations_are_escaped_and_limited(repo: Path) -> None:
+    rules = "".join(f"rule r{i}\n  when topic docs.t{i}\n  then deny\n" for i in range(30))
+    (repo / "policies" / "many.policy").write_text(
+        "policy many\ntier low topics docs.** fail_mode closed\n" + rules)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "many")
+    text = (repo / "policies" / "many.policy").read_text()
+    (repo / "policies" / "many.policy").write_text(text.replace("then deny", "then allow"))
+    options = ReviewOptions(analysis_options(datetime(2026, 12, 2, tzinfo=UTC), None),
+                            ReviewConfig())
+    review = run_review(repo, "main", [Path("policies")], options)
+    assert len(review.findings) == 30
+    full = render_review_markdown(review)
+    assert "cut here" not in full and len(full.encode()) > 4000
+    capped = render_review_markdown(review, limit=4000)
+    assert len(capped.encode()) <= 4000 and "The report was cut here" in capped
+    assert capped.startswith(full[:1000])
+
+    lines = render_github(review).splitlines()
+    notices = [line for line in lines if line.startswith("::notice ")]
+    assert len(notices) == 10
+    assert lines[-1].startswith("dualgate: 20 notices more not annotated")
+    # The title's `,` and `:` are escaped in the property; the message keeps its text.
+    assert "title=dualgate review%3A decision (advisory%2C advisory)::loosening" in notices[0]
