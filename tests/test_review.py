@@ -348,3 +348,14 @@ def test_markdown_is_capped_and_annotations_are_escaped_and_limited(repo: Path) 
     assert lines[-1].startswith("dualgate: 20 notices more not annotated")
     # The title's `,` and `:` are escaped in the property; the message keeps its text.
     assert "title=dualgate review%3A decision (advisory%2C advisory)::loosening" in notices[0]
+
+
+def test_a_removed_rule_is_reported_on_its_base_line(repo: Path) -> None:
+    edit(repo, "rule approve-prod-refunds\n  when topic payments.refund.create\n"
+               "   and env production\n  then require_human\n\n", "")
+    data = as_json()
+    [finding] = data["files"][0]["findings"]
+    change = finding["change"]
+    assert (change["base"]["rule"], change["head"]["rule"]) == ("approve-prod-refunds", None)
+    assert change["direction"] == "tightening"
+    assert (finding["path"], finding["line"]) == ("policies/shop.policy", 10)

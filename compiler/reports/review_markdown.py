@@ -74,7 +74,7 @@ def _lines(review: Review) -> list[str]:
     if review.replay is not None:
         log = review.replay
         lines += ["", f"Replay log `{cell(log.path)}`: {len(log.requests)} requests, "
-                      f"{log.bad} bad lines."]
+                      f"{log.bad} bad line{'' if log.bad == 1 else 's'}."]
     return lines
 
 

@@ -73,7 +73,9 @@ def render_review_text(review: Review) -> str:
             lines.append(f"  {replay_line(file.replay)}")
             lines.extend(f"    {replay_example(example)}" for example in file.replay.examples)
     if review.replay is not None and review.replay.bad:
-        lines.append(f"replay log {review.replay.path}: {review.replay.bad} bad lines skipped")
+        bad = review.replay.bad
+        lines.append(f"replay log {review.replay.path}: {bad} bad line{'' if bad == 1 else 's'} "
+                     "skipped")
         lines.extend(f"  line {b.line}: {b.message}" for b in review.replay.bad_examples)
     problems = [*(review.waivers.problems if review.waivers else ()), *review.unused]
     if review.waivers is not None:
