@@ -10,7 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dualgate.compiler.diff import diff_policies
 from dualgate.compiler.frontend.loader import load_policy_text
+from dualgate.compiler.frontend.source import Span
+from dualgate.compiler.ir import Policy, TopicPattern
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.reports.annotations import (
     Annotation,
@@ -25,13 +28,16 @@ from dualgate.compiler.review import (
     Level,
     LevelRule,
     Subject,
+    Waiver,
     find_config,
     level_for,
     load_config,
     parse_waivers,
 )
 from dualgate.compiler.review.replay import parse_log, replay
+from dualgate.compiler.review.verdict import Finding, change_findings, unused_waivers
 from dualgate.runtime.vocabulary import TierName
+from tests.strategies import colliding_policies
 
 NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
@@ -289,3 +295,62 @@ def test_markdown_is_cut_under_the_cap_with_a_note(lines: list[str], limit: int)
 
 def test_table_cells_escape_what_would_break_the_table() -> None:
     assert cell("a|b\nc<script>") == "a\\|b c&lt;script>"
+
+
+# --- the verdict on random policy pairs --------------------------------------------
+
+LEVEL_RULES = st.lists(st.builds(
+    LevelRule,
+    level=st.sampled_from(Level),
+    kind=st.sampled_from([None, "decision", "tier"]),
+    direction=st.sampled_from([None, "loosening", "tightening"]),
+    tier=st.sampled_from([None, *TierName]),
+    protected=st.sampled_from([None, True, False]),
+), max_size=3).map(tuple)
+WAIVER_TOPICS = st.sampled_from([None, "**", "a.**", "*", "a", "b.*"])
+
+
+@st.composite
+def waiver_sets(draw: st.DrawFn, policy: str) -> list[Waiver]:
+    count = draw(st.integers(min_value=0, max_value=3))
+    return [
+        Waiver(f"w{i}", policy, draw(st.sampled_from([None, "prod", "stage"])),
+               TopicPattern.parse(t) if (t := draw(WAIVER_TOPICS)) else None,
+               draw(st.sampled_from([None, "r0", "r1"])), "owner", "reason",
+               NOW, Span("w.yaml", i + 1, 1, i + 1, 2))
+        for i in range(count)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(colliding_policies(), colliding_policies(), LEVEL_RULES, st.data())
+def test_findings_follow_levels_and_waivers_only_lift_soft_blocks(
+    base: Policy, head: Policy, configured: tuple[LevelRule, ...], data: st.DataObject,
+) -> None:
+    diff = diff_policies(base, head, now=NOW)
+    waivers = data.draw(waiver_sets(head.name))
+
+    def judged(rules: tuple[LevelRule, ...], given: list[Waiver]) -> list[Finding]:
+        return change_findings(diff, base, head, configured=rules, waivers=given, path="p")
+
+    plain, waived = judged(configured, []), judged(configured, waivers)
+    assert [f.change for f in waived] == list(diff.changes)
+    for change, before, after in zip(diff.changes, plain, waived, strict=True):
+        subject = Subject(change.kind, change.direction, change.riskiest_tier, change.protected)
+        assert before.level is after.level is level_for(subject, configured)
+        assert before.waiver is None
+        covering = [w.id for w in waivers if w.covers(
+            head.name, change.env, change.witness.topic, (change.base.rule, change.head.rule))]
+        expected = covering[0] if covering and after.level.waivable else None
+        assert after.waiver == expected
+        # A waiver never adds a block, and never lifts a hard-mandatory one.
+        assert not (after.standing == "blocking" and before.standing != "blocking")
+        assert (after.standing == "blocking") == (
+            after.level is Level.HARD_MANDATORY
+            or (after.level is Level.SOFT_MANDATORY and not covering))
+    # Everything advisory: nothing blocks. Everything hard: every change blocks.
+    assert all(f.standing == "advisory" for f in judged((LevelRule(Level.ADVISORY),), waivers))
+    assert all(f.standing == "blocking"
+               for f in judged((LevelRule(Level.HARD_MANDATORY),), waivers))
+    unused = {p.waiver for p in unused_waivers(waivers, waived)}
+    assert unused == {w.id for w in waivers} - {f.waiver for f in waived}
