@@ -359,3 +359,33 @@ def test_a_removed_rule_is_reported_on_its_base_line(repo: Path) -> None:
     assert (change["base"]["rule"], change["head"]["rule"]) == ("approve-prod-refunds", None)
     assert change["direction"] == "tightening"
     assert (finding["path"], finding["line"]) == ("policies/shop.policy", 10)
+
+
+def test_discovery_follows_lints_rules_from_a_subdirectory(
+    repo: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    edit(repo, *HIGH_PROD_LOOSENING)
+    hidden = repo / "policies" / ".drafts"
+    hidden.mkdir()
+    (hidden / "draft.policy").write_text("policy draft\n")
+    (repo / "policies" / "notes.txt").write_text("not a policy\n")
+    monkeypatch.chdir(repo / "policies")
+    data = as_json()
+    assert [f["path"] for f in data["files"]] == ["shop.policy"]
+    # A file named directly is always reviewed, as lint does.
+    data = as_json(".drafts/draft.policy")
+    assert [(f["path"], f["status"]) for f in data["files"]] == [(".drafts/draft.policy",
+                                                                  "added")]
+
+
+def test_a_deleted_file_replays_against_nothing_deployed(repo: Path) -> None:
+    (repo / "policies" / "shop.policy").unlink()
+    (repo / "log.jsonl").write_text(
+        '{"topic": "docs.readme", "env": "staging"}\n'
+        '{"topic": "payments.x", "env": "production"}\n')
+    data = as_json("--replay", "log.jsonl")
+    replay = data["files"][0]["replay"]
+    # docs.readme: allow -> deny, tier low -> high; payments.x: denied, high on both sides.
+    assert replay["decision"] == {"loosening": 0, "tightening": 1}
+    assert replay["tier"] == {"loosening": 0, "tightening": 1}
+    assert replay["changed"] == 1 and replay["examples"][0]["line"] == 1
