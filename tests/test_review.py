@@ -248,6 +248,8 @@ def test_usage_and_io_problems_exit_2(repo: Path, tmp_path_factory: pytest.TempP
     assert run("--replay", "missing.jsonl").exit_code == 2
     assert run("nowhere").exit_code == 2
     assert run("--output", "pdf=x.pdf").exit_code == 2
+    result = run("--output", f"json={repo / 'policies'}")
+    assert result.exit_code == 2 and "cannot write" in result.stderr
     monkeypatch.chdir(tmp_path_factory.mktemp("not-a-repo"))
     result = run()
     assert result.exit_code == 2 and "not a git repository" in result.stderr

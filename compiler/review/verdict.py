@@ -9,12 +9,12 @@ with a JSON form, which the report writers in ``compiler/reports`` render.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.diff import Change, PolicyDiff, PolicyRef
+from dualgate.compiler.diff import Change, Outcome, PolicyDiff, PolicyRef
 from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.ir import Policy
 from dualgate.compiler.review.git import Status
@@ -105,7 +105,7 @@ class Review:
     waivers: WaiverFile | None = None
     unused: tuple[WaiverProblem, ...] = ()
     replay: ReplayLog | None = None
-    levels: tuple[LevelRule, ...] = field(default=())
+    levels: tuple[LevelRule, ...] = ()
 
     @property
     def findings(self) -> list[Finding]:
@@ -221,7 +221,7 @@ def describe(change: Change) -> str:
     )
 
 
-def _by(outcome: Any) -> str:
+def _by(outcome: Outcome) -> str:
     if outcome.rule is not None:
         where = f" ({outcome.location})" if outcome.location else ""
         return f"by rule `{outcome.rule}`{where}"
