@@ -195,7 +195,7 @@ def _protected(policies: Sequence[ir.Policy], env: str | None) -> bool:
     return any(e.name == env and e.protected for p in policies for e in p.envs)
 
 
-ORACLE = settings(max_examples=250, deadline=None,
+ORACLE = settings(max_examples=150, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -216,7 +216,7 @@ def test_diff_equals_brute_force(pair: tuple[ir.Policy, ir.Policy]) -> None:
     assert diff.equivalent == (not diff.changes)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_diff_with_itself_is_empty(policy: ir.Policy) -> None:
     diff = diff_policies(policy, policy, now=NOW)
@@ -225,7 +225,7 @@ def test_diff_with_itself_is_empty(policy: ir.Policy) -> None:
     assert diff.summary()["loosening"] == diff.summary()["tightening"] == 0
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(policy_pairs())
 def test_reversed_diff_mirrors_keys_with_opposite_directions(

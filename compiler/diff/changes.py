@@ -17,9 +17,10 @@ from datetime import datetime
 from dualgate.compiler.diff.joint import JointSpace, Side
 from dualgate.compiler.diff.model import Change, Direction, Outcome, PolicyDiff
 from dualgate.compiler.ir import Policy
+from dualgate.compiler.networks import Network
 from dualgate.compiler.reference import Request, fail_mode_of
 from dualgate.compiler.regions.bits import bit_indices, lowest_bit
-from dualgate.compiler.regions.cidr_atoms import CidrAtom, CidrAtoms
+from dualgate.compiler.regions.cidr_atoms import CidrAtoms
 from dualgate.compiler.regions.space import TopicClass
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 
@@ -67,6 +68,13 @@ class _Sweep:
         self.decisions: dict[DecisionKey, _Group] = {}
         self.tiers: dict[TierKey, _Group] = {}
         self._pieces: list[dict[int, list[Piece]]] = [{}, {}]
+        self._deciders = [_DecisionOf(tuple(rule.decision for rule in side.policy.rules),
+                                      side.policy.default_decision)
+                          for side in (joint.base, joint.head)]
+        self._positions = [{rule.id: i for i, rule in enumerate(side.policy.rules)}
+                           for side in (joint.base, joint.head)]
+        cidrs = joint.base.space.cidrs
+        self._cidrs = _CidrWords(cidrs)
         self._run()
 
     # -- the sweep ---------------------------------------------------------------
@@ -90,7 +98,7 @@ class _Sweep:
 
     def _meet(self, atoms: list[int], base_pieces: list[Piece], head_pieces: list[Piece],
               base_tier: TierName, head_tier: TierName) -> None:
-        base_decision, head_decision = self._decision(0), self._decision(1)
+        base_decision, head_decision = self._deciders
         for base_envs, base_cidrs, base_by in base_pieces:
             decision = base_decision(base_by)
             for head_envs, head_cidrs, head_by in head_pieces:
@@ -127,11 +135,6 @@ class _Sweep:
 
     def _side(self, index: int) -> Side:
         return self.joint.head if index else self.joint.base
-
-    def _decision(self, index: int) -> _DecisionOf:
-        policy = self._side(index).policy
-        return _DecisionOf(tuple(rule.decision for rule in policy.rules),
-                           policy.default_decision)
 
     # -- the changes -------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class _Sweep:
                   else f"topic{'s' if len(ordered) > 1 else ''} like {named}")
         if not with_cidrs:
             return topics
-        return f"{topics}; {_describe_cidrs(self.joint.base.space.cidrs, group.cidr_union)}"
+        return f"{topics}; {self._cidrs.describe(group.cidr_union)}"
 
     # -- report order ------------------------------------------------------------
 
@@ -202,8 +205,7 @@ class _Sweep:
     def _rank(self, index: int, outcome: Outcome) -> int:
         if outcome.rule is None:
             return {"default": 1 << 30, "unknown-env": (1 << 30) + 1}[outcome.reason]
-        ids = [rule.id for rule in self._side(index).policy.rules]
-        return ids.index(outcome.rule)
+        return self._positions[index][outcome.rule]
 
 
 @dataclass(frozen=True)
@@ -232,42 +234,107 @@ def _direction(base: Decision, head: Decision) -> Direction:
     return "loosening" if head.strictness < base.strictness else "tightening"
 
 
-def _describe_cidrs(cidrs: CidrAtoms, bits: int) -> str:
-    """The cidr atoms in ``bits`` in words, by the widest policy networks wholly inside them."""
-    if bits == cidrs.all_bits:
-        return "any cidr or none"
-    if bits == cidrs.all_bits & ~1:
-        return "any cidr"
-    absent = ["no cidr"] if bits & 1 else []
-    whole: list[str] = []
-    rest: list[str] = []
-    covered = 0
-    for index in sorted(bit_indices(bits & ~1), key=lambda i: _width(cidrs.atoms[i])):
-        if covered >> index & 1:
-            continue
-        atom = cidrs.atoms[index]
-        if atom.network is None:
-            rest.append(f"IPv{atom.family} outside every policy network")
-            continue
-        inside = cidrs.condition_bits((atom.network,), negated=False)
-        if inside & ~bits == 0:
-            whole.append(f"`{atom.network}`")
-            covered |= inside
-        else:
-            rest.append(f"within `{atom.network}` but not its deeper networks")
-    if len(whole) > _NAMED_NETWORKS:
-        whole = [*whole[:_NAMED_NETWORKS], f"{len(whole) - _NAMED_NETWORKS} more"]
-    within = [f"within {_either(whole)}"] if whole else []
-    return "cidr " + _either([*within, *rest, *absent])
+class _CidrWords:
+    """Sets of cidr atoms in words, by the widest policy networks wholly inside them (or
+    outside them, when that is shorter).
+
+    The policy networks form a forest by containment; a description walks it from the
+    roots and descends only below networks the set covers in part, so its cost follows
+    the length of the description rather than the number of networks.
+    """
+
+    def __init__(self, cidrs: CidrAtoms) -> None:
+        self.cidrs = cidrs
+        atoms = cidrs.atoms
+        self.inside = [0 if atom.network is None
+                       else cidrs.condition_bits((atom.network,), negated=False)
+                       for atom in atoms]
+        self.children: list[list[int]] = [[] for _ in atoms]
+        self.roots: list[int] = []
+        # Network atoms come sorted by (family, address, prefix length), so the networks
+        # containing one are exactly those on a stack of the ones before it.
+        stack: list[int] = []
+        for index, atom in enumerate(atoms):
+            network = atom.network
+            if network is None:
+                if not atom.absent:
+                    self.roots.append(index)
+                continue
+            while stack and not _contains(atoms[stack[-1]].network, network):
+                stack.pop()
+            (self.children[stack[-1]] if stack else self.roots).append(index)
+            stack.append(index)
+
+    def describe(self, bits: int) -> str:
+        everything = self.cidrs.all_bits
+        if bits == everything:
+            return "any cidr or none"
+        if bits == everything & ~1:
+            return "any cidr"
+        inside = self._parts(bits & ~1, _NAMED_NETWORKS)
+        outside = self._parts(everything & ~bits & ~1, inside.count - 1)
+        none = " (or none)" if bits & 1 else ""
+        if outside.complete and not outside.rest:
+            return f"cidr not within {_either(_capped(outside.whole, complete=True))}{none}"
+        within = ([f"within {_either(_capped(inside.whole, complete=inside.complete))}"]
+                  if inside.whole else [])
+        rest = inside.rest if inside.complete or inside.whole else [*inside.rest, "more"]
+        return "cidr " + _either([*within, *rest, *(["no cidr"] if bits & 1 else [])])
+
+    def _parts(self, bits: int, limit: int) -> _Parts:
+        """The widest policy networks whose atoms all lie in ``bits``, and the rest in words;
+        the walk stops (``complete`` False) once it has more than ``limit`` parts."""
+        parts = _Parts()
+        atoms, insides = self.cidrs.atoms, self.inside
+        pending = [i for i in reversed(self.roots) if insides[i] & bits or bits >> i & 1]
+        found = 0
+        while pending:
+            if found > limit:
+                parts.complete = False
+                break
+            index = pending.pop()
+            atom = atoms[index]
+            found += 1
+            if atom.network is None:
+                parts.rest.append(f"IPv{atom.family} outside every policy network")
+            elif insides[index] & ~bits == 0:
+                parts.whole.append(atom.network)
+            else:
+                if bits >> index & 1:
+                    parts.rest.append(f"within `{atom.network}` but not its deeper networks")
+                else:
+                    found -= 1
+                pending.extend(c for c in reversed(self.children[index]) if insides[c] & bits)
+        return parts
+
+
+@dataclass
+class _Parts:
+    """A description's pieces: whole networks, other atoms in words, and whether that is all."""
+
+    whole: list[Network] = field(default_factory=list)
+    rest: list[str] = field(default_factory=list)
+    complete: bool = True
+
+    @property
+    def count(self) -> int:
+        return len(self.whole) + len(self.rest)
+
+
+def _contains(outer: Network | None, inner: Network) -> bool:
+    return (outer is not None and outer.version == inner.version
+            and inner.subnet_of(outer))  # type: ignore[arg-type]
+
+
+def _capped(networks: list[Network], *, complete: bool) -> list[str]:
+    """The first networks in backticks, then how many more there are (or "more")."""
+    shown = [f"`{network}`" for network in networks[:_NAMED_NETWORKS]]
+    more = len(networks) - _NAMED_NETWORKS
+    if not complete:
+        return [*shown, "more"]
+    return [*shown, f"{more} more"] if more > 0 else shown
 
 
 def _either(items: list[str]) -> str:
     """``a``, ``a or b``, ``a, b or c``."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
-
-
-def _width(atom: CidrAtom) -> tuple[int, int]:
-    """Widest networks first: by family, then prefix length (uncovered atoms last)."""
-    if atom.network is None:
-        return (atom.family or 0, 1 << 8)
-    return (atom.network.version, atom.network.prefixlen)
