@@ -16,7 +16,7 @@ from datetime import datetime
 
 from dualgate.compiler.diff.joint import JointSpace, Side
 from dualgate.compiler.diff.model import Change, Direction, Outcome, PolicyDiff
-from dualgate.compiler.ir import Policy
+from dualgate.compiler.ir import Policy, Rule
 from dualgate.compiler.networks import Network
 from dualgate.compiler.reference import Request, fail_mode_of
 from dualgate.compiler.regions.bits import bit_indices, lowest_bit
@@ -86,6 +86,11 @@ class _Sweep:
         pairs: dict[tuple[int, int], list[int]] = {}
         for atom, pair in enumerate(zip(*class_of, strict=True)):
             pairs.setdefault(pair, []).append(atom)
+        contents = self._rule_contents()
+        # Same rules in the same order give the same cells; with the same default and the
+        # same accepted envs, the decisions then agree on every request of the pair.
+        alike = (self.joint.base.policy.default_decision is self.joint.head.policy.default_decision
+                 and self.joint.base.accepted == self.joint.head.accepted)
         for (base_class, head_class), atoms in pairs.items():
             base_tier = base.classes[base_class].tier
             head_tier = head.classes[head_class].tier
@@ -93,8 +98,18 @@ class _Sweep:
             if tier_key[:2] != tier_key[2:]:
                 group = self.tiers.setdefault(tier_key, _Group(atoms[0], 0, 1))
                 group.topic_atoms.update(atoms)
+            if alike and _same_rules(contents, base.classes[base_class].candidates,
+                                     head.classes[head_class].candidates):
+                continue
             self._meet(atoms, self._pieces_of(0, base_class), self._pieces_of(1, head_class),
                        base_tier, head_tier)
+
+    def _rule_contents(self) -> tuple[list[int], list[int]]:
+        """Per side, a number for each rule that two rules share exactly when they are equal."""
+        numbers: dict[Rule, int] = {}
+        base, head = ([numbers.setdefault(rule, len(numbers)) for rule in side.policy.rules]
+                      for side in (self.joint.base, self.joint.head))
+        return base, head
 
     def _meet(self, atoms: list[int], base_pieces: list[Piece], head_pieces: list[Piece],
               base_tier: TierName, head_tier: TierName) -> None:
@@ -123,7 +138,8 @@ class _Sweep:
         side = self._side(side_index)
         accepted = side.accepted
         pieces: list[Piece] = []
-        for cell in side.space.classes[class_index].cells:
+        space = side.space
+        for cell in space.first_match(space.classes[class_index].candidates):
             envs = cell.envs & accepted
             if envs:
                 pieces.append((envs, cell.cidrs, DEFAULT if cell.rule is None else cell.rule))
@@ -228,6 +244,15 @@ def _class_of_atom(classes: tuple[TopicClass, ...], atom_count: int) -> list[int
         for atom in topic_class.atoms:
             owner[atom] = index
     return owner
+
+
+def _same_rules(contents: tuple[list[int], list[int]], base: tuple[int, ...],
+                head: tuple[int, ...]) -> bool:
+    """True when two candidate lists hold equal rules in the same order."""
+    if len(base) != len(head):
+        return False
+    base_numbers, head_numbers = contents
+    return all(base_numbers[b] == head_numbers[h] for b, h in zip(base, head, strict=True))
 
 
 def _direction(base: Decision, head: Decision) -> Direction:

@@ -2,9 +2,9 @@
 
 One topic automaton over both policies' rule and tier patterns, both sets of networks,
 and an env atom per env either declares plus one for every env neither declares. Each
-policy gets its own ``RegionSpace`` (rule boxes, topic classes, first-match cells) over
-these shared atoms, so a cell of one and a cell of the other meet exactly when some
-request lies in both.
+policy gets its own ``RegionSpace`` (rule boxes, topic classes) over these shared atoms,
+so a first-match cell of one and a cell of the other meet exactly when some request lies
+in both.
 
 An env a policy does not declare never reaches its rules (``unknown-env``), unless the
 policy declares no envs at all and so accepts every env; ``accepted`` holds, per side,
@@ -52,7 +52,8 @@ class JointSpace:
         self.head = self._side(head, progress)
 
     def _side(self, policy: Policy, progress: Progress | None) -> Side:
-        space = RegionSpace(policy, progress, dimensions=self.dimensions)
+        # Cells are computed by the sweep, only for the classes whose rules changed.
+        space = RegionSpace(policy, progress, dimensions=self.dimensions, cells=False)
         accepted = (self.envs.condition_bits(policy.env_names, negated=False)
                     if policy.envs else self.envs.all_bits)
         return Side(policy, space, accepted)

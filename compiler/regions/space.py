@@ -119,10 +119,14 @@ class RegionSpace:
 
     def __init__(
         self, policy: Policy, progress: Progress | None = None,
-        *, dimensions: Dimensions | None = None,
+        *, dimensions: Dimensions | None = None, cells: bool = True,
     ) -> None:
         """The space of ``policy`` over its own atoms, or over shared ``dimensions``
-        (which must hold every pattern, env and network of ``policy``)."""
+        (which must hold every pattern, env and network of ``policy``).
+
+        With ``cells`` False the classes carry no cells: for a caller that needs only
+        some of them, and computes those with ``first_match(topic_class.candidates)``.
+        """
         self.policy = policy
         shared = dimensions or Dimensions.of((policy,), EnvAtoms(policy.envs))
         self.envs = shared.envs
@@ -143,7 +147,7 @@ class RegionSpace:
         self.boxes: tuple[RuleBox, ...] = tuple(
             self._box(index) for index in range(len(policy.rules))
         )
-        self.classes: tuple[TopicClass, ...] = tuple(self._build_classes(progress))
+        self.classes: tuple[TopicClass, ...] = tuple(self._build_classes(progress, cells))
 
     # -- atoms -------------------------------------------------------------------
 
@@ -225,7 +229,7 @@ class RegionSpace:
 
     # -- classes and cells -------------------------------------------------------
 
-    def _build_classes(self, progress: Progress | None) -> Iterator[TopicClass]:
+    def _build_classes(self, progress: Progress | None, cells: bool) -> Iterator[TopicClass]:
         explicit: list[list[int]] = [[] for _ in self.topics.atoms]
         everywhere: list[int] = []
         for box in self.boxes:
@@ -244,7 +248,8 @@ class RegionSpace:
             if progress is not None and done % PROGRESS_STEP == 0:
                 progress("regions", done, total)
             candidates = tuple(heapq.merge(rules, everywhere))
-            yield TopicClass(tuple(atoms), candidates, tier, tuple(self.first_match(candidates)))
+            yield TopicClass(tuple(atoms), candidates, tier,
+                             tuple(self.first_match(candidates)) if cells else ())
         if progress is not None:
             progress("regions", total, total)
 
