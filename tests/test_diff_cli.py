@@ -191,7 +191,7 @@ def test_yaml_and_dsl_mix_and_give_the_same_changes(sides: tuple[Path, Path],
 
 
 def test_standard_input_for_either_side(sides: tuple[Path, Path]) -> None:
-    base, head = sides
+    head = sides[1]
     from_stdin = _json(run("-", str(head), "--format", "json", input=BASE))
     assert from_stdin["base"]["path"] == "<stdin>"
     assert from_stdin["summary"]["equivalent"] is False
