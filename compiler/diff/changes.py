@@ -61,6 +61,8 @@ def diff_policies(base: Policy, head: Policy, *, now: datetime) -> PolicyDiff:
 
 
 class _Sweep:
+    """One run of the grouping: the groups found, and the changes they make."""
+
     def __init__(self, joint: JointSpace, now: datetime) -> None:
         self.joint = joint
         self.modes = [{tier: fail_mode_of(side.policy, tier, now) for tier in TierName}
