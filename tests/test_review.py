@@ -391,3 +391,21 @@ def test_a_deleted_file_replays_against_nothing_deployed(repo: Path) -> None:
     assert replay["decision"] == {"loosening": 0, "tightening": 1}
     assert replay["tier"] == {"loosening": 0, "tightening": 1}
     assert replay["changed"] == 1 and replay["examples"][0]["line"] == 1
+
+
+def test_a_waiver_must_cover_every_request_of_a_change_not_just_its_witness(
+    repo: Path,
+) -> None:
+    edit(repo, "   and env staging\n  then throttle", "   and env staging\n  then allow")
+    data = as_json()
+    [finding] = data["files"][0]["findings"]
+    assert finding["status"] == "blocking" and finding["change"]["env"] == "staging"
+    witness = finding["change"]["witness"]["topic"]
+    # A pattern naming exactly the witness topic still leaves the rest of payments.**.
+    narrow = (WAIVER.format(expires="2026-12-20T00:00:00Z")
+              .replace("env: production", "env: staging")
+              .replace("rule: approve-prod-refunds", "rule: throttle-staging-payments"))
+    (repo / "waivers.yaml").write_text(narrow.replace('"payments.refund.*"', f'"{witness}"'))
+    assert as_json("--waivers", "waivers.yaml")["verdict"] == "blocked"
+    (repo / "waivers.yaml").write_text(narrow.replace('"payments.refund.*"', '"payments.**"'))
+    assert as_json("--waivers", "waivers.yaml")["verdict"] == "pass"

@@ -112,7 +112,8 @@ def _review_file(
     base: Policy = base_policy or nothing_deployed(head_policy.name)
     diff = diff_policies(base, head_policy, now=options.now)
     findings.extend(change_findings(diff, base, head_policy, configured=levels,
-                                    waivers=waivers, path=path, new=base_policy is None))
+                                    waivers=waivers, path=path, now=options.now,
+                                    new=base_policy is None))
     base_ref = PolicyRef.of(f"{revision}:{path}", base, changed.base or b"")
     head_ref = PolicyRef.of(path, head_policy, changed.head)
     result = (replay(log, head_policy.name, base, head_policy, options.now)

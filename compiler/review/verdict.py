@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from dualgate.compiler.codes import Severity
@@ -20,6 +21,7 @@ from dualgate.compiler.ir import Policy
 from dualgate.compiler.review.git import Status
 from dualgate.compiler.review.levels import Level, LevelRule, Subject, level_for
 from dualgate.compiler.review.replay import ReplayLog, ReplayResult
+from dualgate.compiler.review.waiver_regions import WaiverRegions
 from dualgate.compiler.review.waivers import Waiver, WaiverFile, WaiverProblem
 from dualgate.runtime.vocabulary import TierName
 
@@ -149,7 +151,7 @@ def lint_findings(diagnostics: Sequence[Diagnostic]) -> list[Finding]:
 
 def change_findings(
     diff: PolicyDiff, base: Policy, head: Policy, *, configured: tuple[LevelRule, ...],
-    waivers: Sequence[Waiver], path: str, new: bool = False,
+    waivers: Sequence[Waiver], path: str, now: datetime, new: bool = False,
 ) -> list[Finding]:
     """Each change of ``diff`` at its level, with the first waiver that lifts it.
 
@@ -157,6 +159,7 @@ def change_findings(
     base (nothing deployed) puts every topic in the high tier: there the head's tier
     counts, and the move out of the high tier is judged as the tier change it is.
     """
+    regions = WaiverRegions(base, head, diff, now)
     found = []
     for change in diff.changes:
         tier = change.head.tier if new else change.riskiest_tier
@@ -165,8 +168,8 @@ def change_findings(
         waiver = None
         if level.waivable:
             rules = (change.base.rule, change.head.rule)
-            waiver = next((w.id for w in waivers if w.covers(
-                head.name, change.env, change.witness.topic, rules)), None)
+            waiver = next((w.id for w in waivers if w.matches(head.name, change.env, rules)
+                           and (w.topic is None or regions.covers(w.topic, change))), None)
         found.append(Finding(
             change.kind, level, describe(change), _change_span(change, base, head, path),
             waiver, change.direction, change=change,
@@ -182,7 +185,7 @@ def deletion_finding(
     level = level_for(Subject("deleted", "loosening", TierName.HIGH, True), configured)
     waiver = None
     if level.waivable and policy is not None:
-        waiver = next((w.id for w in waivers if w.covers(policy, None, None, ())), None)
+        waiver = next((w.id for w in waivers if w.covers_deletion(policy)), None)
     name = f"policy `{policy}`" if policy else "the policy"
     return Finding(
         "deleted", level,

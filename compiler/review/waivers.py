@@ -14,11 +14,11 @@ A waiver file is YAML validated by ``schemas/waivers.schema.json``::
 A waiver **covers** a change when every match field it gives holds: ``policy`` equals the
 policy's declared name; ``env`` equals the change's env (so a waiver with an env never
 covers a tier change or a deleted file, which have none); ``rule`` is the deciding rule on
-the base or the head side; and ``topic`` is a topic pattern that matches the change's
-witness topic by the policy language's own matching (``*`` one segment, ``**`` any number,
-whole-topic; a deleted file is covered only by a waiver without a topic, or with ``**``).
-The witness stands for its change: the diff groups requests by the rules and tiers that
-decide them, so one change is one reason to waive.
+the base or the head side; and ``topic`` is a topic pattern that matches the topic of
+*every* request in the change by the policy language's own matching (``*`` one segment,
+``**`` any number, whole-topic), decided exactly by ``review.waiver_regions``, so in
+particular it matches the witness. A deleted file is covered only by a waiver without a
+topic, or with ``**``.
 
 A waiver that is malformed, expired (``expires`` at or before now) or expires further ahead
 than the limit (30 days by default) covers nothing and is reported; so is a second waiver
@@ -37,7 +37,6 @@ from dualgate.compiler.frontend.loader import decode_source
 from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.frontend.yaml_front import JsonPath, read_yaml_data
 from dualgate.compiler.ir import RFC3339, TopicPattern, format_timestamp
-from dualgate.compiler.reference import pattern_matches
 from dualgate.compiler.topics import PatternError
 from dualgate.schemas import load_schema
 
@@ -58,24 +57,19 @@ class Waiver:
     expires: datetime
     span: Span
 
-    def covers(self, policy: str, env: str | None, topic: str | None,
-               rules: tuple[str | None, ...]) -> bool:
-        """Whether this waiver covers a change (see the module docstring).
+    def matches(self, policy: str, env: str | None, rules: tuple[str | None, ...]) -> bool:
+        """Whether the policy, env and rule fields hold for a change (the topic is left to
+        ``review.waiver_regions``, which needs the whole change); ``rules`` are the deciding
+        rules on both sides."""
+        return (
+            self.policy == policy
+            and (self.env is None or self.env == env)
+            and (self.rule is None or self.rule in rules)
+        )
 
-        ``topic`` is the witness topic, None for a deleted file; ``rules`` the deciding
-        rules on both sides.
-        """
-        if self.policy != policy:
-            return False
-        if self.env is not None and self.env != env:
-            return False
-        if self.rule is not None and self.rule not in rules:
-            return False
-        if self.topic is None:
-            return True
-        if topic is None:
-            return self.topic.text == "**"
-        return pattern_matches(self.topic, topic)
+    def covers_deletion(self, policy: str) -> bool:
+        """Whether this waiver covers deleting the policy: no env, no rule, any topic."""
+        return self.matches(policy, None, ()) and (self.topic is None or self.topic.text == "**")
 
     def to_json(self) -> dict[str, Any]:
         return {
