@@ -11,7 +11,8 @@ TYPECHECK_TREE := build/typecheck
 .PHONY: help demo test lint clean
 
 help:
-	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests"
+	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests,"
+	@echo "            diff an example against an edited copy"
 	@echo "make test   set up .venv with dev extras and run the test suite with coverage"
 	@echo "make lint   ruff and mypy"
 	@echo "make clean  remove .venv and build artifacts"
@@ -46,6 +47,7 @@ demo: $(VENV)/.installed
 	done
 	$(BIN)/dualgate eval $(BUNDLES)/infra.bundle.json --explain \
 		--topic infra.security_group.update --env production --cidr 203.0.113.7
+	$(BIN)/dualgate diff policies/payments.policy policies/changes/payments.policy
 
 test: $(VENV)/.installed-dev
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)

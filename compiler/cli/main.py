@@ -10,12 +10,14 @@ import click
 
 from dualgate.compiler.cli.alerts import alerts_command
 from dualgate.compiler.cli.compile import compile_command
+from dualgate.compiler.cli.diff import diff_command
 from dualgate.compiler.cli.evaluate import eval_command
 from dualgate.compiler.cli.explain import explain
 from dualgate.compiler.cli.fmt import fmt
 from dualgate.compiler.cli.inspect_bundle import inspect_command
 from dualgate.compiler.cli.keygen import keygen
 from dualgate.compiler.cli.lint import lint
+from dualgate.compiler.cli.review import review
 from dualgate.compiler.cli.verify import verify
 
 
@@ -42,6 +44,8 @@ cli.add_command(keygen)
 cli.add_command(verify)
 cli.add_command(inspect_command)
 cli.add_command(alerts_command)
+cli.add_command(diff_command)
+cli.add_command(review)
 
 
 def main() -> None:

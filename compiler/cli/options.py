@@ -60,11 +60,15 @@ def clock_options(command: F) -> F:
         "--override-window-limit", metavar="DURATION", callback=parse_duration,
         help="How long an override may stay open, from --now (default: 7d).",
     )(command)
+    return now_option("The time the override checks use")(command)
+
+
+def now_option(what: str) -> Callable[[F], F]:
+    """``--now TIMESTAMP`` (RFC 3339 with a zone); ``what`` says what the time is for."""
     return click.option(
         "--now", metavar="TIMESTAMP", callback=parse_now,
-        help="The time the override checks use (default: the current time), for "
-        "reproducible results.",
-    )(command)
+        help=f"{what} (default: the current time), for reproducible results.",
+    )
 
 
 def analysis_options(now: datetime | None, limit: timedelta | None) -> AnalysisOptions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from dualgate.compiler.frontend.loader import POLICY_SUFFIXES
 
@@ -19,6 +19,14 @@ class Expansion:
 
     files: list[Path] = field(default_factory=list)
     missing: list[Path] = field(default_factory=list)
+
+
+def searched(relative: PurePath, suffixes: tuple[str, ...] = POLICY_SUFFIXES) -> bool:
+    """Whether a directory search finds the file at ``relative`` (to the searched directory)."""
+    directories = relative.parts[:-1]
+    return relative.name.lower().endswith(suffixes) and not any(
+        d.startswith(".") or d in _SKIPPED_DIRS for d in directories
+    )
 
 
 def expand(paths: Iterable[Path], suffixes: tuple[str, ...] = POLICY_SUFFIXES) -> Expansion:

@@ -82,6 +82,25 @@ def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[D
     return _Builder(source, document).policy(), []
 
 
+def read_yaml_data(
+    source: SourceFile, schema: dict[str, Any],
+) -> tuple[Any, dict[JsonPath, Span], list[Diagnostic]]:
+    """Any other one-document YAML file dualgate reads (waivers), as plain data checked
+    against ``schema``, with the span of every value; the errors point into the file
+    exactly as a policy's do. The data is None when the YAML itself is invalid."""
+    try:
+        document = _compose(source)
+    except _YamlError as error:
+        return None, {}, [error.diagnostic]
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [
+        d for e in validator.iter_errors(document.data)
+        for d in _schema_diagnostics(e, document, source)
+    ]
+    spans = {path: _span(source, node) for path, node in document.nodes.items()}
+    return document.data, spans, errors
+
+
 def _empty_values(
     value: Any, path: JsonPath, document: _Document, source: SourceFile
 ) -> list[Diagnostic]:

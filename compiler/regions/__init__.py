@@ -5,7 +5,7 @@ The analyzer, the compiler backend and the policy diff all reason over these reg
 
 from dualgate.compiler.regions.cidr_atoms import CidrAtom, CidrAtoms
 from dualgate.compiler.regions.env_atoms import EnvAtoms
-from dualgate.compiler.regions.space import Cell, RegionSpace, RuleBox, TopicClass
+from dualgate.compiler.regions.space import Cell, Dimensions, RegionSpace, RuleBox, TopicClass
 from dualgate.compiler.regions.topic_automaton import (
     TopicAtom,
     TopicAutomaton,
@@ -16,6 +16,7 @@ __all__ = [
     "Cell",
     "CidrAtom",
     "CidrAtoms",
+    "Dimensions",
     "EnvAtoms",
     "RegionSpace",
     "RuleBox",

@@ -15,7 +15,7 @@ under DESIGN.md's first-match semantics is the ``rule`` of the cell containing i
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from dualgate.compiler.ir import CidrCondition, EnvCondition, Policy, TopicCondition
@@ -81,24 +81,62 @@ class TopicClass:
     cells: tuple[Cell, ...]
 
 
+@dataclass(frozen=True)
+class Dimensions:
+    """The atoms of every dimension for one or more policies.
+
+    Built over several policies (the diff's joint space), every condition and tier
+    pattern of each of them is a union of these atoms, so their spaces can be compared
+    atom by atom. Pattern ids number the rules' patterns, then the tiers', policy by policy.
+    """
+
+    pattern_ids: Mapping[tuple[str, ...], int]
+    topics: TopicAutomaton
+    envs: EnvAtoms
+    cidrs: CidrAtoms
+
+    @classmethod
+    def of(cls, policies: Sequence[Policy], envs: EnvAtoms) -> Dimensions:
+        """The atoms of ``policies``' patterns and networks, with the env atoms ``envs``
+        (which must name every env the policies' conditions name)."""
+        pattern_ids: dict[tuple[str, ...], int] = {}
+        for policy in policies:
+            for rule in policy.rules:
+                for condition in rule.conditions:
+                    if isinstance(condition, TopicCondition):
+                        for pattern in condition.patterns:
+                            pattern_ids.setdefault(pattern.segments, len(pattern_ids))
+            for tier in policy.tiers:
+                for pattern in tier.patterns:
+                    pattern_ids.setdefault(pattern.segments, len(pattern_ids))
+        networks = [n for policy in policies for n in _networks(policy)]
+        return cls(pattern_ids, build_topic_automaton(list(pattern_ids)), envs,
+                   CidrAtoms(networks))
+
+
 class RegionSpace:
     """The atoms, rule boxes and first-match cells of one policy (see module docstring)."""
 
-    def __init__(self, policy: Policy, progress: Progress | None = None) -> None:
+    def __init__(
+        self, policy: Policy, progress: Progress | None = None,
+        *, dimensions: Dimensions | None = None, cells: bool = True,
+    ) -> None:
+        """The space of ``policy`` over its own atoms, or over shared ``dimensions``
+        (which must hold every pattern, env and network of ``policy``).
+
+        With ``cells`` False the classes carry no cells: for a caller that needs only
+        some of them, and computes those with ``first_match(topic_class.candidates)``.
+        """
         self.policy = policy
-        self.envs = EnvAtoms(policy.envs)
-        self.cidrs = CidrAtoms(_networks(policy))
-        self._pattern_ids: dict[tuple[str, ...], int] = {}
-        for rule in policy.rules:
-            for condition in rule.conditions:
-                if isinstance(condition, TopicCondition):
-                    for pattern in condition.patterns:
-                        self._pattern_id(pattern.segments)
+        shared = dimensions or Dimensions.of((policy,), EnvAtoms(policy.envs))
+        self.envs = shared.envs
+        self.cidrs = shared.cidrs
+        self._pattern_ids = shared.pattern_ids
         self._tier_patterns = frozenset(
-            self._pattern_id(pattern.segments)
+            self._pattern_ids[pattern.segments]
             for tier in policy.tiers for pattern in tier.patterns
         )
-        self.topics: TopicAutomaton = build_topic_automaton(list(self._pattern_ids))
+        self.topics: TopicAutomaton = shared.topics
         atom_count = len(self.topics.atoms)
         self._atoms_of_pattern: list[list[int]] = [[] for _ in self._pattern_ids]
         for atom, topic_atom in enumerate(self.topics.atoms):
@@ -109,15 +147,13 @@ class RegionSpace:
         self.boxes: tuple[RuleBox, ...] = tuple(
             self._box(index) for index in range(len(policy.rules))
         )
-        self.classes: tuple[TopicClass, ...] = tuple(self._build_classes(progress))
+        self.classes: tuple[TopicClass, ...] = tuple(self._build_classes(progress, cells))
 
     # -- atoms -------------------------------------------------------------------
 
-    def _pattern_id(self, segments: tuple[str, ...]) -> int:
-        return self._pattern_ids.setdefault(segments, len(self._pattern_ids))
-
     def pattern_segments(self) -> list[tuple[str, ...]]:
-        """Every distinct topic pattern of the policy's rules and tiers, as segments."""
+        """Every distinct topic pattern of the policy's rules and tiers (of every policy
+        sharing the dimensions), as segments."""
         return list(self._pattern_ids)
 
     def pattern_atoms(self, segments: tuple[str, ...]) -> list[int]:
@@ -193,7 +229,7 @@ class RegionSpace:
 
     # -- classes and cells -------------------------------------------------------
 
-    def _build_classes(self, progress: Progress | None) -> Iterator[TopicClass]:
+    def _build_classes(self, progress: Progress | None, cells: bool) -> Iterator[TopicClass]:
         explicit: list[list[int]] = [[] for _ in self.topics.atoms]
         everywhere: list[int] = []
         for box in self.boxes:
@@ -212,7 +248,8 @@ class RegionSpace:
             if progress is not None and done % PROGRESS_STEP == 0:
                 progress("regions", done, total)
             candidates = tuple(heapq.merge(rules, everywhere))
-            yield TopicClass(tuple(atoms), candidates, tier, tuple(self.first_match(candidates)))
+            yield TopicClass(tuple(atoms), candidates, tier,
+                             tuple(self.first_match(candidates)) if cells else ())
         if progress is not None:
             progress("regions", total, total)
 

@@ -65,7 +65,10 @@ __all__ = [
     "SRCROOT",
     "render_sarif",
     "rule_name",
+    "sarif_location",
     "sarif_log",
+    "sarif_text",
+    "tool_version",
 ]
 
 SARIF_VERSION = "2.1.0"
@@ -138,7 +141,7 @@ def sarif_log(
         "runs": [{
             "tool": {"driver": {
                 "name": TOOL_NAME,
-                "version": _tool_version(),
+                "version": tool_version(),
                 "informationUri": INFORMATION_URI,
                 "rules": [_rule(code) for code in rules],
             }},
@@ -154,7 +157,7 @@ def rule_name(code: Code) -> str:
     return "".join(part[:1].upper() + part[1:] for part in code.name.split("-"))
 
 
-def _tool_version() -> str:
+def tool_version() -> str:
     try:
         return version("dualgate")
     except PackageNotFoundError:  # running from a source tree that is not installed
@@ -213,11 +216,11 @@ def _result(diagnostic: Diagnostic, rule_index: int, root: Path) -> dict[str, An
         "ruleIndex": rule_index,
         "level": _LEVEL[diagnostic.severity],
         "message": {"text": _message_text(diagnostic)},
-        "locations": [_location(diagnostic.span, root)],
+        "locations": [sarif_location(diagnostic.span, root)],
     }
     if diagnostic.related:
         result["relatedLocations"] = [
-            _location(related.span, root, id=number, message=related.message)
+            sarif_location(related.span, root, id=number, message=related.message)
             for number, related in enumerate(diagnostic.related, start=1)
         ]
     if diagnostic.data:
@@ -227,15 +230,15 @@ def _result(diagnostic: Diagnostic, rule_index: int, root: Path) -> dict[str, An
 
 def _message_text(diagnostic: Diagnostic) -> str:
     """The plain-text message, with embedded links to the related locations and the help."""
-    text = _plain(diagnostic.message)
+    text = sarif_text(diagnostic.message)
     if diagnostic.related:
         links = ", ".join(
-            f"[{_plain(_link_text(related.message))}]({number})"
+            f"[{sarif_text(_link_text(related.message))}]({number})"
             for number, related in enumerate(diagnostic.related, start=1)
         )
         text += f" (see {links})"
     if diagnostic.help:
-        text += f". Help: {_plain(diagnostic.help)}"
+        text += f". Help: {sarif_text(diagnostic.help)}"
     return text
 
 
@@ -244,12 +247,12 @@ def _link_text(text: str) -> str:
     return _LINK_SPECIAL.sub(r"\\\1", text)
 
 
-def _plain(text: str) -> str:
+def sarif_text(text: str) -> str:
     """``text`` with braces doubled: SARIF messages reserve ``{n}`` for placeholders."""
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _location(
+def sarif_location(
     span: Span, root: Path, *, id: int | None = None, message: str | None = None,
 ) -> dict[str, Any]:
     location: dict[str, Any] = {}
@@ -265,7 +268,7 @@ def _location(
         },
     }
     if message is not None:
-        location["message"] = {"text": _plain(message)}
+        location["message"] = {"text": sarif_text(message)}
     return location
 
 
@@ -289,7 +292,7 @@ def _suppression(suppression: Suppression, root: Path) -> dict[str, Any]:
     return {
         "kind": "inSource",
         "justification": suppression.reason,
-        "location": _location(suppression.comment, root, message="suppression comment"),
+        "location": sarif_location(suppression.comment, root, message="suppression comment"),
     }
 
 
