@@ -10,7 +10,10 @@ import pytest
 
 from dualgate.compiler import ir
 from dualgate.compiler.diagnostics import sort_diagnostics
+from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.loader import LoadResult, load_policy_text
+from dualgate.compiler.frontend.source import SourceFile
+from dualgate.compiler.frontend.yaml_front import parse_yaml_policy
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 from dualgate.schemas import load_schema
 
@@ -279,6 +282,21 @@ def test_an_alias_bomb_is_refused() -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
     codes = [code for _, _, code, _ in found("\n".join(lines))]
     assert codes == ["DG020"]
+
+
+@pytest.mark.slow
+def test_a_large_policy_written_out_in_full_is_not_taken_for_an_alias_bomb() -> None:
+    """The expansion guard is relative to the nodes written: 12,000 rules (about 130,000
+    values, above the guard's fixed allowance) without a single alias are read."""
+    rules = "".join(
+        f"  - id: r{i}\n    when: {{topic: svc{i}.read, env: prod}}\n    decision: allow\n"
+        for i in range(12_000)
+    )
+    text = f"version: v1\npolicy: p\nenvs: [prod]\nrules:\n{rules}"
+    policy, diagnostics = parse_yaml_policy(SourceFile("big.yaml", text))
+    assert diagnostics == []
+    assert policy is not None
+    assert sum(isinstance(s, ast.RuleDecl) for s in policy.statements) == 12_000
 
 
 def test_deep_nesting_is_an_error_not_a_crash() -> None:

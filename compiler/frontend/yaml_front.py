@@ -44,9 +44,13 @@ _TYPED_TAGS = {
 }
 _YAML_11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-#: Values a policy may hold once aliases are expanded: far above any real policy, far
-#: below what an alias bomb (`&a [*b, *b, ...]` nested) would make us build.
-_MAX_VALUES = 100_000
+#: Values expansion may add beyond the nodes written: aliases to shared lists and `<<`
+#: merges of a common mapping stay far below this, while an alias bomb (`&a [*b, *b, ...]`
+#: nested) passes it after a few levels. The bound is relative to the nodes written, so a
+#: large policy written out in full is never refused for its size.
+_EXPANSION_ALLOWANCE = 100_000
+#: How many values each written node may stand for once expanded, on top of the allowance.
+_EXPANSION_FACTOR = 10
 
 
 class _YamlError(Exception):
@@ -63,6 +67,7 @@ class _Document:
     nodes: dict[JsonPath, Node] = field(default_factory=dict)
     keys: dict[JsonPath, Node] = field(default_factory=dict)
     values: int = 0
+    limit: int = 0
 
 
 def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[Diagnostic]]:
@@ -189,8 +194,25 @@ def _compose(source: SourceFile) -> _Document:
             )
         )
     document = _Document()
+    document.limit = _EXPANSION_ALLOWANCE + _EXPANSION_FACTOR * _written_nodes(documents[0])
     document.data = _to_data(documents[0], (), document, source, frozenset())
     return document
+
+
+def _written_nodes(root: Node) -> int:
+    """How many distinct nodes the document holds: each written once, however often aliased."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+    return len(seen)
 
 
 # Help for the PyYAML problems people hit most, when PyYAML gives no context.
@@ -232,7 +254,7 @@ def _to_data(
             "invalid-yaml", "an alias refers to a collection that contains it",
             _span(source, node), help="YAML aliases cannot make a value contain itself",
         ))
-    if document.values > _MAX_VALUES:
+    if document.values > document.limit:
         raise _YamlError(Diagnostic.of(
             "invalid-yaml", "the document is too large once its aliases are expanded",
             _span(source, node), help="write the values out instead of nesting aliases",
