@@ -219,31 +219,69 @@ def test_eval_on_a_source_policy_agrees_with_its_bundle(bundle: Path) -> None:
     from_bundle = run("eval", str(bundle), "--input", "-", input=lines)
     from_source = run("eval", str(INFRA), "--input", "-", input=lines)
     assert from_bundle.exit_code == from_source.exit_code == 0
-    assert from_bundle.stdout == from_source.stdout
+    def answers(result: Result) -> list[dict[str, Any]]:
+        return [{k: v for k, v in json.loads(line).items() if k != "bundle"}
+                for line in result.stdout.splitlines()]
+    assert answers(from_bundle) == answers(from_source)
     assert len(from_bundle.stdout.splitlines()) == 4
 
 
 def test_eval_jsonl_keeps_going_past_malformed_lines(bundle: Path, tmp_path: Path) -> None:
     requests = tmp_path / "requests.jsonl"
-    requests.write_text(
-        '{"topic": "infra.vm.read", "env": "dev"}\n'
-        "[1, 2]\n"
-        "not json\n"
-        '{"topic": "infra.vm.read", "env": "dev", "cdir": "10.0.0.1"}\n'
-        "\n"
-        '{"topic": 7, "env": "dev"}\n'
-        '{"env": "dev"}\n'
-        '{"topic": "infra.vm.read", "env": "dev", "cidr": "::ffff:10.0.0.1"}\n'
+    requests.write_bytes(
+        b'{"topic": "infra.vm.read", "env": "dev"}\n'
+        b"[1, 2]\n"
+        b"not json\n"
+        b'{"topic": "infra.vm.read", "env": "dev", "cdir": "10.0.0.1"}\n'
+        b"\n"
+        b'{"topic": 7, "env": "dev"}\n'
+        b'{"topic": "infra.\xff.read", "env": "dev"}\n'
+        b'{"env": "dev"}\n'
+        b'{"topic": "infra.vm.read", "env": "dev", "cidr": "::ffff:10.0.0.1"}'
     )
     result = run("eval", str(bundle), "--input", str(requests))
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     answers: list[dict[str, Any]] = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["reason"] for a in answers] == [
         "rule", "malformed-request", "malformed-request", "malformed-request",
-        "malformed-request", "invalid-topic", "invalid-topic", "rule",
+        "malformed-request", "invalid-topic", "malformed-request", "invalid-topic", "rule",
     ]
-    assert all(set(a) == {"decision", "rule", "reason", "tier", "fail_mode"} for a in answers)
-    assert all(a["decision"] == "deny" for a in answers[1:7])
+    single = json.loads(run("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev",
+                            "--format", "json").stdout)
+    assert answers[0] == answers[-1] == single
+    malformed = [a for a in answers if a["reason"] == "malformed-request"]
+    assert all(set(a) == {*single, "line", "error"} and a["decision"] == "deny"
+               and a["bundle"] == single["bundle"] for a in malformed)
+    assert [(a["line"], a["error"]) for a in malformed] == [
+        (2, "a JSON array, not an object of `topic`, `env` and `cidr`"),
+        (3, "not JSON: expecting value at column 1"),
+        (4, "unknown key `cdir` (the keys are `topic`, `env` and `cidr`); did you mean "
+            "`cidr`?"),
+        (5, "an empty line, not a JSON object"),
+        (7, "not valid UTF-8 (byte 0xff at byte 18)"),
+    ]
+    assert result.stderr.splitlines() == [
+        *(f"line {a['line']}: {a['error']}" for a in malformed),
+        "5 malformed lines denied as malformed-request; failing (--allow-malformed "
+        "accepts them)",
+    ]
+    allowed = run("eval", str(bundle), "--input", str(requests), "--allow-malformed")
+    assert allowed.exit_code == 0 and allowed.stdout == result.stdout
+    assert allowed.stderr.splitlines()[-1] == "5 malformed lines denied as malformed-request"
+    text = run("eval", str(bundle), "--input", str(requests), "--format", "text")
+    assert text.exit_code == 1
+    assert text.stdout.splitlines()[6].split() == [
+        "deny", "malformed-request", "line", "7:", "not", "valid", "UTF-8", "(byte", "0xff",
+        "at", "byte", "18)"]
+
+
+def test_eval_jsonl_names_only_the_first_malformed_lines(bundle: Path) -> None:
+    result = run("eval", str(bundle), "--input", "-", input="x\n" * 25)
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 25
+    assert result.stderr.splitlines()[-1].startswith(
+        "25 malformed lines denied as malformed-request (15 more not shown)")
+    assert len(result.stderr.splitlines()) == 11
 
 
 def test_eval_explain_names_the_rule_the_misses_and_the_tier(bundle: Path) -> None:

@@ -7,7 +7,8 @@ bundles, so ``eval`` on a policy and on its compiled bundle always agree.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,7 +16,7 @@ import click
 
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.cli.bundles import open_bundle
-from dualgate.compiler.diagnostics import render_text
+from dualgate.compiler.diagnostics import render_text, shown, suggest
 from dualgate.compiler.frontend.loader import load_policy
 from dualgate.runtime import Bundle, Decision, Verdict, load_bundle
 from dualgate.runtime.explain import Explanation, explain
@@ -25,9 +26,11 @@ EXIT_OK, EXIT_REFUSED = 0, 1
 
 #: The attributes a request line may carry; any other key makes the line malformed.
 REQUEST_KEYS = frozenset({"topic", "env", "cidr"})
-
-_MALFORMED = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED_REQUEST,
-              "tier": None, "fail_mode": None}
+_KEYS_TEXT = "`topic`, `env` and `cidr`"
+#: Malformed lines named one by one on standard error; the count covers the rest.
+MALFORMED_SHOWN = 10
+#: Verdict lines written to standard output in one call.
+_BATCH = 4096
 
 
 @click.command("eval", short_help="Decide requests with a policy or a bundle.")
@@ -36,10 +39,11 @@ _MALFORMED = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED
 @click.option("--topic", help="The job's topic.")
 @click.option("--env", help="The job's env.")
 @click.option("--cidr", help="The job's network (an address or a CIDR network).")
-@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"),
+@click.option("--input", "input_file", type=click.File("rb"),
               help="Read one JSON request per line ({\"topic\": ..., \"env\": ..., "
               "\"cidr\": ...}) from FILE (`-`: standard input) and write one JSON verdict "
-              "per line.")
+              "per line, in order; a line that is no request is denied as "
+              "malformed-request.")
 @click.option("--explain", "explained", is_flag=True,
               help="Say why: the deciding rule, the earlier rules and the condition each "
               "failed, the tier.")
@@ -48,11 +52,14 @@ _MALFORMED = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED
               "by default; `--input ... --format text` prints one readable line each.")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False),
               help="For a bundle: require a valid signature by this Ed25519 public key.")
+@click.option("--allow-malformed", is_flag=True,
+              help="With --input: exit 0 even when some lines are no request (they are "
+              "still denied and counted on standard error).")
 @click.pass_context
 def eval_command(
     ctx: click.Context, *, source: Path, topic: str | None, env: str | None, cidr: str | None,
-    input_file: IO[str] | None, explained: bool, output_format: str | None,
-    key: Path | None,
+    input_file: IO[bytes] | None, explained: bool, output_format: str | None,
+    key: Path | None, allow_malformed: bool,
 ) -> None:
     """Decide requests with POLICY_OR_BUNDLE: a bundle (a `.json` file from `dualgate
     compile`) or a policy source, which is compiled in memory first.
@@ -60,8 +67,9 @@ def eval_command(
     Give one request with --topic and --env (and --cidr), or many with --input. A
     request that is malformed is denied with a reason naming the fault.
 
-    Exit status: 0 decided (whatever the decisions), 1 the policy or bundle was refused,
-    2 usage problem.
+    Exit status: 0 decided (whatever the decisions), 1 the policy or bundle was refused
+    or --input held lines that are no request (unless --allow-malformed), 2 usage or I/O
+    problem.
     """
     if input_file is None and (topic is None or env is None):
         raise click.UsageError("give --topic and --env, or --input FILE")
@@ -71,9 +79,19 @@ def eval_command(
     if input_file is not None:
         if explained:
             raise click.UsageError("--explain takes one request (--topic and --env)")
-        render = _readable if output_format == "text" else _json_line
-        for request, answer in _stream(bundle, input_file):
-            click.echo(render(request, answer))
+        render = _Readable() if output_format == "text" else _JsonLines(bundle.content_hash)
+        faults = _write_batches(render.lines(_stream(bundle, input_file)))
+        for number, fault in faults[:MALFORMED_SHOWN]:
+            click.echo(f"line {number}: {fault}", err=True)
+        if faults:
+            more = len(faults) - MALFORMED_SHOWN
+            named = f" ({more} more not shown)" if more > 0 else ""
+            lines = "line" if len(faults) == 1 else "lines"
+            verdict = "" if allow_malformed else "; failing (--allow-malformed accepts them)"
+            click.echo(f"{len(faults)} malformed {lines} denied as malformed-request{named}"
+                       f"{verdict}", err=True)
+            if not allow_malformed:
+                ctx.exit(EXIT_REFUSED)
         return
     if explained:
         explanation = explain(bundle, topic, env, cidr)
@@ -100,47 +118,124 @@ def _load(ctx: click.Context, source: Path, key: Path | None) -> Bundle:
     return load_bundle(compile_policy(result.policy, path=result.path))
 
 
-def _stream(bundle: Bundle, lines: IO[str]) -> Iterator[tuple[dict[str, Any] | None,
-                                                             dict[str, Any]]]:
-    """Each input line's request (None when malformed) and its verdict as JSON, in order;
-    a line that is no JSON object of request attributes is denied."""
+#: One input line's answer: its number, its request (None when malformed), the verdict
+#: that decided it (None when malformed) and, for a malformed line, why it is no request.
+_Answer = tuple[int, dict[str, Any] | None, Verdict | None, str | None]
+
+
+def _stream(bundle: Bundle, lines: Iterable[bytes]) -> Iterator[_Answer]:
+    """Every input line's answer, in order: a line that is no request is denied."""
     decide = bundle.decide
-    for line in lines:
-        request = _request(line)
-        if request is None:
-            yield None, _MALFORMED
-            continue
-        verdict = decide(request.get("topic"), request.get("env"), request.get("cidr"))
-        yield request, {
-            "decision": verdict.decision.value, "rule": verdict.rule, "reason": verdict.reason,
-            "tier": None if verdict.tier is None else verdict.tier.value,
-            "fail_mode": None if verdict.fail_mode is None else verdict.fail_mode.value,
-        }
+    for number, raw in enumerate(lines, 1):
+        request = _request(raw)
+        if isinstance(request, str):
+            yield number, None, None, request
+        else:
+            yield number, request, decide(
+                request.get("topic"), request.get("env"), request.get("cidr")), None
 
 
-def _json_line(request: dict[str, Any] | None, verdict: dict[str, Any]) -> str:
-    return json.dumps(verdict, separators=(",", ":"))
+def _write_batches(lines: Iterator[tuple[bytes, tuple[int, str] | None]]) -> list[
+        tuple[int, str]]:
+    """Write ``lines`` to standard output in batches; the (number, fault) of malformed ones."""
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    faults: list[tuple[int, str]] = []
+    batch: list[bytes] = []
+    for line, fault in lines:
+        batch.append(line)
+        if fault is not None:
+            faults.append(fault)
+        if len(batch) >= _BATCH:
+            out.write(b"".join(batch))
+            batch.clear()
+    out.write(b"".join(batch))
+    out.flush()
+    return faults
 
 
-def _readable(request: dict[str, Any] | None, verdict: dict[str, Any]) -> str:
+class _JsonLines:
+    """One JSON verdict per line, with the keys of ``eval --format json``; a malformed
+    line's adds its ``line`` number and ``error``. A shared verdict is encoded once."""
+
+    def __init__(self, bundle_hash: str) -> None:
+        self._bundle_hash = bundle_hash
+        self._encoded: dict[int, tuple[Verdict, bytes]] = {}
+
+    def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
+        encoded = self._encoded
+        for number, _, verdict, fault in answers:
+            if verdict is None:
+                assert fault is not None
+                yield _encode(_malformed(number, fault, self._bundle_hash)), (number, fault)
+                continue
+            # Keyed by identity (verdicts are shared), holding the verdict so that its id
+            # cannot be reused by another object while the entry lives.
+            entry = encoded.get(id(verdict))
+            if entry is None or entry[0] is not verdict:
+                entry = encoded[id(verdict)] = (verdict, _encode(verdict.to_json()))
+            yield entry[1], None
+
+
+class _Readable:
     """``deny           rule deny-iam                    infra.iam.role.read env=dev``"""
-    why = f"rule {verdict['rule']}" if verdict["rule"] else verdict["reason"]
-    if request is None:
-        return f"{verdict['decision']:<14} {why:<38} (not a request)"
-    cidr = request.get("cidr")
-    where = f"env={request.get('env')}" + (f" cidr={cidr}" if cidr is not None else "")
-    return f"{verdict['decision']:<14} {why:<38} {request.get('topic')} {where}"
+
+    def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
+        for number, request, verdict, fault in answers:
+            if verdict is None or request is None:
+                assert fault is not None
+                text = f"{'deny':<14} {MALFORMED_REQUEST:<38} line {number}: {fault}"
+                yield (text + "\n").encode(), (number, fault)
+                continue
+            why = f"rule {verdict.rule}" if verdict.rule else verdict.reason
+            cidr = request.get("cidr")
+            where = f"env={_value(request.get('env'))}" + (
+                f" cidr={_value(cidr)}" if cidr is not None else "")
+            text = f"{verdict.decision:<14} {why:<38} {_value(request.get('topic'))} {where}"
+            yield (text + "\n").encode(), None
 
 
-def _request(line: str) -> dict[str, Any] | None:
-    """The request on a line, or None when it is no JSON object of request attributes."""
+def _value(value: object) -> str:
+    """A request value in a readable line: strings as written, others as JSON."""
+    return shown(value if isinstance(value, str) else json.dumps(value))
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def _malformed(number: int, fault: str, bundle_hash: str) -> dict[str, Any]:
+    return {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED_REQUEST,
+            "tier": None, "fail_mode": None, "bundle": bundle_hash, "line": number,
+            "error": fault}
+
+
+def _request(raw: bytes) -> dict[str, Any] | str:
+    """The request on a line, or why it is none (one lowercase phrase)."""
     try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict) or not value.keys() <= REQUEST_KEYS:
-        return None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte {error.start + 1})"
+    if not text.strip():
+        return "an empty line, not a JSON object"
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        return "not a request: JSON nested too deeply"
+    except json.JSONDecodeError as error:
+        return f"not JSON: {error.msg[0].lower()}{error.msg[1:]} at column {error.colno}"
+    if not isinstance(value, dict):
+        return f"a JSON {_JSON_KINDS[type(value)]}, not an object of {_KEYS_TEXT}"
+    unknown = sorted(value.keys() - REQUEST_KEYS)
+    if unknown:
+        close = suggest(unknown[0], REQUEST_KEYS)
+        hint = f"; {close}" if close else ""
+        return f"unknown key `{shown(unknown[0])}` (the keys are {_KEYS_TEXT}){hint}"
     return value
+
+
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 
 def _verdict_text(bundle: Bundle, verdict: Verdict, request: tuple[Any, Any, Any]) -> str:
