@@ -14,11 +14,12 @@ from typing import IO, Any
 
 import click
 
-from dualgate.compiler.backend import compile_policy
-from dualgate.compiler.cli.bundles import open_bundle
+from dualgate.compiler.backend import compile_loaded, compile_policy
+from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
+from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text, shown, suggest
-from dualgate.compiler.frontend.loader import load_policy
-from dualgate.runtime import Bundle, Decision, Verdict, load_bundle
+from dualgate.compiler.frontend.loader import load_policy_bytes
+from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
 from dualgate.runtime.explain import Explanation, explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
@@ -52,6 +53,9 @@ _BATCH = 4096
               "by default; `--input ... --format text` prints one readable line each.")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False),
               help="For a bundle: require a valid signature by this Ed25519 public key.")
+@click.option("--allow-unsafe", is_flag=True,
+              help="Evaluate a policy source even when `dualgate compile` refuses it for its "
+              "analysis errors (said on standard error and as `unsafe` in JSON).")
 @click.option("--allow-malformed", is_flag=True,
               help="With --input: exit 0 even when some lines are no request (they are "
               "still denied and counted on standard error).")
@@ -59,10 +63,11 @@ _BATCH = 4096
 def eval_command(
     ctx: click.Context, *, source: Path, topic: str | None, env: str | None, cidr: str | None,
     input_file: IO[bytes] | None, explained: bool, output_format: str | None,
-    key: Path | None, allow_malformed: bool,
+    key: Path | None, allow_unsafe: bool, allow_malformed: bool,
 ) -> None:
-    """Decide requests with POLICY_OR_BUNDLE: a bundle (a `.json` file from `dualgate
-    compile`) or a policy source, which is compiled in memory first.
+    """Decide requests with POLICY_OR_BUNDLE: a bundle (from `dualgate compile`) or a
+    policy source, which is compiled in memory first and, like `compile`, refused when it
+    has errors (--allow-unsafe evaluates one whose errors are analysis findings).
 
     Give one request with --topic and --env (and --cidr), or many with --input. A
     request that is malformed is denied with a reason naming the fault.
@@ -75,11 +80,13 @@ def eval_command(
         raise click.UsageError("give --topic and --env, or --input FILE")
     if input_file is not None and (topic, env, cidr) != (None, None, None):
         raise click.UsageError("--input cannot be combined with --topic, --env or --cidr")
-    bundle = _load(ctx, source, key)
+    bundle, unsafe = _load(ctx, source, key, allow_unsafe)
+    extra = {} if unsafe is None else {"unsafe": unsafe}
     if input_file is not None:
         if explained:
             raise click.UsageError("--explain takes one request (--topic and --env)")
-        render = _Readable() if output_format == "text" else _JsonLines(bundle.content_hash)
+        render = (_Readable() if output_format == "text"
+                  else _JsonLines(bundle.content_hash, extra))
         faults = _write_batches(render.lines(_stream(bundle, input_file)))
         for number, fault in faults[:MALFORMED_SHOWN]:
             click.echo(f"line {number}: {fault}", err=True)
@@ -95,27 +102,49 @@ def eval_command(
         return
     if explained:
         explanation = explain(bundle, topic, env, cidr)
-        click.echo(json.dumps(explanation.to_json(), indent=2) if output_format == "json"
+        click.echo(json.dumps(explanation.to_json() | extra, indent=2)
+                   if output_format == "json"
                    else _explanation_text(bundle, explanation, (topic, env, cidr)))
         return
     verdict = bundle.decide(topic, env, cidr)
-    click.echo(json.dumps(verdict.to_json(), indent=2) if output_format == "json"
+    click.echo(json.dumps(verdict.to_json() | extra, indent=2) if output_format == "json"
                else _verdict_text(bundle, verdict, (topic, env, cidr)))
 
 
-def _load(ctx: click.Context, source: Path, key: Path | None) -> Bundle:
-    if source.suffix.lower() == ".json":
-        return open_bundle(ctx, source, key)
+def _load(ctx: click.Context, source: Path, key: Path | None,
+          allow_unsafe: bool) -> tuple[Bundle, str | None]:
+    """The bundle to decide with, and why it is unsafe (None unless --allow-unsafe let
+    through a policy that `compile` refuses)."""
+    data = read_input(ctx, source)
+    if is_bundle(data) or source.suffix.lower() == ".json":
+        return open_bundle(ctx, source, key, data), None
     if key is not None:
         raise click.UsageError("--key checks a bundle's signature; POLICY is a source policy")
-    result = load_policy(source)
+    result = load_policy_bytes(data, str(source))
+    compilation = compile_loaded(result, source=data)
+    if compilation.bundle is not None:
+        return load_bundle(compilation.bundle), None
+    reported = [d for d in compilation.report.diagnostics if d.severity is not Severity.INFO]
+    sources = {result.path: result.source} if result.source else {}
+    click.echo(render_text(reported, sources, files=1), err=True, color=ctx.color)
+    errors = sum(d.is_error for d in reported)
+    refused = f"`dualgate compile` refuses it: {errors} error{'s' * (errors != 1)}"
     if result.policy is None:
-        sources = {result.path: result.source} if result.source else {}
-        click.echo(render_text(result.diagnostics, sources, files=1), err=True,
-                   color=ctx.color)
-        click.echo(f"cannot evaluate `{source}`: it has errors", err=True)
+        click.echo(f"cannot evaluate `{source}`: {refused}", err=True)
         ctx.exit(EXIT_REFUSED)
-    return load_bundle(compile_policy(result.policy, path=result.path))
+    if not allow_unsafe:
+        click.echo(f"cannot evaluate `{source}`: {refused} (--allow-unsafe evaluates it "
+                   "anyway)", err=True)
+        ctx.exit(EXIT_REFUSED)
+    click.echo(f"warning: evaluating `{source}` although {refused} (--allow-unsafe)",
+               err=True)
+    try:
+        bundle = load_bundle(compile_policy(result.policy, source=data, path=result.path))
+    except BundleError as error:
+        click.echo(f"cannot evaluate `{source}` even so: the runtime refuses it: {error}",
+                   err=True)
+        ctx.exit(EXIT_REFUSED)
+    return bundle, refused
 
 
 #: One input line's answer: its number, its request (None when malformed), the verdict
@@ -158,8 +187,9 @@ class _JsonLines:
     """One JSON verdict per line, with the keys of ``eval --format json``; a malformed
     line's adds its ``line`` number and ``error``. A shared verdict is encoded once."""
 
-    def __init__(self, bundle_hash: str) -> None:
+    def __init__(self, bundle_hash: str, extra: dict[str, Any]) -> None:
         self._bundle_hash = bundle_hash
+        self._extra = extra
         self._encoded: dict[int, tuple[Verdict, bytes]] = {}
 
     def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
@@ -167,13 +197,15 @@ class _JsonLines:
         for number, _, verdict, fault in answers:
             if verdict is None:
                 assert fault is not None
-                yield _encode(_malformed(number, fault, self._bundle_hash)), (number, fault)
+                document = _malformed(number, fault, self._bundle_hash) | self._extra
+                yield _encode(document), (number, fault)
                 continue
             # Keyed by identity (verdicts are shared), holding the verdict so that its id
             # cannot be reused by another object while the entry lives.
             entry = encoded.get(id(verdict))
             if entry is None or entry[0] is not verdict:
-                entry = encoded[id(verdict)] = (verdict, _encode(verdict.to_json()))
+                entry = encoded[id(verdict)] = (
+                    verdict, _encode(verdict.to_json() | self._extra))
             yield entry[1], None
 
 
