@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,42 @@ def test_compile_is_deterministic_and_names_the_output(tmp_path: Path) -> None:
     assert written.read_bytes() == data
     to_stdout = CliRunner().invoke(cli, ["compile", str(policy), "-o", "-"])
     assert to_stdout.stdout_bytes == data
+
+
+def _compile_in_process(cwd: Path, policy: str, output: Path, seed: str,
+                        *extra: str) -> bytes:
+    """The bundle a fresh `dualgate compile` process writes, run in ``cwd`` with
+    ``PYTHONHASHSEED=seed``."""
+    environment = {**os.environ, "PYTHONHASHSEED": seed}
+    done = subprocess.run(
+        [sys.executable, "-c", "from dualgate.compiler.cli.main import main; main()",
+         "compile", policy,
+         "-o", str(output), *extra],
+        cwd=cwd, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return output.read_bytes()
+
+
+def test_bundles_do_not_depend_on_the_working_directory_or_the_hash_seed(
+        tmp_path: Path) -> None:
+    """`compile policies/infra.policy` and `cd policies && compile infra.policy`, in two
+    processes with different hash seeds, write the same bytes."""
+    from_root = _compile_in_process(ROOT, "policies/infra.policy", tmp_path / "a.json", "1")
+    from_policies = _compile_in_process(ROOT / "policies", "infra.policy",
+                                        tmp_path / "b.json", "2")
+    assert from_root == from_policies
+    assert json.loads(from_root)["content"]["source"]["path"] == "infra.policy"
+    rooted = [_compile_in_process(cwd, policy, tmp_path / f"{seed}.json", seed, "--root", root)
+              for cwd, policy, root, seed in [(ROOT, "policies/infra.policy", ".", "3"),
+                                              (ROOT / "policies", "infra.policy", "..", "4")]]
+    assert rooted[0] == rooted[1]
+    assert json.loads(rooted[0])["content"]["source"]["path"] == "policies/infra.policy"
+
+
+def test_compile_root_must_hold_the_policy(tmp_path: Path) -> None:
+    result = run("compile", str(INFRA), "--root", str(tmp_path), "-o", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert f"`{INFRA}` is not under `{tmp_path}`" in result.stderr
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -287,7 +325,7 @@ def test_eval_explain_names_the_rule_the_misses_and_the_tier(bundle: Path) -> No
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("deny by rule `deny-prod-public-ingress` (")
-    assert lines[0].endswith("policies/infra.policy:31:1)")
+    assert lines[0].endswith(" (infra.policy:31:1)")
     assert "  tier: medium (fail mode closed)" in lines
     assert "  earlier rules that did not match:" in lines
     assert any(line.startswith("    allow-reads (") and line.endswith(

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import click
 
-from dualgate.compiler.backend import compile_loaded, compile_policy
+from dualgate.compiler.backend import compile_loaded, compile_policy, recorded_source_path
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text, shown, suggest
@@ -121,7 +121,9 @@ def _load(ctx: click.Context, source: Path, key: Path | None,
     if key is not None:
         raise click.UsageError("--key checks a bundle's signature; POLICY is a source policy")
     result = load_policy_bytes(data, str(source))
-    compilation = compile_loaded(result, source=data)
+    # Recorded as `compile` records it, so that the verdicts name the same bundle hash.
+    compilation = compile_loaded(result, source=data,
+                                 recorded_path=recorded_source_path(source))
     if compilation.bundle is not None:
         return load_bundle(compilation.bundle), None
     reported = [d for d in compilation.report.diagnostics if d.severity is not Severity.INFO]
@@ -139,7 +141,8 @@ def _load(ctx: click.Context, source: Path, key: Path | None,
     click.echo(f"warning: evaluating `{source}` although {refused} (--allow-unsafe)",
                err=True)
     try:
-        bundle = load_bundle(compile_policy(result.policy, source=data, path=result.path))
+        bundle = load_bundle(compile_policy(result.policy, source=data,
+                                            path=recorded_source_path(source)))
     except BundleError as error:
         click.echo(f"cannot evaluate `{source}` even so: the runtime refuses it: {error}",
                    err=True)
