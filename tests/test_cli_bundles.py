@@ -181,6 +181,19 @@ def test_verify_refuses_an_unsigned_bundle_when_given_a_key(
     assert "unsigned" in run("verify", str(bundle)).stdout
 
 
+def test_a_private_key_given_as_the_public_key_is_named_so(
+    bundle: Path, keys: tuple[Path, Path],
+) -> None:
+    private, _ = keys
+    for command in ("verify", "inspect"):
+        result = run(command, str(bundle), "--key", str(private))
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: Invalid value for --key: `{private}`: this is a private key: give the "
+            "public key (the `.pub` file `dualgate keygen` writes), and keep the private key "
+            "secret")
+
+
 # -- inspect ----------------------------------------------------------------------------
 
 
@@ -243,6 +256,11 @@ def test_eval_names_request_faults(bundle: Path) -> None:
     bad_cidr = run("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev",
                    "--cidr", "10.0.0.1/8")
     assert bad_cidr.stdout.startswith("deny: cidr `10.0.0.1/8` is not a valid network")
+    assert bad_cidr.stdout.splitlines()[0].endswith(
+        ": host bits set; did you mean `10.0.0.0/8`?")
+    octet = run("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev",
+                "--cidr", "300.1.1.1")
+    assert octet.stdout.splitlines()[0].endswith(": octet `300` is greater than 255")
     bad_topic = run("eval", str(bundle), "--topic", "infra..read", "--env", "dev")
     assert bad_topic.stdout.startswith("deny: topic `infra..read` is malformed")
 

@@ -299,6 +299,29 @@ def test_a_large_policy_written_out_in_full_is_not_taken_for_an_alias_bomb() -> 
     assert sum(isinstance(s, ast.RuleDecl) for s in policy.statements) == 12_000
 
 
+@pytest.mark.parametrize(("line", "column", "written"), [
+    ("    topics: [a.b, **.delete]", 19, "**.delete"),
+    ("    topics: *.read", 13, "*.read"),
+])
+def test_an_unquoted_star_pattern_is_told_to_be_quoted(line: str, column: int,
+                                                       written: str) -> None:
+    text = f"version: v1\npolicy: p\ntiers:\n  - name: high\n{line}\n    fail_mode: closed\n"
+    [diagnostic] = load(text).diagnostics
+    assert (diagnostic.span.line, diagnostic.span.column, diagnostic.message) == (
+        5, column, f"invalid YAML: `{written}` starts with `*`, which YAML reads as an alias")
+    assert diagnostic.help == f'quote it: "{written}"'
+
+
+def test_help_shows_the_yaml_syntax() -> None:
+    text = ("version: v1\npolicy: p\noverrides:\n  - {tier: medium, fail_mode: open, "
+            "until: 2026-12-01T00:00:00Z, reason: x}\n"
+            "rules:\n  - {id: r, when: {env: prod}, decision: deny}\n")
+    helps = {d.code.name: d.help for d in load(text).diagnostics}
+    assert helps["undeclared-env"] == "declare the policy's envs, e.g. `envs: [prod]`"
+    assert helps["override-undeclared-tier"] == (
+        "declare `tiers: [{name: medium, topics: [...], fail_mode: closed}]` first")
+
+
 def test_deep_nesting_is_an_error_not_a_crash() -> None:
     assert found("[" * 1500 + "]" * 1500) == [
         (1, 1, "DG020", "invalid YAML: the document is nested too deeply"),

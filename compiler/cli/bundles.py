@@ -15,6 +15,7 @@ import click
 
 from dualgate.runtime import Bundle, BundleError, load_bundle
 from dualgate.runtime.bundle_format import FORMAT_NAME
+from dualgate.runtime.signatures import load_public_key
 
 EXIT_REFUSED, EXIT_USAGE = 1, 2
 
@@ -59,8 +60,14 @@ def open_bundle(ctx: click.Context, path: Path, key: Path | None = None,
         click.echo(f"refused `{path}`: it is no bundle (not a JSON document); a policy "
                    "source becomes one with `dualgate compile`", err=True)
         ctx.exit(EXIT_REFUSED)
+    public_key = None
+    if key is not None:
+        try:
+            public_key = load_public_key(key)
+        except BundleError as error:
+            raise click.BadParameter(f"`{key}`: {error}", param_hint="--key") from None
     try:
-        return load_bundle(data, public_key=key)
+        return load_bundle(data, public_key=public_key)
     except BundleError as error:
         click.echo(f"refused `{path}`: {error}", err=True)
         ctx.exit(EXIT_REFUSED)

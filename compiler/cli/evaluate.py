@@ -19,6 +19,7 @@ from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text, shown, suggest
 from dualgate.compiler.frontend.loader import load_policy_bytes
+from dualgate.compiler.networks import NetworkError, parse_network
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
 from dualgate.runtime.explain import Explanation, explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST
@@ -294,8 +295,23 @@ def _fault(bundle: Bundle, reason: str, request: tuple[Any, Any, Any]) -> str:
     return {
         "invalid-topic": f"topic `{topic}` is malformed (invalid-topic)",
         "invalid-env": "the env is not a string (invalid-env)",
-        "invalid-cidr": f"cidr `{cidr}` is not a valid network (invalid-cidr)",
+        "invalid-cidr": f"cidr `{cidr}` is not a valid network (invalid-cidr)"
+        + _network_fault(cidr),
     }.get(reason, reason)
+
+
+def _network_fault(cidr: object) -> str:
+    """``: why`` for a request cidr the runtime refused, in the compiler's words."""
+    if not isinstance(cidr, str):
+        return ""
+    try:
+        parse_network(cidr)
+    except NetworkError as error:
+        if error.suggestion is not None:
+            return f": host bits set; did you mean `{error.suggestion}`?"
+        _, _, why = str(error).partition(" network: ")
+        return f": {why}" if why else ""
+    return ""
 
 
 def _explanation_text(bundle: Bundle, explanation: Explanation,

@@ -126,7 +126,7 @@ def _load(source: SourceFile, fmt: PolicyFormat | None) -> LoadResult:
         syntax, diagnostics = (parse_yaml_policy if kind == "yaml" else parse_policy)(source)
         if syntax is None:
             return LoadResult(path, source, None, None, diagnostics)
-        policy, lowering_diagnostics = lower(syntax)
+        policy, lowering_diagnostics = lower(syntax, yaml=kind == "yaml")
     return LoadResult(path, source, syntax, policy, diagnostics + lowering_diagnostics)
 
 

@@ -153,6 +153,7 @@ def _compose(source: SourceFile) -> _Document:
     try:
         documents = list(yaml.compose_all(source.text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
+        _refuse_unquoted_star(error, source)
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = _quoted((error.problem or "invalid YAML").rstrip("."))
@@ -213,6 +214,25 @@ def _written_nodes(root: Node) -> int:
         elif isinstance(node, SequenceNode):
             pending.extend(node.value)
     return len(seen)
+
+
+def _refuse_unquoted_star(error: yaml.MarkedYAMLError, source: SourceFile) -> None:
+    """Raise the "quote it" diagnostic when PyYAML read a topic pattern such as `**.delete`
+    or `*.read`, written without quotes, as an alias (a YAML value starting with `*`)."""
+    scanning = error.context == "while scanning an alias"
+    if not scanning and not (error.problem or "").startswith("found undefined alias"):
+        return
+    mark = error.context_mark if scanning else error.problem_mark
+    if mark is None:
+        return
+    line = source.line_text(mark.line + 1) or ""
+    value = re.match(r"[^\s,\]}#]*", line[mark.column:])
+    written = value[0] if value else "*"
+    raise _YamlError(Diagnostic.of(
+        "invalid-yaml", f"invalid YAML: `{shown(written)}` starts with `*`, which YAML reads "
+        "as an alias", source.span_at(mark.line + 1, mark.column + 1, max(1, len(written))),
+        help=f"quote it: \"{shown(written)}\"",
+    )) from None
 
 
 # Help for the PyYAML problems people hit most, when PyYAML gives no context.
