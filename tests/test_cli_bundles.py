@@ -163,7 +163,16 @@ def test_signed_bundles_verify_and_tampered_ones_do_not(
     ok = run("verify", str(target), "--key", str(public))
     assert ok.exit_code == 0
     assert "signed by key" in ok.stdout
-    assert "signature not checked" in run("verify", str(target)).stdout
+    unchecked = run("verify", str(target))
+    assert unchecked.exit_code == 1 and unchecked.stdout == ""
+    assert unchecked.stderr == (
+        f"not verified `{target}`: it is signed but no --key was given to check the "
+        "signature (--no-signature-check accepts it unchecked)\n")
+    skipped = run("verify", str(target), "--no-signature-check")
+    assert skipped.exit_code == 0
+    assert "signed, signature not checked (--no-signature-check)" in skipped.stdout
+    assert run("verify", str(target), "--no-signature-check", "--key", str(public)
+               ).exit_code == 2
     data = bytearray(target.read_bytes())
     data[data.index(b'"deny"') + 2] = ord("x")
     target.write_bytes(bytes(data))
