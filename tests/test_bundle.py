@@ -196,7 +196,7 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
     (tmp_path / "bad.pub").write_text("not a key")
     for bad, message in [(tmp_path / "bad.pub", "not a PEM public key"),
                          (tmp_path / "missing.pub", "cannot read public key"),
-                         (pair.private_pem, "not a PEM public key")]:
+                         (pair.private_pem, "this is a private key: give the public key")]:
         with pytest.raises(BundleError, match=message):
             load_bundle(signed, public_key=bad)
 
