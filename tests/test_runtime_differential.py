@@ -13,7 +13,6 @@ long as it is given.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,9 +26,9 @@ from dualgate.runtime import BundleError, load_bundle
 from dualgate.runtime.bundle import Bundle
 from dualgate.runtime.bundle_format import serialize
 from dualgate.runtime.vocabulary import TierName
-from tests.strategies import colliding_policies, policies
+from tests.strategies import COLLIDING_NOW, colliding_policies, policies
 
-NOW = datetime(2026, 11, 21, tzinfo=UTC)
+NOW = COLLIDING_NOW
 
 #: Topics the runtime must deny as malformed.
 MALFORMED_TOPICS = ("", ".", "a.", ".a", "a..b", "a b", "a.*", "**", "*", "é", "a/b", " a",
