@@ -67,17 +67,17 @@ from dualgate.compiler import ir
 from dualgate.compiler.analysis import AnalysisOptions, analyze
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.networks import Network, parse_network
 from dualgate.compiler.reference import (
+    Network,
     Request,
     evaluate,
     first_match,
     holds,
     matches,
     pattern_matches,
+    request_network,
 )
 from dualgate.compiler.regions import RegionSpace
-from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 from tests.strategies import colliding_policies
 from tests.strategies import policies as shared_policies
@@ -93,6 +93,10 @@ MAX_WORDS = 1500
 ANY_ENV = "any-env"
 #: Fixed request networks of both families (documentation ranges and a mapped address).
 _FIXED_CIDRS = ("192.0.2.1", "2001:db8::1", "3fff::/20", "::ffff:10.0.0.1", "::ffff:0:0/96")
+
+#: The oracle's own tier order, lowest risk first, and wildcards (not the compiler's).
+TIER_ORDER = (TierName.LOW, TierName.MEDIUM, TierName.HIGH)
+WILDCARDS = ("*", "**")
 
 RULE_CODES = ("unmatchable-rule", "shadowed-rule", "redundant-rule", "conflicting-rules",
               "unapproved-high-risk-allow")
@@ -163,10 +167,10 @@ def topic_bound(patterns: Sequence[tuple[str, ...]],
 def cidr_universe(policy_networks: Iterable[Network]) -> tuple[Network | None, ...]:
     """None, the policy networks, hosts and subnets in and around them, /0s, fixed hosts."""
     found: set[Network] = {ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")}
-    found.update(parse_network(text) for text in _FIXED_CIDRS)
+    found.update(_network(text) for text in _FIXED_CIDRS)
     for network in policy_networks:
         found.add(network)
-        found.add(parse_network(str(network.broadcast_address)))  # a host inside
+        found.add(_network(str(network.broadcast_address)))  # a host inside
         if network.prefixlen < network.max_prefixlen:
             found.add(next(network.subnets()))  # a subnet inside
         if network.prefixlen > 0:
@@ -175,6 +179,12 @@ def cidr_universe(policy_networks: Iterable[Network]) -> tuple[Network | None, .
             found.update(s for s in parent.subnets() if s != network)  # its sibling
     ordered = sorted(found, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
     return (None, *ordered)
+
+
+def _network(text: str) -> Network:
+    network = request_network(text)
+    assert network is not None, text
+    return network
 
 
 def _networks_of(policy: ir.Policy) -> list[Network]:
@@ -225,7 +235,7 @@ class Universe:
 def universe_of(policy: ir.Policy) -> Universe | None:
     """The policy's universe, or None when its topic closure needs too many topics."""
     patterns = policy_patterns(policy)
-    literals = sorted({s for p in patterns for s in p if s not in (SINGLE, ANY)})
+    literals = sorted({s for p in patterns for s in p if s not in WILDCARDS})
     alphabet = (*literals, _fresh_segment(literals))
     bound = topic_bound(patterns, alphabet)
     if bound is None:
@@ -248,7 +258,7 @@ def universe_of(policy: ir.Policy) -> Universe | None:
 def effective_tier(policy: ir.Policy, topic: str) -> TierName:
     """The highest tier whose patterns match ``topic``, else the policy's default tier."""
     tiers = [t.name for t in policy.tiers if any(pattern_matches(p, topic) for p in t.patterns)]
-    return max(tiers, key=lambda t: t.risk) if tiers else policy.default_tier
+    return max(tiers, key=TIER_ORDER.index) if tiers else policy.default_tier
 
 
 @dataclass(frozen=True)
@@ -396,7 +406,8 @@ def findings(policy: ir.Policy) -> dict[str, list[Diagnostic]]:
 def _request(witness: dict[str, Any] | None) -> tuple[Request, Network | None]:
     assert witness is not None
     request = Request(witness["topic"], witness["env"], witness["cidr"])
-    network = None if request.cidr is None else parse_network(request.cidr)
+    network = None if request.cidr is None else request_network(request.cidr)
+    assert request.cidr is None or network is not None, request
     return request, network
 
 
@@ -554,7 +565,7 @@ def _topic(*patterns: str, negated: bool = False) -> ir.TopicCondition:
 
 
 def _cidr(*nets: str, negated: bool = False) -> ir.CidrCondition:
-    return ir.CidrCondition(negated=negated, networks=tuple(parse_network(n) for n in nets))
+    return ir.CidrCondition(negated=negated, networks=tuple(_network(n) for n in nets))
 
 
 def _env(*envs: str, negated: bool = False) -> ir.EnvCondition:
@@ -647,9 +658,9 @@ def test_a_shadowed_rule_is_not_also_a_conflict() -> None:
 
 def test_cidr_universe_holds_representatives() -> None:
     """None, every policy network and both /0s are in the cidr universe."""
-    nets = [parse_network(n) for n in ("10.0.0.0/8", "2001:db8::/32", "0.0.0.0/0")]
+    nets = [_network(n) for n in ("10.0.0.0/8", "2001:db8::/32", "0.0.0.0/0")]
     universe = cidr_universe(nets)
     assert None in universe
     assert set(nets) <= set(universe)
     assert ipaddress.IPv6Network("::/0") in universe
-    assert parse_network("::ffff:10.0.0.1") in universe
+    assert _network("::ffff:10.0.0.1") in universe
