@@ -8,21 +8,16 @@ one-line message instead of a screen of diagnostics.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
 from dualgate.runtime import Bundle, BundleError, load_bundle
-from dualgate.runtime.bundle_format import FORMAT_NAME
+from dualgate.runtime.bundle_format import looks_like_bundle
 from dualgate.runtime.signatures import load_public_key
 
 EXIT_REFUSED, EXIT_USAGE = 1, 2
 
-#: A bundle file starts with `{"content":` and names its format near the start; a policy
-#: (DSL or YAML, even a YAML flow mapping) never holds `"format":"dualgate-bundle"`.
-_BUNDLE_START = re.compile(rb'\A\s*\{\s*"(?:content|content_sha256|signature)"\s*:')
-_BUNDLE_FORMAT = re.compile(rb'"format"\s*:\s*"' + FORMAT_NAME.encode() + rb'"')
 
 
 def read_input(ctx: click.Context, path: Path) -> bytes:
@@ -36,8 +31,7 @@ def read_input(ctx: click.Context, path: Path) -> bytes:
 
 def is_bundle(data: bytes) -> bool:
     """True when ``data`` is laid out as a bundle document (whatever the file is called)."""
-    return _BUNDLE_START.match(data) is not None and _BUNDLE_FORMAT.search(data, 0, 4096) \
-        is not None
+    return looks_like_bundle(data)
 
 
 def refuse_bundle_as_policy(ctx: click.Context, path: Path, data: bytes) -> None:

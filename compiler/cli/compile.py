@@ -15,7 +15,7 @@ import click
 
 from dualgate.compiler.backend import compile_loaded, recorded_source_path
 from dualgate.compiler.backend.signing import SigningKeyError, load_private_key, sign_bundle
-from dualgate.compiler.cli.bundles import read_input
+from dualgate.compiler.cli.bundles import read_input, refuse_bundle_as_policy
 from dualgate.compiler.cli.options import analysis_options, clock_options
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text
@@ -66,6 +66,7 @@ def compile_command(
         raise click.BadParameter(f"`{policy}` is not under `{root}`",
                                  param_hint="--root") from None
     data = read_input(ctx, policy)
+    refuse_bundle_as_policy(ctx, policy, data)
     private_key = None
     if sign_key is not None:
         try:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
-from dualgate.compiler.diagnostics import Diagnostic, Related, shown, suggest
+from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, Related, shown, suggest
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.keywords import KEYWORDS
 from dualgate.compiler.frontend.source import Span
@@ -80,7 +80,8 @@ class _Lowering:
         related: Iterable[Related] = (),
     ) -> None:
         self.diagnostics.append(Diagnostic.of(
-            name, shown(message), span, None if help is None else shown(help), related
+            name, shown(message, MESSAGE_WIDTH), span,
+            None if help is None else shown(help, MESSAGE_WIDTH), related
         ))
 
     # --- values ------------------------------------------------------------------

@@ -21,7 +21,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dualgate.compiler.diagnostics import Diagnostic, shown
+from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.schemas import load_schema
@@ -170,7 +170,7 @@ def _compose(source: SourceFile) -> _Document:
         ) from None
     except yaml.YAMLError as error:
         raise _YamlError(
-            Diagnostic.of("invalid-yaml", f"invalid YAML: {shown(str(error))}",
+            Diagnostic.of("invalid-yaml", f"invalid YAML: {shown(str(error), MESSAGE_WIDTH)}",
                           source.span_at(1, 1))
         ) from None
     except RecursionError:
@@ -256,7 +256,7 @@ def _quoted(text: str) -> str:
     """A PyYAML message in our style: token names in words, `'x'` quotes as backticks."""
     text = re.sub(r"'?(<[a-z ]+>)'?", lambda m: _YAML_TOKENS.get(m[1], m[1]), text)
     text = text.replace("end of stream", "end of file")
-    return shown(re.sub(r"'([^']*)'", r"`\1`", text))
+    return shown(re.sub(r"'([^']*)'", r"`\1`", text), MESSAGE_WIDTH)
 
 
 def _to_data(
@@ -468,7 +468,7 @@ def _schema_diagnostics(
     elif error.validator == "minItems":
         message = f"{where} must not be empty"
     else:
-        message = f"{where}: {shown(error.message)}"
+        message = f"{where}: {shown(error.message, MESSAGE_WIDTH)}"
     return [Diagnostic.of("yaml-schema-violation", message, span, help=help)]
 
 
