@@ -82,12 +82,12 @@ def eval_command(
     if input_file is not None and (topic, env, cidr) != (None, None, None):
         raise click.UsageError("--input cannot be combined with --topic, --env or --cidr")
     bundle, unsafe = _load(ctx, source, key, allow_unsafe)
-    extra = {} if unsafe is None else {"unsafe": unsafe}
+    extra: dict[str, Any] = {} if unsafe is None else {"unsafe": unsafe}
     if input_file is not None:
         if explained:
             raise click.UsageError("--explain takes one request (--topic and --env)")
-        render = (_Readable() if output_format == "text"
-                  else _JsonLines(bundle.content_hash, extra))
+        render: _Readable | _JsonLines = (
+            _Readable() if output_format == "text" else _JsonLines(bundle.content_hash, extra))
         faults = _write_batches(render.lines(_stream(bundle, input_file)))
         for number, fault in faults[:MALFORMED_SHOWN]:
             click.echo(f"line {number}: {fault}", err=True)
@@ -95,9 +95,9 @@ def eval_command(
             more = len(faults) - MALFORMED_SHOWN
             named = f" ({more} more not shown)" if more > 0 else ""
             lines = "line" if len(faults) == 1 else "lines"
-            verdict = "" if allow_malformed else "; failing (--allow-malformed accepts them)"
+            failing = "" if allow_malformed else "; failing (--allow-malformed accepts them)"
             click.echo(f"{len(faults)} malformed {lines} denied as malformed-request{named}"
-                       f"{verdict}", err=True)
+                       f"{failing}", err=True)
             if not allow_malformed:
                 ctx.exit(EXIT_REFUSED)
         return
