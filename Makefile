@@ -12,7 +12,7 @@ TYPECHECK_TREE := build/typecheck
 
 help:
 	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests"
-	@echo "make test   set up .venv with dev extras and run the test suite with coverage"
+	@echo "make test   set up .venv with dev extras and run the test suite with coverage (hypothesis profile ci: derandomized, no example database)"
 	@echo "make check  the quick tests: everything but the long property runs (under a minute)"
 	@echo "make lint   ruff and mypy"
 	@echo "make clean  remove .venv and build artifacts"
@@ -49,7 +49,7 @@ demo: $(VENV)/.installed
 		--topic infra.security_group.update --env production --cidr 203.0.113.7
 
 test: $(VENV)/.installed-dev
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	DUALGATE_HYPOTHESIS_PROFILE=$${DUALGATE_HYPOTHESIS_PROFILE:-ci} $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
 
 check: $(VENV)/.installed-dev
