@@ -8,12 +8,13 @@ BIN := $(VENV)/bin
 # links that has the installed layout (dualgate/compiler -> compiler/, ...).
 TYPECHECK_TREE := build/typecheck
 
-.PHONY: help demo test lint clean
+.PHONY: help demo test check lint clean
 
 help:
 	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests,"
 	@echo "            diff an example against an edited copy"
-	@echo "make test   set up .venv with dev extras and run the test suite with coverage"
+	@echo "make test   set up .venv with dev extras and run the whole test suite with coverage (hypothesis profile ci)"
+	@echo "make check  the quick tests: everything but the long property runs (under a minute)"
 	@echo "make lint   ruff and mypy"
 	@echo "make clean  remove .venv and build artifacts"
 
@@ -50,8 +51,11 @@ demo: $(VENV)/.installed
 	$(BIN)/dualgate diff policies/payments.policy policies/changes/payments.policy
 
 test: $(VENV)/.installed-dev
-	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	DUALGATE_HYPOTHESIS_PROFILE=$${DUALGATE_HYPOTHESIS_PROFILE:-ci} $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage report
+
+check: $(VENV)/.installed-dev
+	DUALGATE_HYPOTHESIS_PROFILE=check $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

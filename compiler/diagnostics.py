@@ -39,13 +39,32 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{matches[0]}`?" if matches else None
 
 
-def shown(text: str) -> str:
-    """``text`` fit for a one-line message: invisible and control characters escaped.
+#: Characters of a user's value a message echoes; longer values are cut with an ellipsis.
+VALUE_WIDTH = 80
+#: Characters of a whole message built from user input (see ``Diagnostic.of`` callers).
+MESSAGE_WIDTH = 400
+#: Columns of a source line an excerpt shows, around the caret.
+EXCERPT_WIDTH = 120
+ELLIPSIS = "…"
 
-    User input can hold anything (a tab in a YAML string, a NUL, a line separator);
-    a message that printed it raw could break the one-line format or hide the fault.
+
+def shown(text: str, width: int = VALUE_WIDTH) -> str:
+    """``text`` fit for a one-line message: invisible and control characters escaped,
+    and cut to ``width`` characters with an ellipsis.
+
+    User input can hold anything (a tab in a YAML string, a NUL, a line separator, a
+    megabyte on one line); a message that printed it raw could break the one-line format,
+    hide the fault or flood the output.
     """
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > width:
+        text = text[:width]
+        cut = True
+    else:
+        cut = False
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if cut or len(escaped) > width:
+        return escaped[:width - 1] + ELLIPSIS
+    return escaped
 
 
 @dataclass(frozen=True)
@@ -134,11 +153,22 @@ def _excerpt(span: Span, source: SourceFile | None, color: str) -> list[str]:
     line_text = source.line_text(span.line) if source else None
     if line_text is None:
         return []
-    shown = line_text.replace("\t", " ")
-    end = span.end_column if span.end_line == span.line else len(shown) + 1
-    width = max(1, min(end, len(shown) + 1) - span.column)
+    text = line_text.replace("\t", " ")
+    end = span.end_column if span.end_line == span.line else len(text) + 1
+    width = max(1, min(end, len(text) + 1) - span.column)
+    column = span.column
+    if len(text) > EXCERPT_WIDTH:
+        # A window of the line around the caret, so that a long line (a whole policy on
+        # one line) gives a short excerpt: a third of it before the caret.
+        start = max(0, min(column - 1 - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+        stop = start + EXCERPT_WIDTH
+        head = ELLIPSIS if start > 0 else ""
+        text = head + text[start:stop] + (ELLIPSIS if stop < len(text) else "")
+        column = column - start + len(head)
+        width = max(1, min(width, EXCERPT_WIDTH - (column - 1 - len(head))))
     gutter = " " * len(str(span.line))
-    caret = " " * (span.column - 1) + "^" * width
+    caret = " " * (column - 1) + "^" * width
+    shown = text
     return [
         f"{gutter} |",
         f"{span.line} | {shown}",

@@ -37,7 +37,9 @@ def parse_network(text: str) -> Network:
         try:
             loose = ipaddress.ip_network(text, strict=False)
         except ValueError:
-            raise NetworkError(f"`{text}` is not an IPv4 or IPv6 network") from None
+            fault = _fault(text)
+            raise NetworkError(f"`{text}` is not an IPv4 or IPv6 network"
+                               + (f": {fault}" if fault else "")) from None
         raise NetworkError(
             f"network `{text}` has host bits set", suggestion=str(_unmap(loose))
         ) from None
@@ -74,6 +76,36 @@ def _reject_what_ipaddress_allows(text: str) -> None:
             return
         fix = f"; write `{address}/{int(prefix)}`" if int(prefix) <= width else ""
         raise NetworkError(f"prefix length `{prefix}` has a leading zero{fix}")
+
+
+def _fault(text: str) -> str | None:
+    """What is wrong with ``text``, which ipaddress refused, when one fault explains it."""
+    address, slash, prefix = text.partition("/")
+    octets = address.split(".")
+    if all(o.isascii() and o.isdigit() for o in octets) and len(octets) > 1:
+        if len(octets) != 4:
+            return f"an IPv4 address has four octets, not {len(octets)}"
+        for octet in octets:
+            if len(octet) > 1 and octet.startswith("0"):
+                return f"octet `{octet}` has a leading zero (write `{int(octet)}`)"
+            if int(octet) > 255:
+                return f"octet `{octet}` is greater than 255"
+        return _prefix_fault(prefix, 32) if slash else None
+    if slash and _is_address(address, ipaddress.IPv6Address):
+        return _prefix_fault(prefix, 128)
+    return None
+
+
+def _prefix_fault(prefix: str, width: int) -> str | None:
+    if not prefix:
+        return "the prefix length is missing"
+    if "." in prefix:
+        return f"`{prefix}` is neither a prefix length nor a netmask"
+    if not (prefix.isascii() and prefix.isdigit()):
+        return f"prefix length `{prefix}` is not a number"
+    if int(prefix) > width:
+        return f"prefix length `{prefix}` is longer than {width}"
+    return None
 
 
 def _is_address(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:

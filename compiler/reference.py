@@ -3,10 +3,15 @@
 Written for clarity, not speed: every request walks the rules in order and tests each
 condition as the design states it. The analyzer's witnesses are checked against it,
 and the compiled runtime is differentially tested against it.
+
+It carries its own definitions of what it checks rather than sharing the compiler's
+(the literal wildcards `*` and `**`, the tier order, request networks read with
+``ipaddress``), so that a bug in a shared piece shows up as a disagreement with it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +25,16 @@ from dualgate.compiler.ir import (
     TopicCondition,
     TopicPattern,
 )
-from dualgate.compiler.networks import Network, NetworkError, parse_network
-from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName, is_valid_topic
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: The design's tier order, lowest risk first (written here, not taken from ``TierName``).
+RISK_ORDER = (TierName.LOW, TierName.MEDIUM, TierName.HIGH)
+#: The design's wildcards: one segment, and zero or more segments.
+ONE_SEGMENT = "*"
+ANY_SEGMENTS = "**"
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 @dataclass(frozen=True)
@@ -69,9 +81,8 @@ def evaluate(policy: Policy, request: Request, now: datetime | None = None) -> E
         return Evaluation(Decision.DENY, None, "unknown-env", tier, mode)
     network: Network | None = None
     if request.cidr is not None:
-        try:
-            network = parse_network(request.cidr)
-        except NetworkError:
+        network = request_network(request.cidr)
+        if network is None:
             return Evaluation(Decision.DENY, None, "invalid-cidr", tier, mode)
     rule = first_match(policy, request.topic, request.env, network)
     if rule is None:
@@ -83,7 +94,32 @@ def tier_of(policy: Policy, topic: str) -> TierName:
     """The riskiest tier with a pattern matching ``topic``, else the default tier."""
     matched = [tier.name for tier in policy.tiers
                if any(pattern_matches(p, topic) for p in tier.patterns)]
-    return max(matched, key=lambda t: t.risk) if matched else policy.default_tier
+    return max(matched, key=RISK_ORDER.index) if matched else policy.default_tier
+
+
+def request_network(text: object) -> Network | None:
+    """The network a request's cidr names, or None when it names none.
+
+    ``ipaddress``'s strict syntax (host bits zero; a bare address is a host) without the
+    forms the design refuses: a scope id, a netmask for the prefix, a prefix length that
+    is not plain digits or has a leading zero. An IPv4-mapped IPv6 network is the IPv4
+    network it maps.
+    """
+    if not isinstance(text, str) or "%" in text:
+        return None
+    _, slash, prefix = text.partition("/")
+    if slash and not (prefix.isascii() and prefix.isdigit() and str(int(prefix)) == prefix):
+        return None
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return None
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96 \
+            and network.subnet_of(_IPV4_MAPPED):
+        mapped = network.network_address.ipv4_mapped
+        assert mapped is not None
+        return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def fail_mode_of(policy: Policy, tier: TierName, now: datetime) -> FailMode:
@@ -135,8 +171,8 @@ def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> bool:
     if not pattern:
         return not segments
     head, rest = pattern[0], pattern[1:]
-    if head == ANY:
+    if head == ANY_SEGMENTS:
         return any(_match(rest, segments[skip:]) for skip in range(len(segments) + 1))
     if not segments:
         return False
-    return (head == SINGLE or head == segments[0]) and _match(rest, segments[1:])
+    return (head == ONE_SEGMENT or head == segments[0]) and _match(rest, segments[1:])

@@ -26,6 +26,19 @@ FORMAT_NAME = "dualgate-bundle"
 #: The version of the layout below. A runtime refuses versions it does not know.
 FORMAT_VERSION = 1
 
+#: A bundle file starts with `{"content":` (or another envelope key, when not canonical)
+#: and names its format near the start; no policy (DSL or YAML) starts so and holds it.
+_BUNDLE_START = re.compile(rb'\A\s*\{\s*"(?:content|content_sha256|signature)"\s*:')
+_BUNDLE_FORMAT = re.compile(rb'"format"\s*:\s*"' + FORMAT_NAME.encode() + rb'"')
+
+
+def looks_like_bundle(data: bytes) -> bool:
+    """True when ``data`` is laid out as a bundle document, whatever the file is called
+    (a cheap look at its first 4 KB, for telling bundles from policies)."""
+    return _BUNDLE_START.match(data) is not None and \
+        _BUNDLE_FORMAT.search(data, 0, 4096) is not None
+
+
 CONTENT_KEY = "content"
 CONTENT_HASH_KEY = "content_sha256"
 SIGNATURE_KEY = "signature"

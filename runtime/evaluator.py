@@ -8,6 +8,14 @@ first, one dict lookup per distinct prefix length; and the class's verdict row g
 the answer in one index. Verdicts are immutable and built once per (rule, tier), then
 shared.
 
+Request data is bounded before any work (``dualgate.runtime.vocabulary``): a topic of more
+than ``MAX_TOPIC_LENGTH`` characters or ``MAX_TOPIC_SEGMENTS`` segments, an env of more
+than ``MAX_ENV_LENGTH`` or a cidr of more than ``MAX_CIDR_LENGTH`` characters is denied
+as malformed at the cost of one ``len``. What is refused is never cached, and the caches
+are bounded in size as well as count: only topics of at most ``CACHED_TOPIC_LENGTH``
+characters are cached (longer valid ones are walked each time, at most
+``MAX_TOPIC_LENGTH`` characters), and cidrs are at most ``MAX_CIDR_LENGTH`` characters.
+
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
 cache, or by filling a class's verdict row, which any thread fills with equal values.
@@ -38,12 +46,29 @@ from dualgate.runtime.verdict import (
     UNKNOWN_ENV,
     Verdict,
 )
-from dualgate.runtime.vocabulary import TOPIC, Decision, FailMode, TierName
+from dualgate.runtime.vocabulary import (
+    MAX_CIDR_LENGTH,
+    MAX_ENV_LENGTH,
+    MAX_TOPIC_LENGTH,
+    MAX_TOPIC_SEGMENTS,
+    TOPIC,
+    Decision,
+    FailMode,
+    TierName,
+)
 
 #: Distinct topics whose class is remembered; beyond it the least recently used go.
 DEFAULT_TOPIC_CACHE_SIZE = 65_536
 #: Distinct request cidrs whose parsed form is remembered.
 DEFAULT_CIDR_CACHE_SIZE = 65_536
+#: The longest topic the cache keeps: with the counts above, the caches hold at most
+#: 65,536 x 128 topic characters and 65,536 x 64 cidr characters (some 30 MB with
+#: Python's per-entry overhead), whatever requests arrive.
+CACHED_TOPIC_LENGTH = 128
+
+
+class _RefusedError(Exception):
+    """Raised inside a cached function for a value it refuses, so the cache keeps nothing."""
 
 TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 
@@ -113,7 +138,7 @@ class Evaluator:
         self._evaluation_error = Verdict(Decision.DENY, None, EVALUATION_ERROR, None, None,
                                          bundle_hash)
         self._classify = lru_cache(maxsize=topic_cache_size)(self._walk)
-        self._parse_cidr = lru_cache(maxsize=cidr_cache_size)(parse_network)
+        self._parse_cidr = lru_cache(maxsize=cidr_cache_size)(_parse_request_network)
 
     # -- the hot path --------------------------------------------------------------
 
@@ -124,13 +149,22 @@ class Evaluator:
                 self._refresh()
             if not isinstance(topic, str):
                 return self._invalid_topic
-            topic_class = self._classify(topic)
-            if topic_class is None:
+            # One length check keeps long topics out of the cache (and refuses overlong
+            # ones) before any hashing or matching; `_walk` raises for what it refuses.
+            size = len(topic)
+            try:
+                if size <= CACHED_TOPIC_LENGTH:
+                    topic_class = self._classify(topic)
+                elif size <= MAX_TOPIC_LENGTH:
+                    topic_class = self._walk(topic)
+                else:
+                    return self._invalid_topic
+            except _RefusedError:
                 return self._invalid_topic
             view, verdicts = topic_class.cached
             if view is not self._view:
                 verdicts = self._verdicts(topic_class)
-            if not isinstance(env, str):
+            if not isinstance(env, str) or len(env) > MAX_ENV_LENGTH:
                 return verdicts[-2]
             row = 0
             if self._env_index is not None:
@@ -140,12 +174,14 @@ class Evaluator:
                 row = found * topic_class.columns
             if cidr is None:
                 return verdicts[row]  # column 0: COLUMN_ABSENT
-            network = self._parse_cidr(cidr) if isinstance(cidr, str) else None
-            if network is None:
+            if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
+                return verdicts[-1]
+            try:
+                version, value, length = self._parse_cidr(cidr)
+            except _RefusedError:
                 return verdicts[-1]
             # The deepest layout network containing the request, longest prefix first
             # (inline: a method call would cost a fifth of the decision).
-            version, value, length = network
             for prefix, shift, networks in (topic_class.v4 if version == 4
                                             else topic_class.v6):
                 if prefix <= length:
@@ -156,17 +192,21 @@ class Evaluator:
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error
 
-    def _walk(self, topic: str) -> TopicClass | None:
+    def _walk(self, topic: str) -> TopicClass:
+        """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters); raises
+        ``_RefusedError`` for a malformed one, so that the cache never keeps it."""
+        if topic.count(".") >= MAX_TOPIC_SEGMENTS:
+            raise _RefusedError
         label = self._exact.get(topic)
         if label is None:
             if TOPIC.fullmatch(topic) is None:
-                return None
+                raise _RefusedError
             nexts, other, state = self._next, self._other, 0
             for segment in topic.split("."):
                 state = nexts[state].get(segment, other[state])
             label = self._class_of_state[state]
             if label < 0:
-                return None  # only the start state, which no valid topic ends in
+                raise _RefusedError  # only the start state, which no valid topic ends in
         return self._classes[label] or self._materialize(label)
 
     def _materialize(self, label: int) -> TopicClass:
@@ -223,6 +263,14 @@ class Evaluator:
         """Forget every cached topic and cidr (the next decisions run cold)."""
         self._classify.cache_clear()
         self._parse_cidr.cache_clear()
+
+
+def _parse_request_network(text: str) -> tuple[int, int, int]:
+    """A request's network, parsed; raises ``_RefusedError`` so the cache never keeps a fault."""
+    network = parse_network(text)
+    if network is None:
+        raise _RefusedError
+    return network
 
 
 def _layout(layout: Mapping[str, list[str]]) -> tuple[_Lengths, _Lengths, int]:

@@ -40,6 +40,9 @@ def load_public_key(key: Any) -> Ed25519PublicKey:
             raise BundleError(f"cannot read public key `{key}`: {error.strerror}") from None
     if not isinstance(key, bytes):
         raise BundleError("a public key is a key object, PEM bytes or a path to a PEM file")
+    if b"PRIVATE KEY-----" in key:
+        raise BundleError("this is a private key: give the public key (the `.pub` file "
+                          "`dualgate keygen` writes), and keep the private key secret")
     try:
         loaded = load_pem_public_key(key)
     except (ValueError, TypeError):

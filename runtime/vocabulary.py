@@ -69,7 +69,23 @@ def is_valid_segment(segment: str) -> bool:
 #: same segment by segment, the way the reference interpreter reads the design.
 TOPIC = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
+# What one request may carry. Far above any real topic, env or network, these bound the
+# work and memory a request can cost a gate: a longer value is malformed and denied
+# (invalid-topic, invalid-env, invalid-cidr) before it is looked at. No valid network is
+# longer than 49 characters (`0000:0000:0000:0000:0000:ffff:255.255.255.255/128`).
+#: Characters in a topic.
+MAX_TOPIC_LENGTH = 1024
+#: Dot-separated segments in a topic.
+MAX_TOPIC_SEGMENTS = 64
+#: Characters in an env.
+MAX_ENV_LENGTH = 256
+#: Characters in a cidr.
+MAX_CIDR_LENGTH = 64
+
 
 def is_valid_topic(topic: object) -> bool:
-    """True when ``topic`` is a string of one or more dot-separated valid segments."""
-    return isinstance(topic, str) and all(is_valid_segment(s) for s in topic.split("."))
+    """True when ``topic`` is a string of one to ``MAX_TOPIC_SEGMENTS`` dot-separated
+    valid segments, at most ``MAX_TOPIC_LENGTH`` characters long."""
+    return (isinstance(topic, str) and len(topic) <= MAX_TOPIC_LENGTH
+            and topic.count(".") < MAX_TOPIC_SEGMENTS
+            and all(is_valid_segment(s) for s in topic.split(".")))

@@ -269,15 +269,25 @@ _COLLIDING_NETWORK = st.one_of(st.sampled_from(_COLLIDING_POOL),
                                st.sampled_from(_COLLIDING_POOL), networks())
 _COLLIDING_NETWORK_LISTS = st.lists(_COLLIDING_NETWORK, min_size=1, max_size=2).map(tuple)
 _COLLIDING_ENV_NAMES = ("prod", "stage", "dev")
+#: The instant the differential tests decide at: colliding policies' overrides expire
+#: around it (before, exactly at it, just after, later), so some are live and some not.
+COLLIDING_NOW = datetime(2026, 11, 21, tzinfo=UTC)
+_COLLIDING_EXPIRIES = st.sampled_from((
+    COLLIDING_NOW - timedelta(days=1), COLLIDING_NOW, COLLIDING_NOW,
+    COLLIDING_NOW + timedelta(microseconds=1),
+    COLLIDING_NOW + timedelta(days=365),
+))
 
 
 @st.composite
-def colliding_policies(draw: st.DrawFn, max_rules: int = 6) -> ir.Policy:
+def colliding_policies(draw: st.DrawFn, max_rules: int = 6, max_overrides: int = 2) -> ir.Policy:
     """Small policies whose rules overlap, nest, shadow and conflict often.
 
     Two literal segments with `*` and `**`; negated conditions; IPv4 and IPv6 networks
     from a pool of nested and sibling networks (plus random ones); 0-3 envs, some
-    protected; tiers with few patterns; any decisions and default tier.
+    protected; tiers with few patterns; any decisions and default tier; 0..``max_overrides``
+    overrides of declared tiers (the high tier in about one draw in ten), expiring around
+    ``COLLIDING_NOW``: a day before, exactly at it, a microsecond after, a year after.
     """
     envs = tuple(ir.EnvDecl(name=name, protected=draw(st.booleans()))
                  for name in draw(st.lists(st.sampled_from(_COLLIDING_ENV_NAMES), unique=True,
@@ -306,8 +316,19 @@ def colliding_policies(draw: st.DrawFn, max_rules: int = 6) -> ir.Policy:
                 else draw(st.sampled_from(FailMode)))
         for name in draw(st.lists(st.sampled_from(TierName), unique=True, max_size=3))
     )
+    # Overrides open declared tiers; the high tier seldom (the compiler refuses that).
+    openable = [t.name for t in tiers if t.name is not TierName.HIGH]
+    overrides = []
+    for _ in range(draw(st.integers(min_value=0, max_value=max_overrides)) if tiers else 0):
+        high_declared = len(openable) < len(tiers)
+        if openable and (not high_declared or draw(st.integers(min_value=0, max_value=9))):
+            tier = draw(st.sampled_from(openable))
+        else:
+            tier = TierName.HIGH
+        overrides.append(ir.Override(tier=tier, fail_mode=FailMode.OPEN,
+                                     until=draw(_COLLIDING_EXPIRIES), reason="r"))
     return ir.Policy(
-        name="p", envs=envs, rules=tuple(rules), tiers=tiers,
+        name="p", envs=envs, rules=tuple(rules), tiers=tiers, overrides=tuple(overrides),
         default_decision=draw(st.sampled_from(Decision)),
         default_tier=draw(st.sampled_from(TierName)),
     )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from dualgate.compiler import ir
 from dualgate.compiler.backend import build_table, compile_policy
 from dualgate.compiler.backend.minimize import Automaton, minimize
 from dualgate.compiler.frontend.loader import load_policy_text
+from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.regions import RegionSpace
+from dualgate.runtime import load_bundle
+from dualgate.runtime.bundle_format import serialize
 from tests.strategies import colliding_policies, policies
 from tests.test_runtime_differential import Pools
 
@@ -62,9 +66,64 @@ def test_topics_that_decide_alike_share_one_class() -> None:
     policy = load_policy_text(text, "p.policy").policy
     assert policy is not None
     table = build_table(RegionSpace(policy))
-    # Classes: each res{i}.delete, svc.*.read, and "anything else".
+    # Classes: each res{i}.delete, svc.*.read, and "anything else"; one plane each, of
+    # three columns (no cidr, outside IPv4, outside IPv6) per env, production first.
     assert len(table.classes) == 5
-    assert len(set(table.planes)) <= len(table.classes)
+    prod_only = [(i, i, i, -1, -1, -1) for i in range(3)]
+    assert sorted(table.planes) == sorted([*prod_only, (3,) * 6, (-1,) * 6])
+
+
+def test_classes_that_decide_alike_in_different_tiers_share_one_plane() -> None:
+    """`a.**` and `b.**` get the same decisions but different tiers: two classes, one
+    plane, stored once."""
+    text = ("policy p\ndefault_tier low\ntier high topics a.** fail_mode closed\n"
+            "rule r\n  when topic a.**, b.**\n  then allow\n")
+    policy = load_policy_text(text, "p.policy").policy
+    assert policy is not None
+    table = build_table(RegionSpace(policy))
+    planes = {tier: plane for tier, _layout, plane in table.classes}
+    assert set(planes) == {"high", "low"}
+    a, b = (table.exact.get(t, table.automaton.run(t.split("."))) for t in ("a.x", "b.x"))
+    assert table.classes[a][2] == table.classes[b][2]
+    assert len(table.planes) < len(table.classes)
+
+
+BOUNDARY = """\
+policy boundary
+rule inner
+  when cidr in 10.0.0.0/16, 2001:db8::/48
+  then deny
+rule outer
+  when cidr in 10.0.0.0/8, 2001:db8::/32
+  then allow
+rule outside
+  when cidr not in 10.0.0.0/8
+  then throttle
+"""
+
+
+@pytest.mark.parametrize(
+    ("cidr", "rule"),
+    [
+        ("10.0.0.0/16", "inner"),  # equal to the inner network: inside it
+        ("10.0.0.0/8", "outer"),  # equal to the outer network
+        ("10.0.0.0/15", "outer"),  # just wider than the inner one
+        ("10.0.0.0/7", "outside"),  # just wider than the outer one
+        ("10.0.255.255", "inner"),  # the inner network's last host
+        ("10.1.0.0", "outer"),  # the first host after it
+        ("2001:db8::/48", "inner"),
+        ("2001:db8::/32", "outer"),
+        ("2001:db8::/31", "outside"),
+        ("::ffff:10.0.0.0/104", "outer"),  # mapped: the IPv4 10.0.0.0/8
+    ],
+)
+def test_a_request_equal_to_a_rules_network_is_inside_it(cidr: str, rule: str) -> None:
+    """Containment is `<=`: the runtime and the reference agree at the boundary."""
+    policy = load_policy_text(BOUNDARY, "boundary.policy").policy
+    assert policy is not None
+    bundle = load_bundle(serialize(compile_policy(policy)))
+    assert bundle.decide("t", "e", cidr).rule == rule
+    assert evaluate(policy, Request("t", "e", cidr)).rule == rule
 
 
 @SETTINGS

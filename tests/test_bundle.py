@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 
+from dualgate.compiler import reference
 from dualgate.compiler.backend import compile_loaded, compile_policy
 from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
 from dualgate.compiler.frontend.loader import load_policy, load_policy_text
@@ -29,6 +30,15 @@ from dualgate.runtime.bundle_format import (
     envelope,
     serialize,
     split_canonical,
+)
+from dualgate.runtime.verdict import (
+    DEFAULT,
+    EVALUATION_ERROR,
+    INVALID_CIDR,
+    INVALID_ENV,
+    INVALID_TOPIC,
+    RULE,
+    UNKNOWN_ENV,
 )
 from dualgate.schemas import load_schema
 from tests.strategies import colliding_policies
@@ -196,7 +206,7 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
     (tmp_path / "bad.pub").write_text("not a key")
     for bad, message in [(tmp_path / "bad.pub", "not a PEM public key"),
                          (tmp_path / "missing.pub", "cannot read public key"),
-                         (pair.private_pem, "not a PEM public key")]:
+                         (pair.private_pem, "this is a private key: give the public key")]:
         with pytest.raises(BundleError, match=message):
             load_bundle(signed, public_key=bad)
 
@@ -290,12 +300,29 @@ def _mutations(document: Any, rng: random.Random) -> Any:
     return document
 
 
+_FUZZ_REQUESTS = tuple(
+    (topic, env, cidr)
+    for topic in ("payments.card.charge", "a.read", "x", "", None)
+    for env in ("production", "dev", "nope", None)
+    for cidr in (None, "10.1.2.3", "8.8.8.8", "::1", "bad")
+)
+_REASONS = frozenset({RULE, DEFAULT, INVALID_TOPIC, INVALID_ENV, UNKNOWN_ENV, INVALID_CIDR})
+
+
 def test_random_structural_edits_are_refused_cleanly_or_decide_without_raising() -> None:
     """Fuzz: a rehashed bundle with a random edit is either refused with BundleError or
     loads and then answers every request without raising; and whatever the schema
     refuses, the runtime refuses too."""
     rng = random.Random(11)
     base = small_document()
+    policy = load_policy_text(SMALL, "small.policy").policy
+    assert policy is not None
+    unedited = load_bundle(base)
+    for request in _FUZZ_REQUESTS:
+        expected = reference.evaluate(policy, reference.Request(*request))
+        verdict = unedited.decide(*request)
+        assert (verdict.decision, verdict.rule, verdict.reason) == (
+            expected.decision, expected.rule, expected.reason), request
     loaded = refused = 0
     for _ in range(1500):
         document = copy.deepcopy(base)
@@ -310,8 +337,10 @@ def test_random_structural_edits_are_refused_cleanly_or_decide_without_raising()
             continue
         loaded += 1
         assert schema_ok, "the runtime accepted what the schema refuses"
-        for topic in ("payments.card.charge", "a.read", "x", "", None):
-            for env in ("production", "dev", "nope", None):
-                for cidr in (None, "10.1.2.3", "8.8.8.8", "::1", "bad"):
-                    bundle.decide(topic, env, cidr)
+        for request in _FUZZ_REQUESTS:
+            # Plain strings and None never make an evaluation error: a bundle that loads
+            # must be sound enough to decide them (an edit may change the answer itself).
+            verdict = bundle.decide(*request)
+            assert verdict.reason != EVALUATION_ERROR, (request, verdict)
+            assert verdict.reason in _REASONS, verdict
     assert refused > 500 and loaded > 20

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,42 @@ def test_compile_is_deterministic_and_names_the_output(tmp_path: Path) -> None:
     assert to_stdout.stdout_bytes == data
 
 
+def _compile_in_process(cwd: Path, policy: str, output: Path, seed: str,
+                        *extra: str) -> bytes:
+    """The bundle a fresh `dualgate compile` process writes, run in ``cwd`` with
+    ``PYTHONHASHSEED=seed``."""
+    environment = {**os.environ, "PYTHONHASHSEED": seed}
+    done = subprocess.run(
+        [sys.executable, "-c", "from dualgate.compiler.cli.main import main; main()",
+         "compile", policy,
+         "-o", str(output), *extra],
+        cwd=cwd, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return output.read_bytes()
+
+
+def test_bundles_do_not_depend_on_the_working_directory_or_the_hash_seed(
+        tmp_path: Path) -> None:
+    """`compile policies/infra.policy` and `cd policies && compile infra.policy`, in two
+    processes with different hash seeds, write the same bytes."""
+    from_root = _compile_in_process(ROOT, "policies/infra.policy", tmp_path / "a.json", "1")
+    from_policies = _compile_in_process(ROOT / "policies", "infra.policy",
+                                        tmp_path / "b.json", "2")
+    assert from_root == from_policies
+    assert json.loads(from_root)["content"]["source"]["path"] == "infra.policy"
+    rooted = [_compile_in_process(cwd, policy, tmp_path / f"{seed}.json", seed, "--root", root)
+              for cwd, policy, root, seed in [(ROOT, "policies/infra.policy", ".", "3"),
+                                              (ROOT / "policies", "infra.policy", "..", "4")]]
+    assert rooted[0] == rooted[1]
+    assert json.loads(rooted[0])["content"]["source"]["path"] == "policies/infra.policy"
+
+
+def test_compile_root_must_hold_the_policy(tmp_path: Path) -> None:
+    result = run("compile", str(INFRA), "--root", str(tmp_path), "-o", str(tmp_path / "x"))
+    assert result.exit_code == 2
+    assert f"`{INFRA}` is not under `{tmp_path}`" in result.stderr
+
+
 @pytest.mark.parametrize(("name", "expected"), [
     ("infra.policy", "infra.bundle.json"), ("p.policy.yaml", "p.bundle.json"),
     ("p.policy.YML", "p.bundle.json"), ("odd", "odd.bundle.json"),
@@ -125,7 +163,16 @@ def test_signed_bundles_verify_and_tampered_ones_do_not(
     ok = run("verify", str(target), "--key", str(public))
     assert ok.exit_code == 0
     assert "signed by key" in ok.stdout
-    assert "signature not checked" in run("verify", str(target)).stdout
+    unchecked = run("verify", str(target))
+    assert unchecked.exit_code == 1 and unchecked.stdout == ""
+    assert unchecked.stderr == (
+        f"not verified `{target}`: it is signed but no --key was given to check the "
+        "signature (--no-signature-check accepts it unchecked)\n")
+    skipped = run("verify", str(target), "--no-signature-check")
+    assert skipped.exit_code == 0
+    assert "signed, signature not checked (--no-signature-check)" in skipped.stdout
+    assert run("verify", str(target), "--no-signature-check", "--key", str(public)
+               ).exit_code == 2
     data = bytearray(target.read_bytes())
     data[data.index(b'"deny"') + 2] = ord("x")
     target.write_bytes(bytes(data))
@@ -141,6 +188,19 @@ def test_verify_refuses_an_unsigned_bundle_when_given_a_key(
     assert result.exit_code == 1
     assert "not signed" in result.stderr
     assert "unsigned" in run("verify", str(bundle)).stdout
+
+
+def test_a_private_key_given_as_the_public_key_is_named_so(
+    bundle: Path, keys: tuple[Path, Path],
+) -> None:
+    private, _ = keys
+    for command in ("verify", "inspect"):
+        result = run(command, str(bundle), "--key", str(private))
+        assert result.exit_code == 2
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: Invalid value for --key: `{private}`: this is a private key: give the "
+            "public key (the `.pub` file `dualgate keygen` writes), and keep the private key "
+            "secret")
 
 
 # -- inspect ----------------------------------------------------------------------------
@@ -205,6 +265,11 @@ def test_eval_names_request_faults(bundle: Path) -> None:
     bad_cidr = run("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev",
                    "--cidr", "10.0.0.1/8")
     assert bad_cidr.stdout.startswith("deny: cidr `10.0.0.1/8` is not a valid network")
+    assert bad_cidr.stdout.splitlines()[0].endswith(
+        ": host bits set; did you mean `10.0.0.0/8`?")
+    octet = run("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev",
+                "--cidr", "300.1.1.1")
+    assert octet.stdout.splitlines()[0].endswith(": octet `300` is greater than 255")
     bad_topic = run("eval", str(bundle), "--topic", "infra..read", "--env", "dev")
     assert bad_topic.stdout.startswith("deny: topic `infra..read` is malformed")
 
@@ -225,25 +290,60 @@ def test_eval_on_a_source_policy_agrees_with_its_bundle(bundle: Path) -> None:
 
 def test_eval_jsonl_keeps_going_past_malformed_lines(bundle: Path, tmp_path: Path) -> None:
     requests = tmp_path / "requests.jsonl"
-    requests.write_text(
-        '{"topic": "infra.vm.read", "env": "dev"}\n'
-        "[1, 2]\n"
-        "not json\n"
-        '{"topic": "infra.vm.read", "env": "dev", "cdir": "10.0.0.1"}\n'
-        "\n"
-        '{"topic": 7, "env": "dev"}\n'
-        '{"env": "dev"}\n'
-        '{"topic": "infra.vm.read", "env": "dev", "cidr": "::ffff:10.0.0.1"}\n'
+    requests.write_bytes(
+        b'{"topic": "infra.vm.read", "env": "dev"}\n'
+        b"[1, 2]\n"
+        b"not json\n"
+        b'{"topic": "infra.vm.read", "env": "dev", "cdir": "10.0.0.1"}\n'
+        b"\n"
+        b'{"topic": 7, "env": "dev"}\n'
+        b'{"topic": "infra.\xff.read", "env": "dev"}\n'
+        b'{"env": "dev"}\n'
+        b'{"topic": "infra.vm.read", "env": "dev", "cidr": "::ffff:10.0.0.1"}'
     )
     result = run("eval", str(bundle), "--input", str(requests))
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     answers: list[dict[str, Any]] = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["reason"] for a in answers] == [
         "rule", "malformed-request", "malformed-request", "malformed-request",
-        "malformed-request", "invalid-topic", "invalid-topic", "rule",
+        "malformed-request", "invalid-topic", "malformed-request", "invalid-topic", "rule",
     ]
-    assert all(set(a) == {"decision", "rule", "reason", "tier", "fail_mode"} for a in answers)
-    assert all(a["decision"] == "deny" for a in answers[1:7])
+    single = json.loads(run("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev",
+                            "--format", "json").stdout)
+    assert answers[0] == answers[-1] == single
+    malformed = [a for a in answers if a["reason"] == "malformed-request"]
+    assert all(set(a) == {*single, "line", "error"} and a["decision"] == "deny"
+               and a["bundle"] == single["bundle"] for a in malformed)
+    assert [(a["line"], a["error"]) for a in malformed] == [
+        (2, "a JSON array, not an object of `topic`, `env` and `cidr`"),
+        (3, "not JSON: expecting value at column 1"),
+        (4, "unknown key `cdir` (the keys are `topic`, `env` and `cidr`); did you mean "
+            "`cidr`?"),
+        (5, "an empty line, not a JSON object"),
+        (7, "not valid UTF-8 (byte 0xff at byte 18)"),
+    ]
+    assert result.stderr.splitlines() == [
+        *(f"line {a['line']}: {a['error']}" for a in malformed),
+        "5 malformed lines denied as malformed-request; failing (--allow-malformed "
+        "accepts them)",
+    ]
+    allowed = run("eval", str(bundle), "--input", str(requests), "--allow-malformed")
+    assert allowed.exit_code == 0 and allowed.stdout == result.stdout
+    assert allowed.stderr.splitlines()[-1] == "5 malformed lines denied as malformed-request"
+    text = run("eval", str(bundle), "--input", str(requests), "--format", "text")
+    assert text.exit_code == 1
+    assert text.stdout.splitlines()[6].split() == [
+        "deny", "malformed-request", "line", "7:", "not", "valid", "UTF-8", "(byte", "0xff",
+        "at", "byte", "18)"]
+
+
+def test_eval_jsonl_names_only_the_first_malformed_lines(bundle: Path) -> None:
+    result = run("eval", str(bundle), "--input", "-", input="x\n" * 25)
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 25
+    assert result.stderr.splitlines()[-1].startswith(
+        "25 malformed lines denied as malformed-request (15 more not shown)")
+    assert len(result.stderr.splitlines()) == 11
 
 
 def test_eval_explain_names_the_rule_the_misses_and_the_tier(bundle: Path) -> None:
@@ -252,7 +352,7 @@ def test_eval_explain_names_the_rule_the_misses_and_the_tier(bundle: Path) -> No
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("deny by rule `deny-prod-public-ingress` (")
-    assert lines[0].endswith("policies/infra.policy:31:1)")
+    assert lines[0].endswith(" (infra.policy:31:1)")
     assert "  tier: medium (fail mode closed)" in lines
     assert "  earlier rules that did not match:" in lines
     assert any(line.startswith("    allow-reads (") and line.endswith(
@@ -263,6 +363,33 @@ def test_eval_explain_names_the_rule_the_misses_and_the_tier(bundle: Path) -> No
     assert document["checked"][-1] == {"rule": "allow-reads", "matched": True,
                                        "failed_condition": None,
                                        "location": document["checked"][-1]["location"]}
+
+
+def test_eval_refuses_a_policy_compile_refuses_unless_told_to_evaluate_it(
+        tmp_path: Path) -> None:
+    """`eval` on a source compiles it as `compile` does: analysis errors refuse it too."""
+    shadowed = tmp_path / "s.policy"
+    shadowed.write_text("policy s\nrule a\n  when topic x.*\n  then allow\n"
+                        "rule b\n  when topic x.y\n  then deny\n")
+    assert run("compile", str(shadowed), "-o", str(tmp_path / "s.json")).exit_code == 1
+    request = ("--topic", "x.y", "--env", "production")
+    refused = run("eval", str(shadowed), *request)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"cannot evaluate `{shadowed}`: `dualgate compile` refuses it: 1 error")
+    assert refused.stderr.splitlines()[-1].endswith(" (--allow-unsafe evaluates it anyway)")
+    unsafe = run("eval", str(shadowed), *request, "--allow-unsafe", "--format", "json")
+    assert unsafe.exit_code == 0
+    assert unsafe.stderr.splitlines()[-1] == (
+        f"warning: evaluating `{shadowed}` although `dualgate compile` refuses it: 1 error "
+        "(--allow-unsafe)")
+    assert json.loads(unsafe.stdout)["unsafe"] == "`dualgate compile` refuses it: 1 error"
+    assert json.loads(unsafe.stdout)["rule"] == "a"
+    lines = run("eval", str(shadowed), "--input", "-", "--allow-unsafe",
+                input=json.dumps(dict(zip(["topic", "env"], request[1::2], strict=True))))
+    assert json.loads(lines.stdout)["unsafe"] == json.loads(unsafe.stdout)["unsafe"]
+    assert "the runtime refuses it" in run("eval", str(FLAWED), *request,
+                                           "--allow-unsafe").stderr
 
 
 def test_eval_explain_of_the_default(tmp_path: Path) -> None:

@@ -72,8 +72,24 @@ def check(result: LoadResult, text: str | None, is_yaml: bool = False) -> None:
         lines = _lines(text, is_yaml)
         assert span.line <= len(lines), d
         assert span.column <= len(lines[span.line - 1]) + 1, d
-    # A policy comes back exactly when the text parsed and nothing was wrong with it.
+    # A policy comes back exactly when the text parsed and nothing was wrong with it;
+    # without one, an error says why.
     assert (result.policy is not None) == (result.syntax is not None and result.ok)
+    assert result.policy is not None or any(d.is_error for d in result.diagnostics)
+    if text is not None and "\x00" in text:
+        assert result.policy is None, "a NUL byte is refused"
+
+
+def check_valid(result: LoadResult, text: str, is_yaml: bool = False) -> None:
+    """``text`` is known valid: it lowers to a policy without errors."""
+    check(result, text, is_yaml)
+    assert result.policy is not None and result.ok, (text, result.diagnostics)
+
+
+def check_invalid(result: LoadResult, text: str | None, is_yaml: bool = False) -> None:
+    """``text`` is known invalid: no policy, and an error diagnostic."""
+    check(result, text, is_yaml)
+    assert result.policy is None and not result.ok, text
 
 
 FUZZ = settings(max_examples=300, deadline=None)
@@ -97,6 +113,10 @@ def test_random_bytes(data: bytes, path: str) -> None:
     result = load_policy_bytes(data, path)
     text = result.source.text if result.source else None
     check(result, text, is_yaml=path.endswith(".yaml"))
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        check_invalid(result, text)
 
 
 VALID_DSL = """\
@@ -152,6 +172,39 @@ def test_the_policies_to_mutate_are_valid() -> None:
     for text, path in ((VALID_DSL, "x.policy"), (VALID_YAML, "x.yaml")):
         result = load_policy_text(text, path)
         assert result.diagnostics == [] and result.policy is not None
+        assert [r.id for r in result.policy.rules][:2] == [
+            "deny-prod-public-ingress", "approve-prod-delete"]
+
+
+@st.composite
+def respaced(draw: st.DrawFn, text: str) -> tuple[str, str]:
+    """``text`` with some single spaces between words widened or turned into tabs (outside
+    lines with strings), and a comment appended to some lines (the same policy); and
+    ``text`` with one of its statement keywords misspelt (no policy)."""
+    lines = text.split("\n")
+    out = []
+    for line in lines:
+        # Lines with a string keep their spaces: inside quotes they are the value.
+        spaced = line if '"' in line or not draw(st.booleans()) else re.sub(
+            r"(?<=\S) (?=\S)", lambda _: draw(st.sampled_from([" ", "  ", "\t"])), line)
+        if spaced.strip() and not spaced.lstrip().startswith("#") and draw(st.booleans()):
+            spaced += draw(st.sampled_from(["  # note", "\t# \"quoted\" é"]))
+        out.append(spaced)
+    keyword = draw(st.sampled_from(["rule ", "when ", "then ", "envs ", "tier ", "override "]))
+    starts = [m.start() for m in re.finditer(rf"(?m)^\s*{keyword}", text)]
+    at = text.index(keyword, draw(st.sampled_from(starts)))
+    broken = text[:at] + keyword.upper() + "x" + text[at + len(keyword):]
+    return "\n".join(out), broken
+
+
+@settings(FUZZ, max_examples=100)
+@given(respaced(VALID_DSL))
+def test_respaced_policies_lower_and_misspelt_ones_do_not(texts: tuple[str, str]) -> None:
+    """Whitespace and comments change nothing; a misspelt keyword is an error."""
+    same, broken = texts
+    check_valid(load_policy_text(same, "x.policy"), same)
+    assert load_policy_text(same, "x.policy").policy == load_policy_text(VALID_DSL).policy
+    check_invalid(load_policy_text(broken, "x.policy"), broken)
 
 
 @st.composite

@@ -417,7 +417,8 @@ def test_both_parsers_give_the_tabled_answer(text: str, expected: Parsed) -> Non
          "write `10.0.0.0/8`"),
         ("10.0.0.0/0.255.255.255", "`10.0.0.0/0.255.255.255` writes the prefix as a "
          "hostmask; write `10.0.0.0/8`"),
-        ("10.0.0.0/255.0.255.0", "`10.0.0.0/255.0.255.0` is not an IPv4 or IPv6 network"),
+        ("10.0.0.0/255.0.255.0", "`10.0.0.0/255.0.255.0` is not an IPv4 or IPv6 network: "
+         "`255.0.255.0` is neither a prefix length nor a netmask"),
         ("fe80::1%eth0", "`fe80::1%eth0` has a scope id, which networks cannot carry"),
         ("fe80::%1/64", "`fe80::%1/64` has a scope id, which networks cannot carry"),
         ("fe80::1%", "`fe80::1%` is not an IPv4 or IPv6 network"),
@@ -425,7 +426,20 @@ def test_both_parsers_give_the_tabled_answer(text: str, expected: Parsed) -> Non
         ("2001:db8::/032", "prefix length `032` has a leading zero; write `2001:db8::/32`"),
         ("10.0.0.0/033", "prefix length `033` has a leading zero"),
         ("x/08", "`x/08` is not an IPv4 or IPv6 network"),
-        ("010.0.0.1", "`010.0.0.1` is not an IPv4 or IPv6 network"),
+        ("010.0.0.1", "`010.0.0.1` is not an IPv4 or IPv6 network: octet `010` has a "
+         "leading zero (write `10`)"),
+        ("300.1.1.1", "`300.1.1.1` is not an IPv4 or IPv6 network: octet `300` is greater "
+         "than 255"),
+        ("10.0.0.0/33", "`10.0.0.0/33` is not an IPv4 or IPv6 network: prefix length `33` "
+         "is longer than 32"),
+        ("2001:db8::/129", "`2001:db8::/129` is not an IPv4 or IPv6 network: prefix length "
+         "`129` is longer than 128"),
+        ("10.0.0", "`10.0.0` is not an IPv4 or IPv6 network: an IPv4 address has four "
+         "octets, not 3"),
+        ("10.0.0.0/", "`10.0.0.0/` is not an IPv4 or IPv6 network: the prefix length is "
+         "missing"),
+        ("10.0.0.0/x", "`10.0.0.0/x` is not an IPv4 or IPv6 network: prefix length `x` is "
+         "not a number"),
     ],
 )
 def test_the_reference_names_the_fault(text: str, message: str) -> None:

@@ -10,7 +10,10 @@ import pytest
 
 from dualgate.compiler import ir
 from dualgate.compiler.diagnostics import sort_diagnostics
+from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.loader import LoadResult, load_policy_text
+from dualgate.compiler.frontend.source import SourceFile
+from dualgate.compiler.frontend.yaml_front import parse_yaml_policy
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 from dualgate.schemas import load_schema
 
@@ -279,6 +282,44 @@ def test_an_alias_bomb_is_refused() -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
     codes = [code for _, _, code, _ in found("\n".join(lines))]
     assert codes == ["DG020"]
+
+
+@pytest.mark.slow
+def test_a_large_policy_written_out_in_full_is_not_taken_for_an_alias_bomb() -> None:
+    """The expansion guard is relative to the nodes written: 12,000 rules (about 130,000
+    values, above the guard's fixed allowance) without a single alias are read."""
+    rules = "".join(
+        f"  - id: r{i}\n    when: {{topic: svc{i}.read, env: prod}}\n    decision: allow\n"
+        for i in range(12_000)
+    )
+    text = f"version: v1\npolicy: p\nenvs: [prod]\nrules:\n{rules}"
+    policy, diagnostics = parse_yaml_policy(SourceFile("big.yaml", text))
+    assert diagnostics == []
+    assert policy is not None
+    assert sum(isinstance(s, ast.RuleDecl) for s in policy.statements) == 12_000
+
+
+@pytest.mark.parametrize(("line", "column", "written"), [
+    ("    topics: [a.b, **.delete]", 19, "**.delete"),
+    ("    topics: *.read", 13, "*.read"),
+])
+def test_an_unquoted_star_pattern_is_told_to_be_quoted(line: str, column: int,
+                                                       written: str) -> None:
+    text = f"version: v1\npolicy: p\ntiers:\n  - name: high\n{line}\n    fail_mode: closed\n"
+    [diagnostic] = load(text).diagnostics
+    assert (diagnostic.span.line, diagnostic.span.column, diagnostic.message) == (
+        5, column, f"invalid YAML: `{written}` starts with `*`, which YAML reads as an alias")
+    assert diagnostic.help == f'quote it: "{written}"'
+
+
+def test_help_shows_the_yaml_syntax() -> None:
+    text = ("version: v1\npolicy: p\noverrides:\n  - {tier: medium, fail_mode: open, "
+            "until: 2026-12-01T00:00:00Z, reason: x}\n"
+            "rules:\n  - {id: r, when: {env: prod}, decision: deny}\n")
+    helps = {d.code.name: d.help for d in load(text).diagnostics}
+    assert helps["undeclared-env"] == "declare the policy's envs, e.g. `envs: [prod]`"
+    assert helps["override-undeclared-tier"] == (
+        "declare `tiers: [{name: medium, topics: [...], fail_mode: closed}]` first")
 
 
 def test_deep_nesting_is_an_error_not_a_crash() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from dualgate.compiler.analysis import AnalysisOptions, FileReport, check_file
@@ -40,10 +41,14 @@ def compiler_version() -> str:
 
 def compile_loaded(
     result: LoadResult, options: AnalysisOptions | None = None, *, source: bytes | None = None,
+    recorded_path: str | None = None,
 ) -> Compilation:
     """Check a loaded policy and build its bundle unless an error-severity finding remains.
 
     ``source`` is the file's bytes (hashed into the bundle); by default its UTF-8 text.
+    ``recorded_path`` is the source path the bundle records (default: the path it was
+    loaded from); pass one that does not depend on the working directory for bundles
+    that are byte-identical wherever they are built (see ``recorded_source_path``).
     """
     with cyclic_gc_paused():  # the whole pipeline builds acyclic graphs (see the loader)
         report = check_file(result, options or AnalysisOptions())
@@ -55,12 +60,23 @@ def compile_loaded(
             source = result.source.text.encode("utf-8")
         document = build_bundle(
             result.policy, build_table(report.context.space),
-            source=source, path=result.path, compiler_version=compiler_version(),
-            passes=[name for name, _ in report.timings],
+            source=source, path=recorded_path or result.path,
+            compiler_version=compiler_version(), passes=[name for name, _ in report.timings],
             findings=report.diagnostics,
             suppressed=[s.diagnostic for s in report.suppressed],
         )
     return Compilation(report, document)
+
+
+def recorded_source_path(path: Path, root: Path | None = None) -> str:
+    """The source path a bundle records: ``path``'s file name, or with ``root`` its path
+    relative to ``root`` (POSIX separators); never what the working directory makes of it.
+
+    Raises ``ValueError`` when ``path`` is not under ``root``.
+    """
+    if root is None:
+        return path.name
+    return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 def compile_policy(
@@ -82,4 +98,5 @@ __all__ = [
     "compile_loaded",
     "compile_policy",
     "compiler_version",
+    "recorded_source_path",
 ]

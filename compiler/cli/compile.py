@@ -13,8 +13,9 @@ from pathlib import Path
 
 import click
 
-from dualgate.compiler.backend import compile_loaded
+from dualgate.compiler.backend import compile_loaded, recorded_source_path
 from dualgate.compiler.backend.signing import SigningKeyError, load_private_key, sign_bundle
+from dualgate.compiler.cli.bundles import read_input, refuse_bundle_as_policy
 from dualgate.compiler.cli.options import analysis_options, clock_options
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text
@@ -41,25 +42,31 @@ def default_output(policy: Path) -> Path:
               "POLICY's name with .bundle.json).")
 @click.option("--sign-key", type=click.Path(path_type=Path, dir_okay=False),
               help="Sign the bundle with this Ed25519 private key (from `dualgate keygen`).")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False),
+              help="Record POLICY's path relative to this directory (default: its file "
+              "name only), so the bundle does not depend on the working directory.")
 @clock_options
 @click.pass_context
 def compile_command(
     ctx: click.Context, *, policy: Path, output: Path | None, sign_key: Path | None,
-    now: datetime | None, override_window_limit: timedelta | None,
+    root: Path | None, now: datetime | None, override_window_limit: timedelta | None,
 ) -> None:
     """Compile POLICY into a bundle that the runtime loads.
 
     The bundle holds the decision table, the tiers and fail modes, the rules with their
     locations, an analysis summary and a content hash; with --sign-key also an Ed25519
-    signature. The same policy always gives the same bytes.
+    signature. The same policy always gives the same bytes, from any working directory:
+    the bundle records the file name (or, with --root, the path relative to the root).
 
     Exit status: 0 compiled, 1 refused (the policy has errors), 2 usage or I/O problem.
     """
     try:
-        data = policy.read_bytes()
-    except OSError as error:
-        click.echo(f"cannot read `{policy}`: {(error.strerror or str(error)).lower()}", err=True)
-        ctx.exit(EXIT_USAGE)
+        recorded = recorded_source_path(policy, root)
+    except ValueError:
+        raise click.BadParameter(f"`{policy}` is not under `{root}`",
+                                 param_hint="--root") from None
+    data = read_input(ctx, policy)
+    refuse_bundle_as_policy(ctx, policy, data)
     private_key = None
     if sign_key is not None:
         try:
@@ -68,7 +75,7 @@ def compile_command(
             raise click.BadParameter(str(error), param_hint="--sign-key") from None
     result = load_policy_bytes(data, str(policy))
     compilation = compile_loaded(result, analysis_options(now, override_window_limit),
-                                 source=data)
+                                 source=data, recorded_path=recorded)
     report = compilation.report
     shown = [d for d in report.diagnostics if d.severity is not Severity.INFO]
     sources = {result.path: result.source} if result.source else {}

@@ -7,17 +7,20 @@ bundles, so ``eval`` on a policy and on its compiled bundle always agree.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from dualgate.compiler.backend import compile_policy
-from dualgate.compiler.cli.bundles import open_bundle
-from dualgate.compiler.diagnostics import render_text
-from dualgate.compiler.frontend.loader import load_policy
-from dualgate.runtime import Bundle, Decision, Verdict, load_bundle
+from dualgate.compiler.backend import compile_loaded, compile_policy, recorded_source_path
+from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
+from dualgate.compiler.codes import Severity
+from dualgate.compiler.diagnostics import render_text, shown, suggest
+from dualgate.compiler.frontend.loader import load_policy_bytes
+from dualgate.compiler.networks import NetworkError, parse_network
+from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
 from dualgate.runtime.explain import Explanation, explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
@@ -25,9 +28,11 @@ EXIT_OK, EXIT_REFUSED = 0, 1
 
 #: The attributes a request line may carry; any other key makes the line malformed.
 REQUEST_KEYS = frozenset({"topic", "env", "cidr"})
-
-_MALFORMED = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED_REQUEST,
-              "tier": None, "fail_mode": None}
+_KEYS_TEXT = "`topic`, `env` and `cidr`"
+#: Malformed lines named one by one on standard error; the count covers the rest.
+MALFORMED_SHOWN = 10
+#: Verdict lines written to standard output in one call.
+_BATCH = 4096
 
 
 @click.command("eval", short_help="Decide requests with a policy or a bundle.")
@@ -36,10 +41,11 @@ _MALFORMED = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED
 @click.option("--topic", help="The job's topic.")
 @click.option("--env", help="The job's env.")
 @click.option("--cidr", help="The job's network (an address or a CIDR network).")
-@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"),
+@click.option("--input", "input_file", type=click.File("rb"),
               help="Read one JSON request per line ({\"topic\": ..., \"env\": ..., "
               "\"cidr\": ...}) from FILE (`-`: standard input) and write one JSON verdict "
-              "per line.")
+              "per line, in order; a line that is no request is denied as "
+              "malformed-request.")
 @click.option("--explain", "explained", is_flag=True,
               help="Say why: the deciding rule, the earlier rules and the condition each "
               "failed, the tier.")
@@ -48,99 +54,224 @@ _MALFORMED = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED
               "by default; `--input ... --format text` prints one readable line each.")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False),
               help="For a bundle: require a valid signature by this Ed25519 public key.")
+@click.option("--allow-unsafe", is_flag=True,
+              help="Evaluate a policy source even when `dualgate compile` refuses it for its "
+              "analysis errors (said on standard error and as `unsafe` in JSON).")
+@click.option("--allow-malformed", is_flag=True,
+              help="With --input: exit 0 even when some lines are no request (they are "
+              "still denied and counted on standard error).")
 @click.pass_context
 def eval_command(
     ctx: click.Context, *, source: Path, topic: str | None, env: str | None, cidr: str | None,
-    input_file: IO[str] | None, explained: bool, output_format: str | None,
-    key: Path | None,
+    input_file: IO[bytes] | None, explained: bool, output_format: str | None,
+    key: Path | None, allow_unsafe: bool, allow_malformed: bool,
 ) -> None:
-    """Decide requests with POLICY_OR_BUNDLE: a bundle (a `.json` file from `dualgate
-    compile`) or a policy source, which is compiled in memory first.
+    """Decide requests with POLICY_OR_BUNDLE: a bundle (from `dualgate compile`) or a
+    policy source, which is compiled in memory first and, like `compile`, refused when it
+    has errors (--allow-unsafe evaluates one whose errors are analysis findings).
 
     Give one request with --topic and --env (and --cidr), or many with --input. A
     request that is malformed is denied with a reason naming the fault.
 
-    Exit status: 0 decided (whatever the decisions), 1 the policy or bundle was refused,
-    2 usage problem.
+    Exit status: 0 decided (whatever the decisions), 1 the policy or bundle was refused
+    or --input held lines that are no request (unless --allow-malformed), 2 usage or I/O
+    problem.
     """
     if input_file is None and (topic is None or env is None):
         raise click.UsageError("give --topic and --env, or --input FILE")
     if input_file is not None and (topic, env, cidr) != (None, None, None):
         raise click.UsageError("--input cannot be combined with --topic, --env or --cidr")
-    bundle = _load(ctx, source, key)
+    bundle, unsafe = _load(ctx, source, key, allow_unsafe)
+    extra: dict[str, Any] = {} if unsafe is None else {"unsafe": unsafe}
     if input_file is not None:
         if explained:
             raise click.UsageError("--explain takes one request (--topic and --env)")
-        render = _readable if output_format == "text" else _json_line
-        for request, answer in _stream(bundle, input_file):
-            click.echo(render(request, answer))
+        render: _Readable | _JsonLines = (
+            _Readable() if output_format == "text" else _JsonLines(bundle.content_hash, extra))
+        faults = _write_batches(render.lines(_stream(bundle, input_file)))
+        for number, fault in faults[:MALFORMED_SHOWN]:
+            click.echo(f"line {number}: {fault}", err=True)
+        if faults:
+            more = len(faults) - MALFORMED_SHOWN
+            named = f" ({more} more not shown)" if more > 0 else ""
+            lines = "line" if len(faults) == 1 else "lines"
+            failing = "" if allow_malformed else "; failing (--allow-malformed accepts them)"
+            click.echo(f"{len(faults)} malformed {lines} denied as malformed-request{named}"
+                       f"{failing}", err=True)
+            if not allow_malformed:
+                ctx.exit(EXIT_REFUSED)
         return
     if explained:
         explanation = explain(bundle, topic, env, cidr)
-        click.echo(json.dumps(explanation.to_json(), indent=2) if output_format == "json"
+        click.echo(json.dumps(explanation.to_json() | extra, indent=2)
+                   if output_format == "json"
                    else _explanation_text(bundle, explanation, (topic, env, cidr)))
         return
     verdict = bundle.decide(topic, env, cidr)
-    click.echo(json.dumps(verdict.to_json(), indent=2) if output_format == "json"
+    click.echo(json.dumps(verdict.to_json() | extra, indent=2) if output_format == "json"
                else _verdict_text(bundle, verdict, (topic, env, cidr)))
 
 
-def _load(ctx: click.Context, source: Path, key: Path | None) -> Bundle:
-    if source.suffix.lower() == ".json":
-        return open_bundle(ctx, source, key)
+def _load(ctx: click.Context, source: Path, key: Path | None,
+          allow_unsafe: bool) -> tuple[Bundle, str | None]:
+    """The bundle to decide with, and why it is unsafe (None unless --allow-unsafe let
+    through a policy that `compile` refuses)."""
+    data = read_input(ctx, source)
+    if is_bundle(data) or source.suffix.lower() == ".json":
+        return open_bundle(ctx, source, key, data), None
     if key is not None:
         raise click.UsageError("--key checks a bundle's signature; POLICY is a source policy")
-    result = load_policy(source)
+    result = load_policy_bytes(data, str(source))
+    # Recorded as `compile` records it, so that the verdicts name the same bundle hash.
+    compilation = compile_loaded(result, source=data,
+                                 recorded_path=recorded_source_path(source))
+    if compilation.bundle is not None:
+        return load_bundle(compilation.bundle), None
+    reported = [d for d in compilation.report.diagnostics if d.severity is not Severity.INFO]
+    sources = {result.path: result.source} if result.source else {}
+    click.echo(render_text(reported, sources, files=1), err=True, color=ctx.color)
+    errors = sum(d.is_error for d in reported)
+    refused = f"`dualgate compile` refuses it: {errors} error{'s' * (errors != 1)}"
     if result.policy is None:
-        sources = {result.path: result.source} if result.source else {}
-        click.echo(render_text(result.diagnostics, sources, files=1), err=True,
-                   color=ctx.color)
-        click.echo(f"cannot evaluate `{source}`: it has errors", err=True)
+        click.echo(f"cannot evaluate `{source}`: {refused}", err=True)
         ctx.exit(EXIT_REFUSED)
-    return load_bundle(compile_policy(result.policy, path=result.path))
-
-
-def _stream(bundle: Bundle, lines: IO[str]) -> Iterator[tuple[dict[str, Any] | None,
-                                                             dict[str, Any]]]:
-    """Each input line's request (None when malformed) and its verdict as JSON, in order;
-    a line that is no JSON object of request attributes is denied."""
-    decide = bundle.decide
-    for line in lines:
-        request = _request(line)
-        if request is None:
-            yield None, _MALFORMED
-            continue
-        verdict = decide(request.get("topic"), request.get("env"), request.get("cidr"))
-        yield request, {
-            "decision": verdict.decision.value, "rule": verdict.rule, "reason": verdict.reason,
-            "tier": None if verdict.tier is None else verdict.tier.value,
-            "fail_mode": None if verdict.fail_mode is None else verdict.fail_mode.value,
-        }
-
-
-def _json_line(request: dict[str, Any] | None, verdict: dict[str, Any]) -> str:
-    return json.dumps(verdict, separators=(",", ":"))
-
-
-def _readable(request: dict[str, Any] | None, verdict: dict[str, Any]) -> str:
-    """``deny           rule deny-iam                    infra.iam.role.read env=dev``"""
-    why = f"rule {verdict['rule']}" if verdict["rule"] else verdict["reason"]
-    if request is None:
-        return f"{verdict['decision']:<14} {why:<38} (not a request)"
-    cidr = request.get("cidr")
-    where = f"env={request.get('env')}" + (f" cidr={cidr}" if cidr is not None else "")
-    return f"{verdict['decision']:<14} {why:<38} {request.get('topic')} {where}"
-
-
-def _request(line: str) -> dict[str, Any] | None:
-    """The request on a line, or None when it is no JSON object of request attributes."""
+    if not allow_unsafe:
+        click.echo(f"cannot evaluate `{source}`: {refused} (--allow-unsafe evaluates it "
+                   "anyway)", err=True)
+        ctx.exit(EXIT_REFUSED)
+    click.echo(f"warning: evaluating `{source}` although {refused} (--allow-unsafe)",
+               err=True)
     try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(value, dict) or not value.keys() <= REQUEST_KEYS:
-        return None
+        bundle = load_bundle(compile_policy(result.policy, source=data,
+                                            path=recorded_source_path(source)))
+    except BundleError as error:
+        click.echo(f"cannot evaluate `{source}` even so: the runtime refuses it: {error}",
+                   err=True)
+        ctx.exit(EXIT_REFUSED)
+    return bundle, refused
+
+
+#: One input line's answer: its number, its request (None when malformed), the verdict
+#: that decided it (None when malformed) and, for a malformed line, why it is no request.
+_Answer = tuple[int, dict[str, Any] | None, Verdict | None, str | None]
+
+
+def _stream(bundle: Bundle, lines: Iterable[bytes]) -> Iterator[_Answer]:
+    """Every input line's answer, in order: a line that is no request is denied."""
+    decide = bundle.decide
+    for number, raw in enumerate(lines, 1):
+        request = _request(raw)
+        if isinstance(request, str):
+            yield number, None, None, request
+        else:
+            yield number, request, decide(
+                request.get("topic"), request.get("env"), request.get("cidr")), None
+
+
+def _write_batches(lines: Iterator[tuple[bytes, tuple[int, str] | None]]) -> list[
+        tuple[int, str]]:
+    """Write ``lines`` to standard output in batches; the (number, fault) of malformed ones."""
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    faults: list[tuple[int, str]] = []
+    batch: list[bytes] = []
+    for line, fault in lines:
+        batch.append(line)
+        if fault is not None:
+            faults.append(fault)
+        if len(batch) >= _BATCH:
+            out.write(b"".join(batch))
+            batch.clear()
+    out.write(b"".join(batch))
+    out.flush()
+    return faults
+
+
+class _JsonLines:
+    """One JSON verdict per line, with the keys of ``eval --format json``; a malformed
+    line's adds its ``line`` number and ``error``. A shared verdict is encoded once."""
+
+    def __init__(self, bundle_hash: str, extra: dict[str, Any]) -> None:
+        self._bundle_hash = bundle_hash
+        self._extra = extra
+        self._encoded: dict[int, tuple[Verdict, bytes]] = {}
+
+    def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
+        encoded = self._encoded
+        for number, _, verdict, fault in answers:
+            if verdict is None:
+                assert fault is not None
+                document = _malformed(number, fault, self._bundle_hash) | self._extra
+                yield _encode(document), (number, fault)
+                continue
+            # Keyed by identity (verdicts are shared), holding the verdict so that its id
+            # cannot be reused by another object while the entry lives.
+            entry = encoded.get(id(verdict))
+            if entry is None or entry[0] is not verdict:
+                entry = encoded[id(verdict)] = (
+                    verdict, _encode(verdict.to_json() | self._extra))
+            yield entry[1], None
+
+
+class _Readable:
+    """``deny           rule deny-iam                    infra.iam.role.read env=dev``"""
+
+    def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
+        for number, request, verdict, fault in answers:
+            if verdict is None or request is None:
+                assert fault is not None
+                text = f"{'deny':<14} {MALFORMED_REQUEST:<38} line {number}: {fault}"
+                yield (text + "\n").encode(), (number, fault)
+                continue
+            why = f"rule {verdict.rule}" if verdict.rule else verdict.reason
+            cidr = request.get("cidr")
+            where = f"env={_value(request.get('env'))}" + (
+                f" cidr={_value(cidr)}" if cidr is not None else "")
+            text = f"{verdict.decision:<14} {why:<38} {_value(request.get('topic'))} {where}"
+            yield (text + "\n").encode(), None
+
+
+def _value(value: object) -> str:
+    """A request value in a readable line: strings as written, others as JSON."""
+    return shown(value if isinstance(value, str) else json.dumps(value))
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def _malformed(number: int, fault: str, bundle_hash: str) -> dict[str, Any]:
+    return {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED_REQUEST,
+            "tier": None, "fail_mode": None, "bundle": bundle_hash, "line": number,
+            "error": fault}
+
+
+def _request(raw: bytes) -> dict[str, Any] | str:
+    """The request on a line, or why it is none (one lowercase phrase)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte {error.start + 1})"
+    if not text.strip():
+        return "an empty line, not a JSON object"
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        return "not a request: JSON nested too deeply"
+    except json.JSONDecodeError as error:
+        return f"not JSON: {error.msg[0].lower()}{error.msg[1:]} at column {error.colno}"
+    if not isinstance(value, dict):
+        return f"a JSON {_JSON_KINDS[type(value)]}, not an object of {_KEYS_TEXT}"
+    unknown = sorted(value.keys() - REQUEST_KEYS)
+    if unknown:
+        close = suggest(unknown[0], REQUEST_KEYS)
+        hint = f"; {close}" if close else ""
+        return f"unknown key `{shown(unknown[0])}` (the keys are {_KEYS_TEXT}){hint}"
     return value
+
+
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 
 def _verdict_text(bundle: Bundle, verdict: Verdict, request: tuple[Any, Any, Any]) -> str:
@@ -164,8 +295,23 @@ def _fault(bundle: Bundle, reason: str, request: tuple[Any, Any, Any]) -> str:
     return {
         "invalid-topic": f"topic `{topic}` is malformed (invalid-topic)",
         "invalid-env": "the env is not a string (invalid-env)",
-        "invalid-cidr": f"cidr `{cidr}` is not a valid network (invalid-cidr)",
+        "invalid-cidr": f"cidr `{cidr}` is not a valid network (invalid-cidr)"
+        + _network_fault(cidr),
     }.get(reason, reason)
+
+
+def _network_fault(cidr: object) -> str:
+    """``: why`` for a request cidr the runtime refused, in the compiler's words."""
+    if not isinstance(cidr, str):
+        return ""
+    try:
+        parse_network(cidr)
+    except NetworkError as error:
+        if error.suggestion is not None:
+            return f": host bits set; did you mean `{error.suggestion}`?"
+        _, _, why = str(error).partition(" network: ")
+        return f": {why}" if why else ""
+    return ""
 
 
 def _explanation_text(bundle: Bundle, explanation: Explanation,

@@ -34,8 +34,9 @@ def keygen(name: Path, force: bool) -> None:
             file.write(pair.private_pem)
         os.chmod(private_path, 0o600)
         public_path.write_bytes(pair.public_pem)
-    except OSError as error:
-        raise click.FileError(str(error.filename or name),
-                              hint=(error.strerror or "").lower()) from None
+    except OSError as error:  # an I/O problem: exit status 2, as for every command
+        click.echo(f"cannot write `{error.filename or name}`: "
+                   f"{(error.strerror or str(error)).lower()}", err=True)
+        raise SystemExit(2) from None
     click.echo(f"wrote `{private_path}` (private, keep it secret) and `{public_path}` "
                f"(public); key id {pair.key_id}")

@@ -22,6 +22,7 @@ from dualgate.compiler.frontend.parser import parse_policy
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.compiler.frontend.yaml_front import parse_yaml_policy
 from dualgate.compiler.ir import Policy
+from dualgate.runtime.bundle_format import looks_like_bundle
 
 PolicyFormat = Literal["dsl", "yaml"]
 
@@ -102,6 +103,12 @@ def _binary_content(source: SourceFile) -> list[Diagnostic]:
 
 def load_policy_bytes(data: bytes, path: str, fmt: PolicyFormat | None = None) -> LoadResult:
     """Decode ``data`` as UTF-8 and load it; undecodable bytes are a diagnostic."""
+    if looks_like_bundle(data):
+        return LoadResult(path, None, None, None, [Diagnostic.of(
+            "syntax-error", f"`{path}` is a compiled bundle, not a policy source",
+            Span(path, 1, 1, 1, 1),
+            help="check the policy it was compiled from; `dualgate inspect` shows a bundle",
+        )])
     source, problems = decode_source(data, path)
     if source is None or problems:
         return LoadResult(path, source, None, None, problems)
@@ -126,7 +133,7 @@ def _load(source: SourceFile, fmt: PolicyFormat | None) -> LoadResult:
         syntax, diagnostics = (parse_yaml_policy if kind == "yaml" else parse_policy)(source)
         if syntax is None:
             return LoadResult(path, source, None, None, diagnostics)
-        policy, lowering_diagnostics = lower(syntax)
+        policy, lowering_diagnostics = lower(syntax, yaml=kind == "yaml")
     return LoadResult(path, source, syntax, policy, diagnostics + lowering_diagnostics)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
-from dualgate.compiler.diagnostics import Diagnostic, Related, shown, suggest
+from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, Related, shown, suggest
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.keywords import KEYWORDS
 from dualgate.compiler.frontend.source import Span
@@ -45,9 +45,13 @@ _FAIL_MODES = {mode.value: mode for mode in FailMode}
 _NAME = re.compile(NAME_PATTERN)
 
 
-def lower(file: ast.PolicyFile) -> tuple[Policy | None, list[Diagnostic]]:
-    """The IR of ``file`` and no diagnostics, or None and at least one error."""
-    lowering = _Lowering()
+def lower(file: ast.PolicyFile, *, yaml: bool = False) -> tuple[Policy | None,
+                                                               list[Diagnostic]]:
+    """The IR of ``file`` and no diagnostics, or None and at least one error.
+
+    ``yaml`` says the file was written in the YAML form, so that helps show its syntax.
+    """
+    lowering = _Lowering(yaml=yaml)
     policy = lowering.policy(file)
     errors = [d for d in lowering.diagnostics if d.is_error]
     return (None if errors else policy), lowering.diagnostics
@@ -67,15 +71,17 @@ def _declared_envs_help(name: str, declared: list[str]) -> str:
 
 
 class _Lowering:
-    def __init__(self) -> None:
+    def __init__(self, *, yaml: bool = False) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.yaml = yaml
 
     def report(
         self, name: str, message: str, span: Span, help: str | None = None,
         related: Iterable[Related] = (),
     ) -> None:
         self.diagnostics.append(Diagnostic.of(
-            name, shown(message), span, None if help is None else shown(help), related
+            name, shown(message, MESSAGE_WIDTH), span,
+            None if help is None else shown(help, MESSAGE_WIDTH), related
         ))
 
     # --- values ------------------------------------------------------------------
@@ -358,7 +364,8 @@ class _Lowering:
         if envs_decl is None:
             self.report(
                 "undeclared-env", f"env `{name}` is used but the policy declares no envs",
-                word.span, help=f"declare the policy's envs, e.g. `envs {name}`",
+                word.span, help="declare the policy's envs, e.g. "
+                + (f"`envs: [{name}]`" if self.yaml else f"`envs {name}`"),
             )
         else:
             self.report(
@@ -373,7 +380,9 @@ class _Lowering:
         if tier is not None and tier not in declared_tiers:
             self.report(
                 "override-undeclared-tier", f"override of tier `{tier}`, which is not declared",
-                decl.tier.span, help=f"declare `tier {tier} topics ... fail_mode closed` first",
+                decl.tier.span, help="declare "
+                + (f"`tiers: [{{name: {tier}, topics: [...], fail_mode: closed}}]`" if self.yaml
+                   else f"`tier {tier} topics ... fail_mode closed`") + " first",
             )
             tier = None
         fail_mode = self.fail_mode(decl.fail_mode)

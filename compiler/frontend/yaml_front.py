@@ -21,7 +21,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dualgate.compiler.diagnostics import Diagnostic, shown
+from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.schemas import load_schema
@@ -44,9 +44,13 @@ _TYPED_TAGS = {
 }
 _YAML_11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-#: Values a policy may hold once aliases are expanded: far above any real policy, far
-#: below what an alias bomb (`&a [*b, *b, ...]` nested) would make us build.
-_MAX_VALUES = 100_000
+#: Values expansion may add beyond the nodes written: aliases to shared lists and `<<`
+#: merges of a common mapping stay far below this, while an alias bomb (`&a [*b, *b, ...]`
+#: nested) passes it after a few levels. The bound is relative to the nodes written, so a
+#: large policy written out in full is never refused for its size.
+_EXPANSION_ALLOWANCE = 100_000
+#: How many values each written node may stand for once expanded, on top of the allowance.
+_EXPANSION_FACTOR = 10
 
 
 class _YamlError(Exception):
@@ -63,6 +67,7 @@ class _Document:
     nodes: dict[JsonPath, Node] = field(default_factory=dict)
     keys: dict[JsonPath, Node] = field(default_factory=dict)
     values: int = 0
+    limit: int = 0
 
 
 def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[Diagnostic]]:
@@ -167,6 +172,7 @@ def _compose(source: SourceFile) -> _Document:
     try:
         documents = list(yaml.compose_all(source.text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
+        _refuse_unquoted_star(error, source)
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = _quoted((error.problem or "invalid YAML").rstrip("."))
@@ -183,7 +189,7 @@ def _compose(source: SourceFile) -> _Document:
         ) from None
     except yaml.YAMLError as error:
         raise _YamlError(
-            Diagnostic.of("invalid-yaml", f"invalid YAML: {shown(str(error))}",
+            Diagnostic.of("invalid-yaml", f"invalid YAML: {shown(str(error), MESSAGE_WIDTH)}",
                           source.span_at(1, 1))
         ) from None
     except RecursionError:
@@ -208,8 +214,44 @@ def _compose(source: SourceFile) -> _Document:
             )
         )
     document = _Document()
+    document.limit = _EXPANSION_ALLOWANCE + _EXPANSION_FACTOR * _written_nodes(documents[0])
     document.data = _to_data(documents[0], (), document, source, frozenset())
     return document
+
+
+def _written_nodes(root: Node) -> int:
+    """How many distinct nodes the document holds: each written once, however often aliased."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+    return len(seen)
+
+
+def _refuse_unquoted_star(error: yaml.MarkedYAMLError, source: SourceFile) -> None:
+    """Raise the "quote it" diagnostic when PyYAML read a topic pattern such as `**.delete`
+    or `*.read`, written without quotes, as an alias (a YAML value starting with `*`)."""
+    scanning = error.context == "while scanning an alias"
+    if not scanning and not (error.problem or "").startswith("found undefined alias"):
+        return
+    mark = error.context_mark if scanning else error.problem_mark
+    if mark is None:
+        return
+    line = source.line_text(mark.line + 1) or ""
+    value = re.match(r"[^\s,\]}#]*", line[mark.column:])
+    written = value[0] if value else "*"
+    raise _YamlError(Diagnostic.of(
+        "invalid-yaml", f"invalid YAML: `{shown(written)}` starts with `*`, which YAML reads "
+        "as an alias", source.span_at(mark.line + 1, mark.column + 1, max(1, len(written))),
+        help=f"quote it: \"{shown(written)}\"",
+    )) from None
 
 
 # Help for the PyYAML problems people hit most, when PyYAML gives no context.
@@ -233,7 +275,7 @@ def _quoted(text: str) -> str:
     """A PyYAML message in our style: token names in words, `'x'` quotes as backticks."""
     text = re.sub(r"'?(<[a-z ]+>)'?", lambda m: _YAML_TOKENS.get(m[1], m[1]), text)
     text = text.replace("end of stream", "end of file")
-    return shown(re.sub(r"'([^']*)'", r"`\1`", text))
+    return shown(re.sub(r"'([^']*)'", r"`\1`", text), MESSAGE_WIDTH)
 
 
 def _to_data(
@@ -251,7 +293,7 @@ def _to_data(
             "invalid-yaml", "an alias refers to a collection that contains it",
             _span(source, node), help="YAML aliases cannot make a value contain itself",
         ))
-    if document.values > _MAX_VALUES:
+    if document.values > document.limit:
         raise _YamlError(Diagnostic.of(
             "invalid-yaml", "the document is too large once its aliases are expanded",
             _span(source, node), help="write the values out instead of nesting aliases",
@@ -445,7 +487,7 @@ def _schema_diagnostics(
     elif error.validator == "minItems":
         message = f"{where} must not be empty"
     else:
-        message = f"{where}: {shown(error.message)}"
+        message = f"{where}: {shown(error.message, MESSAGE_WIDTH)}"
     return [Diagnostic.of("yaml-schema-violation", message, span, help=help)]
 
 
