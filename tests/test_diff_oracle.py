@@ -4,8 +4,9 @@ The oracle uses only the IR and the reference interpreter, never the region engi
 evaluates both policies on every request of a **universe** and groups the requests whose
 outcomes differ by the normative keys (DESIGN.md, "Changes"). The universe is
 representative for the pair by the argument of ``tests/test_analysis_oracle.py``, applied
-to both policies' patterns and networks together: topics up to the length where the
-prefix-match states of all patterns close, over the literals plus a fresh segment; every
+to both policies' patterns and networks together: every topic of up to two segments and one
+shortest topic per prefix-match state of all patterns, over the literals plus a fresh
+segment (the wildcards spelled here, not taken from the compiler); every
 env either policy declares plus one neither declares; no cidr, every network of either
 policy, both ``/0`` and hosts and subnets around each network.
 
@@ -27,10 +28,9 @@ from dualgate.compiler import ir
 from dualgate.compiler.diff import Change, PolicyDiff, diff_policies
 from dualgate.compiler.networks import Network
 from dualgate.compiler.reference import Evaluation, Request, evaluate
-from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 from tests.strategies import colliding_policies
-from tests.test_analysis_oracle import cidr_universe, policy_patterns, topic_bound
+from tests.test_analysis_oracle import cidr_universe, policy_patterns, representative_topics
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 #: Largest universe (requests) an example may enumerate, to keep the suite fast.
@@ -124,17 +124,17 @@ def _words(alphabet: Sequence[str], length: int) -> list[str]:
 def universe(base: ir.Policy, head: ir.Policy) -> list[Request] | None:
     """The representative requests of the pair (module docstring), or None if too many."""
     patterns = list(dict.fromkeys(policy_patterns(base) + policy_patterns(head)))
-    literals = sorted({s for p in patterns for s in p if s not in (SINGLE, ANY)})
+    literals = sorted({s for p in patterns for s in p if s not in ("*", "**")})  # own wildcards
     alphabet = (*literals, next(f"fresh{n}" for n in itertools.count()
                                 if f"fresh{n}" not in literals))
-    bound = topic_bound(patterns, alphabet)
-    if bound is None:
+    representatives = representative_topics(patterns, alphabet)
+    if representatives is None:
         return None
     envs = [*dict.fromkeys((*base.env_names, *head.env_names)), UNDECLARED]
     networks: list[Network] = [n for p in (base, head) for r in p.rules for c in r.conditions
                                if isinstance(c, ir.CidrCondition) for n in c.networks]
     cidrs = [None if n is None else str(n) for n in cidr_universe(networks)]
-    topics = _words(alphabet, bound)
+    topics = list(dict.fromkeys([*_words(alphabet, 2), *representatives]))
     if len(topics) * len(envs) * len(cidrs) > MAX_REQUESTS:
         return None
     return [Request(t, e, c) for t in topics for e in envs for c in cidrs]
