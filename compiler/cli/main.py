@@ -9,6 +9,7 @@ import sys
 import click
 
 from dualgate.compiler.cli.compile import compile_command
+from dualgate.compiler.cli.coverage import coverage_command
 from dualgate.compiler.cli.evaluate import eval_command
 from dualgate.compiler.cli.explain import explain
 from dualgate.compiler.cli.fmt import fmt
@@ -40,6 +41,7 @@ cli.add_command(eval_command)
 cli.add_command(keygen)
 cli.add_command(verify)
 cli.add_command(inspect_command)
+cli.add_command(coverage_command)
 
 
 def main() -> None:

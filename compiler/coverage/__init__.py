@@ -6,6 +6,42 @@ action path (a topic in each env) to its tier, fail mode and possible outcomes
 (``dualgate coverage``).
 """
 
+from dualgate.compiler.coverage.catalog import (
+    Catalog,
+    CatalogError,
+    Malformed,
+    parse_log_catalog,
+    parse_text_catalog,
+    parse_yaml_catalog,
+    read_catalog,
+    read_log_catalog,
+)
+from dualgate.compiler.coverage.paths import (
+    FAIL_ON_CHOICES,
+    PATH_FLAGS,
+    ActionPath,
+    Outcome,
+    PathMap,
+    build_path_map,
+)
 from dualgate.compiler.coverage.regions import OutcomeRegion, outcome_regions, undeclared_env
 
-__all__ = ["OutcomeRegion", "outcome_regions", "undeclared_env"]
+__all__ = [
+    "FAIL_ON_CHOICES",
+    "PATH_FLAGS",
+    "ActionPath",
+    "Catalog",
+    "CatalogError",
+    "Malformed",
+    "Outcome",
+    "OutcomeRegion",
+    "PathMap",
+    "build_path_map",
+    "outcome_regions",
+    "parse_log_catalog",
+    "parse_text_catalog",
+    "parse_yaml_catalog",
+    "read_catalog",
+    "read_log_catalog",
+    "undeclared_env",
+]
