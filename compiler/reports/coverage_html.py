@@ -16,6 +16,9 @@ from dualgate.compiler.reports.coverage_table import env_label, outcome_text
 _TIERS = ("high", "medium", "low")
 _DECISIONS = ("allow", "throttle", "require_human", "deny")
 _FLAGS = ("unclassified", "high-allow", "fail-open", "default-only")
+_CARD_LABELS = {"unclassified": "unclassified paths", "high-allow": "high-tier paths allowed",
+                "fail-open": "paths failing open", "default-only": "paths only the default decides",
+                "malformed": "malformed catalog entries"}
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px 32px;
@@ -24,7 +27,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
 .sub{color:#5b6570;margin:0 0 18px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{background:#fff;border:1px solid #dde2e7;border-radius:8px;padding:10px 14px;
-min-width:150px}
+min-width:112px}
 .card b{display:block;font-size:22px}.card.risk b{color:#b42318}
 .card span{color:#5b6570;font-size:12px}
 .heatmaps{display:flex;gap:20px;flex-wrap:wrap}
@@ -34,6 +37,7 @@ table{border-collapse:collapse}
 .heatmap td,.heatmap th{padding:5px 10px;text-align:center;font-variant-numeric:tabular-nums}
 .heatmap th{font-weight:600;font-size:12px;color:#5b6570}
 .heatmap td.zero{color:#a9b1b9}
+.heatmap td.risk{outline:2px solid #b42318;outline-offset:-2px;font-weight:700}
 .filters{display:flex;gap:10px;margin:0 0 10px;flex-wrap:wrap;align-items:center}
 .filters input,.filters select{font:inherit;padding:4px 8px;border:1px solid #c4ccd4;
 border-radius:6px;background:#fff}
@@ -97,8 +101,11 @@ def _heatmap(env: dict[str, Any], largest: int) -> str:
         cells = []
         for decision in _DECISIONS:
             count = env["counts"][tier][decision]
-            zero = ' class="zero"' if not count else ""
-            cells.append(f"<td{zero}{_heat(count, largest, decision)}>{count}</td>")
+            # A high-tier path that can be allowed is the risk the map exists to show.
+            kind = ("zero" if not count else
+                    "risk" if (tier, decision) == ("high", "allow") else "")
+            css = f' class="{kind}"' if kind else ""
+            cells.append(f"<td{css}{_heat(count, largest, decision)}>{count}</td>")
         body.append(f'<tr><th><span class="tier tier-{tier}">{tier}</span></th>'
                     f"{''.join(cells)}</tr>")
     return (f'<div class="heatmap" data-env="{escape(str(env["env"]))}"><h3>{label}</h3>'
@@ -142,7 +149,7 @@ def render_html(report: dict[str, Any]) -> str:
              f'<span>of {summary["topics"]} topics classified</span></div>',
              f'<div class="card"><b>{summary["paths"]}</b><span>paths</span></div>']
     cards += [f'<div class="card{" risk" if count else ""}" data-flag="{escape(flag)}">'
-              f"<b>{count}</b><span>{escape(flag)}</span></div>"
+              f"<b>{count}</b><span>{escape(_CARD_LABELS[flag])}</span></div>"
               for flag, count in flags.items()]
     largest = max([1] + [c for env in summary["by_env"] for tier in env["counts"].values()
                          for c in tier.values()])
