@@ -16,6 +16,7 @@ from dualgate.compiler.cli.fmt import fmt
 from dualgate.compiler.cli.inspect_bundle import inspect_command
 from dualgate.compiler.cli.keygen import keygen
 from dualgate.compiler.cli.lint import lint
+from dualgate.compiler.cli.test import test_group
 from dualgate.compiler.cli.verify import verify
 
 
@@ -41,6 +42,7 @@ cli.add_command(eval_command)
 cli.add_command(keygen)
 cli.add_command(verify)
 cli.add_command(inspect_command)
+cli.add_command(test_group)
 cli.add_command(coverage_command)
 
 
