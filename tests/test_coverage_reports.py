@@ -23,6 +23,7 @@ from dualgate.compiler.cli import main as cli_main
 from dualgate.compiler.coverage import build_path_map, parse_text_catalog, read_catalog
 from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.reports.coverage_html import render_html
+from dualgate.compiler.reports.coverage_json import render_json
 from dualgate.compiler.reports.coverage_markdown import FOLD_AFTER, render_markdown
 from dualgate.compiler.reports.coverage_table import render_table
 from dualgate.schemas import load_schema
@@ -82,6 +83,22 @@ def test_class_paths_carry_a_description() -> None:
     described = {p["topic"]: p["description"] for p in paths}
     assert described["x"] == "no pattern of the policy"
     assert described["infra.cluster.delete"] == "infra.cluster.delete and infra.*.delete"
+
+
+def test_json_text_holds_one_path_per_line_and_reads_back_equal() -> None:
+    document = report()
+    text = render_json(document)
+    assert json.loads(text) == document
+    lines = text.splitlines()
+    assert lines[:4] == ["{", '  "policy": "infra",', '  "source": "catalog",', '  "paths": [']
+    assert sum(line.startswith('    {"topic": ') for line in lines) == len(document["paths"])
+    assert render_json({"paths": [], "n": 1}) == '{\n  "paths": [],\n  "n": 1\n}\n'
+
+
+def test_json_from_the_command_matches_the_schema() -> None:
+    result = run(POLICY, "--catalog", CATALOG, "--format", "json")
+    assert result.exit_code == 0
+    jsonschema.validate(json.loads(result.output), load_schema("coverage-report"))
 
 
 # -- table ---------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,12 +20,16 @@ from dualgate.compiler.coverage import (
 from dualgate.compiler.diagnostics import render_text
 from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.reports.coverage_html import render_html
+from dualgate.compiler.reports.coverage_json import render_json
 from dualgate.compiler.reports.coverage_markdown import render_markdown
 from dualgate.compiler.reports.coverage_table import render_table
 
 EXIT_OK, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
 
-_WRITERS = {"markdown": render_markdown, "html": render_html}
+_WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "table": lambda report: render_table(report) + "\n", "json": render_json,
+    "markdown": render_markdown, "html": render_html,
+}
 
 
 def _fail_on(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -88,12 +93,7 @@ def coverage_command(
         ctx.exit(EXIT_USAGE)
     path_map = build_path_map(result.policy, topics, now=now or datetime.now(UTC))
     report = path_map.to_json()
-    if output_format == "json":
-        text = json.dumps(report, indent=2) + "\n"
-    elif output_format == "table":
-        text = render_table(report) + "\n"
-    else:
-        text = _WRITERS[output_format](report)
+    text = _WRITERS[output_format](report)
     if output is None:
         click.echo(text, nl=False, color=ctx.color)
     else:

@@ -78,12 +78,15 @@ class ActionPath:
             flags.append("default-only")
         return tuple(flags)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, outcomes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The path as JSON; ``outcomes`` is the JSON of ``self.outcomes`` if known."""
         document: dict[str, Any] = {
             "topic": self.topic, "env": self.env, "protected": self.protected,
             "tier": self.tier.value, "classified": self.classified,
             "fail_mode": self.fail_mode.value,
-            "outcomes": [o.to_json() for o in self.outcomes], "flags": list(self.flags),
+            "outcomes": outcomes if outcomes is not None
+            else [o.to_json() for o in self.outcomes],
+            "flags": list(self.flags),
         }
         if self.description is not None:
             document["description"] = self.description
@@ -137,10 +140,18 @@ class PathMap:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report (``schemas/coverage-report.schema.json``)."""
+        # Paths of one topic class and env share their outcomes tuple: encode it once.
+        encoded: dict[int, list[dict[str, Any]]] = {}
+        paths = []
+        for path in self.paths:
+            outcomes = encoded.get(id(path.outcomes))
+            if outcomes is None:
+                outcomes = encoded[id(path.outcomes)] = [o.to_json() for o in path.outcomes]
+            paths.append(path.to_json(outcomes))
         return {
             "policy": self.policy,
             "source": self.source,
-            "paths": [p.to_json() for p in self.paths],
+            "paths": paths,
             "malformed": [m.to_json() for m in self.malformed],
             "summary": self.summary(),
         }
