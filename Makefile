@@ -46,6 +46,9 @@ demo: $(VENV)/.installed
 	done
 	$(BIN)/dualgate eval $(BUNDLES)/infra.bundle.json --explain \
 		--topic infra.security_group.update --env production --cidr 203.0.113.7
+	$(BIN)/dualgate coverage policies/infra.policy --catalog policies/catalog.txt \
+		--format html -o build/infra-coverage.html
+	@echo "wrote the action-path map of infra.policy to build/infra-coverage.html"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
