@@ -230,10 +230,10 @@ def build_path_map(policy: ir.Policy, catalog: Catalog | None, *, now: datetime,
     classified_atoms: dict[int, bool] = {}
     for topic in catalog.topics:
         atom = atom_of(topic)
-        classified = classified_atoms.get(atom)
-        if classified is None:
-            classified = classified_atoms[atom] = space.classified(atom)
-        paths.extend(mapper.paths(topic, atom, classified))
+        known = classified_atoms.get(atom)
+        if known is None:
+            known = classified_atoms[atom] = space.classified(atom)
+        paths.extend(mapper.paths(topic, atom, known))
     return PathMap(policy.name, "catalog", mapper.envs, tuple(paths), catalog.malformed)
 
 

@@ -34,23 +34,28 @@ def _pad(text: str, width: int, styled: str | None = None) -> str:
 
 
 def render_table(report: dict[str, Any]) -> str:
-    """The paths (one line per outcome), the malformed catalog entries and the summary."""
+    """The paths (one line per outcome), the malformed catalog entries and the summary.
+
+    Paths of the policy's own topic classes show a witness topic and, last, the patterns
+    the class's topics match.
+    """
     paths = report["paths"]
+    described = report["source"] == "policy"
     rows = []
     for path in paths:
-        topic = path["topic"] if "description" not in path else \
-            f"{path['topic']} ({path['description']})"
         for index, outcome in enumerate(path["outcomes"]):
             first = index == 0
             rows.append((
-                topic if first else "",
+                path["topic"] if first else "",
                 env_label(path["env"]) + (" *" if path["protected"] else "") if first else "",
                 path["tier"] if first else "",
                 path["fail_mode"] if first else "",
                 outcome,
                 ", ".join(path["flags"]) if first else "",
+                *((path["description"] if first else "",) if described else ()),
             ))
-    headers = ("TOPIC", "ENV", "TIER", "FAIL MODE", "OUTCOMES", "FLAGS")
+    headers = ("TOPIC", "ENV", "TIER", "FAIL MODE", "OUTCOMES", "FLAGS",
+               *(("PATTERNS",) if described else ()))
     widths = [max([len(headers[c])] + [len(_cell(row, c)) for row in rows])
               for c in range(len(headers))]
     lines = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
