@@ -160,6 +160,16 @@ _CODES = (
         "Rename one of the cases.",
     ),
     Code(
+        "DG042", "untestable-policy", _E, "the runtime refuses the bundle of the tested policy",
+        "Reports a test file whose policy compiles into a bundle the runtime will not load "
+        "(an override that opens the high tier, which must always fail closed), so none of "
+        "its cases can run through the code the gates load.",
+        "The gates would refuse this bundle too: the cases would pass against a policy that "
+        "can never be deployed.",
+        "override tier high fail_mode open until 2026-12-01T00:00:00Z reason \"INC-1\"",
+        "Run `dualgate lint` on the policy and fix its errors.",
+    ),
+    Code(
         "DG100", "duplicate-rule-id", _E, "two rules have the same id",
         "Reports every rule whose id was already used by an earlier rule of the policy.",
         "Decisions, logs and coverage reports name rules by id; two rules with one id "

@@ -18,7 +18,7 @@ from dualgate.compiler.diagnostics import Diagnostic
 from dualgate.compiler.frontend.loader import LoadResult, load_policy
 from dualgate.compiler.ir import Policy
 from dualgate.compiler.testing.model import OUTCOME_KEYS, Case, CaseFile
-from dualgate.runtime import Bundle, Verdict, load_bundle
+from dualgate.runtime import Bundle, BundleError, Verdict, load_bundle
 from dualgate.runtime.explain import Explanation, explain
 
 
@@ -131,4 +131,11 @@ def _compile(file: CaseFile, now: datetime) -> PolicyUnderTest:
     document = compile_policy(loaded.policy, source=loaded.source.text.encode("utf-8"),
                               path=loaded.path)
     instant = now.timestamp()
-    return PolicyUnderTest(loaded, load_bundle(document, clock=lambda: instant))
+    try:
+        bundle = load_bundle(document, clock=lambda: instant)
+    except BundleError as error:
+        return PolicyUnderTest(loaded, None, [Diagnostic.of(
+            "untestable-policy", f"the runtime refuses the bundle of `{file.policy_path}`: "
+            f"{error}", file.policy_span, help=f"run `dualgate lint {file.policy_path}`",
+        )])
+    return PolicyUnderTest(loaded, bundle)
