@@ -250,7 +250,8 @@ _ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min
                     max_size=12)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(topic=_ANY_TEXT, env=_ANY_TEXT, cidr=st.none() | _ANY_TEXT, name=_ANY_TEXT)
 def test_any_request_round_trips_through_the_appended_text(
         shop: Path, topic: str, env: str, cidr: str | None, name: str) -> None:

@@ -166,8 +166,11 @@ def add_command(ctx: click.Context, *, test_file: Path, log: Path | None, line: 
     if line is not None and decision_id is not None:
         raise click.UsageError("give --line or --decision-id, not both")
     try:
-        request = (read_request(literal) if literal is not None
-                   else read_logged_request(log, line=line, decision_id=decision_id))
+        if log is not None:
+            request = read_logged_request(log, line=line, decision_id=decision_id)
+        else:
+            assert literal is not None
+            request = read_request(literal)
         added = add_case(test_file, request, str(DECISION_ALIASES[decision]), name=name,
                          source=source, policy=policy)
     except AddError as error:

@@ -461,7 +461,8 @@ def _schema_diagnostics(
     elif error.validator in ("minItems", "minLength", "minProperties"):
         message = f"{where} must not be empty"
     elif error.validator == "enum":
-        choices = ["null" if c is None else str(c) for c in error.validator_value]
+        allowed = error.validator_value if isinstance(error.validator_value, list) else []
+        choices = ["null" if c is None else str(c) for c in allowed]
         found = (f"`{shown(str(node.value))}`" if isinstance(node, ScalarNode)
                  else _type_name(error.instance))
         message = (f"{where} must be one of {', '.join(f'`{c}`' for c in choices)}, "

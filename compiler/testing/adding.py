@@ -190,7 +190,7 @@ def add_case(test_file: Path, request: CaseRequest, decision: str, *, name: str 
         if policy is None:
             raise AddError(f"`{display}` does not exist; give --policy POLICY to create it")
         entry = _entry(name or _default_name(request, source), request, decision, source)
-        relative = os.path.relpath(policy, test_file.parent or Path("."))
+        relative = os.path.relpath(str(policy), str(test_file.parent))
         updated = (f"policy: {_quoted(Path(relative).as_posix())}\ncases:\n"
                    + "\n".join(_block_item(entry, 2)) + "\n").encode("utf-8")
         before, created = None, True
