@@ -46,6 +46,12 @@ demo: $(VENV)/.installed
 	done
 	$(BIN)/dualgate eval $(BUNDLES)/infra.bundle.json --explain \
 		--topic infra.security_group.update --env production --cidr 203.0.113.7
+	$(BIN)/dualgate test --coverage policies/
+	@rm -f build/incident.tests.yaml
+	@echo "\$$ dualgate test add build/incident.tests.yaml --policy policies/payments.policy --request ... --expect deny --source INC-4512"
+	@$(BIN)/dualgate test add build/incident.tests.yaml --policy policies/payments.policy \
+		--request '{"topic": "payments.refund.create", "env": "production", "cidr": "10.1.2.3"}' \
+		--expect deny --source INC-4512; test $$? -eq 1
 	$(BIN)/dualgate coverage policies/infra.policy --catalog policies/catalog.txt \
 		--format html -o build/infra-coverage.html
 	@echo "wrote the action-path map of infra.policy to build/infra-coverage.html"
