@@ -177,6 +177,15 @@ FAIL shop.tests.yaml:4:5 dev payments are denied (source INC-7)
 """
 
 
+def test_a_rule_the_policy_does_not_have_gets_a_hint(shop: Path) -> None:
+    (shop / "shop.tests.yaml").write_text(CASES.replace("rule: deny-prod-pay",
+                                                        "rule: deny-prod-pays"))
+    result = run()
+    assert result.exit_code == 1
+    assert "  note      the policy has no rule `deny-prod-pays`; did you mean " \
+           "`deny-prod-pay`?\n" in result.output
+
+
 def test_text_passing_run_ends_with_the_summary_alone(shop: Path) -> None:
     result = run("shop.tests.yaml")
     assert result.exit_code == 0

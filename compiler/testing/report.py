@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dualgate.compiler.diagnostics import suggest
 from dualgate.compiler.reports.explanation import explanation_text
 from dualgate.compiler.reports.junit import JUnitCase, JUnitSuite
 from dualgate.compiler.testing.case_coverage import PolicyCoverage
@@ -52,6 +53,13 @@ def failure_text(run: FileRun, result: CaseResult) -> str:
         f"  actual    {outcome_text(result.actual.to_json())}",
         "  why       " + why.replace("\n", "\n            "),
     ]
+    expected_rule = case.expect.get("rule")
+    rules = [rule.id for rule in run.policy.rules]
+    if "rule" in result.mismatched and expected_rule is not None \
+            and expected_rule not in rules:
+        hint = suggest(expected_rule, rules)
+        lines.insert(4, f"  note      the policy has no rule `{expected_rule}`"
+                     + (f"; {hint}" if hint else ""))
     return "\n".join(lines)
 
 
