@@ -14,11 +14,14 @@ import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.codes import CODES
 from dualgate.compiler.diagnostics import sort_diagnostics
 from dualgate.compiler.testing import load_test_file, run_suite
+from dualgate.compiler.testing.loading import load_test_bytes
 from dualgate.schemas import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,3 +139,24 @@ def test_the_published_schema_alone_rejects_exactly_the_dg040_fixtures() -> None
             continue
         document = yaml.safe_load(path.read_text())
         assert (codes == {"DG040"}) == (not validator.is_valid(document)), path.name
+
+
+_VALID = ("policy: p.policy\nnow: '2026-01-01T00:00:00Z'\ncases:\n  - name: c\n"
+          "    request: {topic: a.b, env: dev, cidr: 10.0.0.1}\n"
+          "    expect: {decision: deny, rule: null, tier: low}\n    source: S\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=200),
+    st.builds(lambda cut, junk: (_VALID[:cut] + junk + _VALID[cut:]).encode(),
+              st.integers(min_value=0, max_value=len(_VALID)),
+              st.text(alphabet=st.sampled_from(":-{}[]#'\"\n\t &*!|>%@`,?0123456789abcnul~"),
+                       max_size=6)),
+))
+def test_any_bytes_load_to_cases_or_diagnostics_never_an_exception(data: bytes) -> None:
+    loaded = load_test_bytes(data, "fuzz.tests.yaml")
+    assert (loaded.file is None) == bool(loaded.diagnostics)
+    for diagnostic in loaded.diagnostics:
+        assert "\n" not in diagnostic.message
+        assert diagnostic.span.path == "fuzz.tests.yaml"
