@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from dualgate.compiler import ir
@@ -63,7 +64,7 @@ class ActionPath:
     outcomes: tuple[Outcome, ...]
     description: str | None = None
 
-    @property
+    @cached_property
     def flags(self) -> tuple[str, ...]:
         """The risks of this path, in ``PATH_FLAGS`` order."""
         flags = []

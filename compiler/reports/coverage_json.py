@@ -13,16 +13,17 @@ from typing import Any
 
 def render_json(report: dict[str, Any]) -> str:
     """``report`` as a JSON object: lists one item per line, other values on one line each."""
-    dumps = json.dumps
+    # One encoder for every item: json.dumps builds a new one per call when given options.
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     lines = ["{"]
     last = len(report) - 1
     for index, (key, value) in enumerate(report.items()):
         comma = "," if index < last else ""
         if isinstance(value, list) and value:
             lines.append(f"  {dumps(key)}: [")
-            lines.append(",\n".join(f"    {dumps(item, ensure_ascii=False)}" for item in value))
+            lines.append(",\n".join(f"    {dumps(item)}" for item in value))
             lines.append(f"  ]{comma}")
         else:
-            lines.append(f"  {dumps(key)}: {dumps(value, ensure_ascii=False)}{comma}")
+            lines.append(f"  {dumps(key)}: {dumps(value)}{comma}")
     lines.append("}")
     return "\n".join(lines) + "\n"
