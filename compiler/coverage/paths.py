@@ -79,14 +79,12 @@ class ActionPath:
             flags.append("default-only")
         return tuple(flags)
 
-    def to_json(self, outcomes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The path as JSON; ``outcomes`` is the JSON of ``self.outcomes`` if known."""
+    def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "topic": self.topic, "env": self.env, "protected": self.protected,
             "tier": self.tier.value, "classified": self.classified,
             "fail_mode": self.fail_mode.value,
-            "outcomes": outcomes if outcomes is not None
-            else [o.to_json() for o in self.outcomes],
+            "outcomes": [o.to_json() for o in self.outcomes],
             "flags": list(self.flags),
         }
         if self.description is not None:
@@ -123,12 +121,17 @@ class PathMap:
             env: {t.value: {d.value: 0 for d in Decision} for t in TierName}
             for env, _ in self.envs
         }
+        decisions: dict[int, list[str]] = {}  # outcomes tuples are shared: see to_json
         for path in self.paths:
             for flag in path.flags:
                 flags[flag] += 1
             row = by_env[path.env][path.tier.value]
-            for decision in {o.decision for o in path.outcomes}:
-                row[decision.value] += 1
+            distinct = decisions.get(id(path.outcomes))
+            if distinct is None:
+                distinct = decisions[id(path.outcomes)] = sorted(
+                    {o.decision.value for o in path.outcomes})
+            for decision in distinct:
+                row[decision] += 1
         return {
             "paths": len(self.paths),
             "topics": len(topics),
@@ -141,14 +144,22 @@ class PathMap:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report (``schemas/coverage-report.schema.json``)."""
-        # Paths of one topic class and env share their outcomes tuple: encode it once.
-        encoded: dict[int, list[dict[str, Any]]] = {}
+        # Paths of one topic class and env share their outcomes tuple, so all but the
+        # topic (and the description) of their JSON is built once and shared.
+        shared: dict[tuple[int, bool], dict[str, Any]] = {}
         paths = []
         for path in self.paths:
-            outcomes = encoded.get(id(path.outcomes))
-            if outcomes is None:
-                outcomes = encoded[id(path.outcomes)] = [o.to_json() for o in path.outcomes]
-            paths.append(path.to_json(outcomes))
+            key = (id(path.outcomes), path.classified)
+            rest = shared.get(key)
+            if rest is None:
+                rest = path.to_json()
+                del rest["topic"]
+                rest.pop("description", None)
+                shared[key] = rest
+            if path.description is None:
+                paths.append({"topic": path.topic, **rest})
+            else:
+                paths.append({"topic": path.topic, **rest, "description": path.description})
         return {
             "policy": self.policy,
             "source": self.source,
