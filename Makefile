@@ -46,7 +46,7 @@ demo: $(VENV)/.installed
 	done
 	$(BIN)/dualgate eval $(BUNDLES)/infra.bundle.json --explain \
 		--topic infra.security_group.update --env production --cidr 203.0.113.7
-	$(BIN)/dualgate test --coverage policies/
+	$(BIN)/dualgate test --fail-under rules=100 policies/
 	@rm -f build/incident.tests.yaml
 	@echo "\$$ dualgate test add build/incident.tests.yaml --policy policies/payments.policy --request ... --expect deny --source INC-4512"
 	@$(BIN)/dualgate test add build/incident.tests.yaml --policy policies/payments.policy \
