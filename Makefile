@@ -49,6 +49,15 @@ demo: $(VENV)/.installed
 	$(BIN)/dualgate eval $(BUNDLES)/infra.bundle.json --explain \
 		--topic infra.security_group.update --env production --cidr 203.0.113.7
 	$(BIN)/dualgate diff policies/payments.policy policies/changes/payments.policy
+	$(BIN)/dualgate test --fail-under rules=100 policies/
+	@rm -f build/incident.tests.yaml
+	@echo "\$$ dualgate test add build/incident.tests.yaml --policy policies/payments.policy --request ... --expect deny --source INC-4512"
+	@$(BIN)/dualgate test add build/incident.tests.yaml --policy policies/payments.policy \
+		--request '{"topic": "payments.refund.create", "env": "production", "cidr": "10.1.2.3"}' \
+		--expect deny --source INC-4512; test $$? -eq 1
+	$(BIN)/dualgate coverage policies/infra.policy --catalog policies/catalog.txt \
+		--format html -o build/infra-coverage.html
+	@echo "wrote the action-path map of infra.policy to build/infra-coverage.html"
 
 test: $(VENV)/.installed-dev
 	DUALGATE_HYPOTHESIS_PROFILE=$${DUALGATE_HYPOTHESIS_PROFILE:-ci} $(BIN)/coverage run -m pytest $(PYTEST_ARGS)

@@ -4,9 +4,10 @@ Every code has a stable number (``DG`` + three digits), a kebab-case name, a def
 severity and a doc text with the same four sections (What it does, Why it matters,
 Example, Fix), which ``dualgate explain`` prints. Numbering:
 DG0xx input and syntax, DG1xx policy semantics found while lowering to the IR,
-DG03x suppression comments, DG2xx rule analysis, DG3xx governance. Only analysis
-findings (DG2xx, DG3xx) can be selected, ignored and suppressed; the rest are always
-reported, because without a valid IR there is nothing to analyze.
+DG03x suppression comments, DG04x policy test files (``dualgate test``), DG2xx rule
+analysis, DG3xx governance. Only analysis findings (DG2xx, DG3xx) can be selected,
+ignored and suppressed; the rest are always reported, because without a valid IR there
+is nothing to analyze.
 """
 
 from __future__ import annotations
@@ -139,6 +140,36 @@ _CODES = (
         "Remove the code from the comment, or the whole comment.",
     ),
     Code(
+        "DG040", "test-schema-violation", _E,
+        "a test file does not match schemas/policy-tests.schema.json",
+        "Validates a `*.tests.yaml` file against the published JSON Schema: unknown keys, "
+        "missing required keys, values of the wrong type, decisions, reasons, tiers and "
+        "fail modes that do not exist, and empty values.",
+        "A misspelled key such as `expcet:` would otherwise leave a case that checks "
+        "nothing and always passes.",
+        "policy: payments.policy\ncases:\n  - name: refunds\n    request: {topic: "
+        "payments.refund.create, env: production}\n    expcet: {decision: throttle}",
+        "Use the key or value the message names; the help suggests the closest one.",
+    ),
+    Code(
+        "DG041", "duplicate-case-name", _E, "two cases of a test file have the same name",
+        "Reports every case whose name was already used by an earlier case of the file.",
+        "Test reports, JUnit results and CI dashboards name cases; two cases with one name "
+        "make a failure ambiguous.",
+        "cases:\n  - name: refunds\n    ...\n  - name: refunds\n    ...",
+        "Rename one of the cases.",
+    ),
+    Code(
+        "DG042", "untestable-policy", _E, "the runtime refuses the bundle of the tested policy",
+        "Reports a test file whose policy compiles into a bundle the runtime will not load "
+        "(an override that opens the high tier, which must always fail closed), so none of "
+        "its cases can run through the code the gates load.",
+        "The gates would refuse this bundle too: the cases would pass against a policy that "
+        "can never be deployed.",
+        "override tier high fail_mode open until 2026-12-01T00:00:00Z reason \"INC-1\"",
+        "Run `dualgate lint` on the policy and fix its errors.",
+    ),
+    Code(
         "DG100", "duplicate-rule-id", _E, "two rules have the same id",
         "Reports every rule whose id was already used by an earlier rule of the policy.",
         "Decisions, logs and coverage reports name rules by id; two rules with one id "
@@ -208,7 +239,8 @@ _CODES = (
     ),
     Code(
         "DG108", "invalid-timestamp", _E, "a timestamp is malformed or has no time zone",
-        "Reports override expiry times that are not RFC 3339 timestamps with a time zone.",
+        "Reports override expiry times, and the `now:` of a test file, that are not RFC "
+        "3339 timestamps with a time zone.",
         "An expiry without a time zone means different instants on different machines.",
         'override tier low fail_mode open until 2026-12-01 reason "INC-1"',
         "Write a full timestamp with a zone, e.g. `2026-12-01T00:00:00Z`.",

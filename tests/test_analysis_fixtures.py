@@ -40,7 +40,7 @@ from click.testing import CliRunner, Result
 from dualgate.compiler.analysis import ANALYSIS_CODES, SELECTABLE
 from dualgate.compiler.cli.main import cli
 from dualgate.compiler.codes import CODES
-from dualgate.compiler.frontend.loader import load_policy
+from dualgate.compiler.frontend.loader import POLICY_SUFFIXES, load_policy
 from dualgate.compiler.ir import Policy, Rule
 from dualgate.compiler.networks import Network, parse_network
 from dualgate.compiler.reference import (
@@ -59,7 +59,9 @@ FIXTURE_FILES = sorted(
 )
 GOLDEN_FILES = sorted(FIXTURES.glob("*.expected"))
 FLAWED = ROOT / "tests" / "fixtures" / "flawed" / "flawed.policy"
-EXAMPLES = sorted(p for p in (ROOT / "policies").iterdir() if p.is_file())
+# The example policies, not the test files and catalogs kept beside them.
+EXAMPLES = sorted(p for p in (ROOT / "policies").iterdir()
+                  if p.is_file() and p.name.endswith(POLICY_SUFFIXES))
 
 NOW = "2026-11-21T00:00:00Z"
 LINT = ["lint", "--min-severity", "info", "--now", NOW]

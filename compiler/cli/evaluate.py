@@ -19,9 +19,9 @@ from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text, shown, suggest
 from dualgate.compiler.frontend.loader import load_policy_bytes
-from dualgate.compiler.networks import NetworkError, parse_network
+from dualgate.compiler.reports.explanation import explanation_text, verdict_text
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
-from dualgate.runtime.explain import Explanation, explain
+from dualgate.runtime.explain import explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -105,11 +105,11 @@ def eval_command(
         explanation = explain(bundle, topic, env, cidr)
         click.echo(json.dumps(explanation.to_json() | extra, indent=2)
                    if output_format == "json"
-                   else _explanation_text(bundle, explanation, (topic, env, cidr)))
+                   else explanation_text(bundle, explanation, (topic, env, cidr)))
         return
     verdict = bundle.decide(topic, env, cidr)
     click.echo(json.dumps(verdict.to_json() | extra, indent=2) if output_format == "json"
-               else _verdict_text(bundle, verdict, (topic, env, cidr)))
+               else verdict_text(bundle, verdict, (topic, env, cidr)))
 
 
 def _load(ctx: click.Context, source: Path, key: Path | None,
@@ -272,69 +272,5 @@ def _request(raw: bytes) -> dict[str, Any] | str:
 
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                type(None): "null"}
-
-
-def _verdict_text(bundle: Bundle, verdict: Verdict, request: tuple[Any, Any, Any]) -> str:
-    if verdict.rule is not None:
-        head = f"{verdict.decision} by rule `{verdict.rule}`"
-    elif verdict.reason == "default":
-        head = f"{verdict.decision} by the default decision (no rule matched)"
-    else:
-        head = f"{verdict.decision}: {_fault(bundle, verdict.reason, request)}"
-    lines = [head]
-    if verdict.tier is not None:
-        lines.append(f"  tier {verdict.tier}, fail mode {verdict.fail_mode}")
-    return "\n".join(lines)
-
-
-def _fault(bundle: Bundle, reason: str, request: tuple[Any, Any, Any]) -> str:
-    topic, env, cidr = request
-    if reason == "unknown-env":
-        declared = ", ".join(e["name"] for e in bundle.content["envs"])
-        return f"env `{env}` is not declared (unknown-env; declared: {declared})"
-    return {
-        "invalid-topic": f"topic `{topic}` is malformed (invalid-topic)",
-        "invalid-env": "the env is not a string (invalid-env)",
-        "invalid-cidr": f"cidr `{cidr}` is not a valid network (invalid-cidr)"
-        + _network_fault(cidr),
-    }.get(reason, reason)
-
-
-def _network_fault(cidr: object) -> str:
-    """``: why`` for a request cidr the runtime refused, in the compiler's words."""
-    if not isinstance(cidr, str):
-        return ""
-    try:
-        parse_network(cidr)
-    except NetworkError as error:
-        if error.suggestion is not None:
-            return f": host bits set; did you mean `{error.suggestion}`?"
-        _, _, why = str(error).partition(" network: ")
-        return f": {why}" if why else ""
-    return ""
-
-
-def _explanation_text(bundle: Bundle, explanation: Explanation,
-                      request: tuple[Any, Any, Any]) -> str:
-    verdict = explanation.verdict
-    lines = [_verdict_text(bundle, verdict, request).splitlines()[0]]
-    checks = explanation.checks
-    deciding = checks[-1] if checks and checks[-1].matched else None
-    if deciding is not None:
-        where = f" ({deciding.location})" if deciding.location else ""
-        lines[0] += where
-        if explanation.rule_reason:
-            lines.append(f"  reason: {explanation.rule_reason}")
-    if verdict.tier is not None:
-        lines.append(f"  tier: {verdict.tier} (fail mode {verdict.fail_mode})")
-    earlier = [c for c in checks if not c.matched]
-    if earlier:
-        lines.append("  earlier rules that did not match:")
-        for check in earlier:
-            where = f" ({check.location})" if check.location else ""
-            lines.append(f"    {check.rule}{where}: `{check.failed}` does not hold")
-    elif verdict.reason in ("rule", "default") and not (checks and deciding is checks[0]):
-        lines.append("  no rules")
-    return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ import click
 
 from dualgate.compiler.cli.alerts import alerts_command
 from dualgate.compiler.cli.compile import compile_command
+from dualgate.compiler.cli.coverage import coverage_command
 from dualgate.compiler.cli.diff import diff_command
 from dualgate.compiler.cli.evaluate import eval_command
 from dualgate.compiler.cli.explain import explain
@@ -18,6 +19,7 @@ from dualgate.compiler.cli.inspect_bundle import inspect_command
 from dualgate.compiler.cli.keygen import keygen
 from dualgate.compiler.cli.lint import lint
 from dualgate.compiler.cli.review import review
+from dualgate.compiler.cli.test import test_group
 from dualgate.compiler.cli.verify import verify
 
 
@@ -46,6 +48,8 @@ cli.add_command(inspect_command)
 cli.add_command(alerts_command)
 cli.add_command(diff_command)
 cli.add_command(review)
+cli.add_command(test_group)
+cli.add_command(coverage_command)
 
 
 def main() -> None:

@@ -57,6 +57,13 @@ def lower(file: ast.PolicyFile, *, yaml: bool = False) -> tuple[Policy | None,
     return (None if errors else policy), lowering.diagnostics
 
 
+def lower_timestamp(word: ast.Word) -> tuple[datetime | None, list[Diagnostic]]:
+    """The aware timestamp ``word`` writes, or None and the diagnostic saying why not
+    (the checks and messages of an override's `until`)."""
+    lowering = _Lowering()
+    return lowering.timestamp(word), lowering.diagnostics
+
+
 def _choices(values: Iterable[str]) -> str:
     quoted = [f"`{v}`" for v in values]
     return ", ".join(quoted[:-1]) + " or " + quoted[-1]

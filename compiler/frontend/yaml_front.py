@@ -21,7 +21,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown
+from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown, suggest
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.schemas import load_schema
@@ -51,6 +51,21 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _EXPANSION_ALLOWANCE = 100_000
 #: How many values each written node may stand for once expanded, on top of the allowance.
 _EXPANSION_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class YamlForm:
+    """A kind of YAML file dualgate reads: how messages name it, the code of its schema
+    errors, and the help for an empty file."""
+
+    whole: str
+    noun: str
+    schema_code: str
+    empty_help: str
+
+
+POLICY_FORM = YamlForm("the policy", "YAML policy file", "yaml-schema-violation",
+                       "start with `version: v1` and `policy: NAME`")
 
 
 class _YamlError(Exception):
@@ -88,19 +103,19 @@ def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[D
 
 
 def read_yaml_data(
-    source: SourceFile, schema: dict[str, Any],
+    source: SourceFile, schema: dict[str, Any], *, form: YamlForm = POLICY_FORM,
 ) -> tuple[Any, dict[JsonPath, Span], list[Diagnostic]]:
-    """Any other one-document YAML file dualgate reads (waivers), as plain data checked
-    against ``schema``, with the span of every value; the errors point into the file
-    exactly as a policy's do. The data is None when the YAML itself is invalid."""
+    """Any other one-document YAML file dualgate reads (waivers, test files), as plain data
+    checked against ``schema``, with the span of every value; the errors point into the
+    file exactly as a policy's do. The data is None when the YAML itself is invalid."""
     try:
-        document = _compose(source)
+        document = _compose(source, form)
     except _YamlError as error:
         return None, {}, [error.diagnostic]
     validator = jsonschema.Draft202012Validator(schema)
     errors = [
         d for e in validator.iter_errors(document.data)
-        for d in _schema_diagnostics(e, document, source)
+        for d in _schema_diagnostics(e, document, source, form)
     ]
     spans = {path: _span(source, node) for path, node in document.nodes.items()}
     return document.data, spans, errors
@@ -168,7 +183,7 @@ def _span(source: SourceFile, node: Node) -> Span:
     return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
-def _compose(source: SourceFile) -> _Document:
+def _compose(source: SourceFile, form: YamlForm = POLICY_FORM) -> _Document:
     try:
         documents = list(yaml.compose_all(source.text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
@@ -201,16 +216,16 @@ def _compose(source: SourceFile) -> _Document:
         raise _YamlError(
             Diagnostic.of(
                 "invalid-yaml", "the file is empty", source.span_at(1, 1),
-                help="start with `version: v1` and `policy: NAME`",
+                help=form.empty_help,
             )
         )
     if len(documents) > 1:
         raise _YamlError(
             Diagnostic.of(
-                "invalid-yaml", "a YAML policy file holds exactly one document",
+                "invalid-yaml", f"a {form.noun} holds exactly one document",
                 source.span_at(documents[1].start_mark.line + 1,
                                documents[1].start_mark.column + 1),
-                help="write one policy per file, without a second `---`",
+                help="write one document per file, without a second `---`",
             )
         )
     document = _Document()
@@ -390,12 +405,12 @@ def _merged_pairs(
 # --- schema errors -----------------------------------------------------------------
 
 
-def _where(path: JsonPath) -> str:
+def _where(path: JsonPath, whole: str = POLICY_FORM.whole) -> str:
     """How a message names the value at ``path``: `` `rules[0].when` `` or ``the policy``."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return f"`{shown(text)}`" if text else "the policy"
+    return f"`{shown(text)}`" if text else whole
 
 
 def _json_type(value: Any) -> str:
@@ -431,18 +446,19 @@ def _fitting_branch(error: jsonschema.ValidationError) -> list[jsonschema.Valida
 
 
 def _schema_diagnostics(
-    error: jsonschema.ValidationError, document: _Document, source: SourceFile
+    error: jsonschema.ValidationError, document: _Document, source: SourceFile,
+    form: YamlForm = POLICY_FORM,
 ) -> list[Diagnostic]:
     """The diagnostics for one schema violation, pointing at the YAML that caused it."""
     path: JsonPath = tuple(error.absolute_path)
     node = document.nodes.get(path) or document.nodes[()]
     span = _span(source, node)
-    where = _where(path)
+    where = _where(path, form.whole)
     schema = error.schema if isinstance(error.schema, dict) else {}
     help: str | None = None
 
     if error.validator == "anyOf" and (branch := _fitting_branch(error)):
-        return [d for e in branch for d in _schema_diagnostics(e, document, source)]
+        return [d for e in branch for d in _schema_diagnostics(e, document, source, form)]
     if error.validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         instance: dict[str, Any] = error.instance if isinstance(error.instance, dict) else {}
@@ -451,14 +467,14 @@ def _schema_diagnostics(
         for key in (k for k in instance if k not in allowed):
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             diagnostics.append(Diagnostic.of(
-                "yaml-schema-violation", f"unknown key `{shown(key)}` in {where}",
+                form.schema_code, f"unknown key `{shown(key)}` in {where}",
                 _span(source, document.keys[(*path, key)]),
                 help=f"did you mean `{close[0]}`?" if close else f"the keys are {keys}",
             ))
         return diagnostics
     if error.validator == "required":
         missing = str(error.message).split("'")[1]
-        if not path and missing == "policy":
+        if not path and missing == "policy" and form is POLICY_FORM:
             return [Diagnostic.of(
                 "missing-policy-name", "the policy does not declare its name",
                 source.span_at(node.start_mark.line + 1, node.start_mark.column + 1),
@@ -484,11 +500,20 @@ def _schema_diagnostics(
             help = f"quote it: \"{shown(node.value)}\""
         elif isinstance(error.instance, list) and expected == "a string":
             help = "write one value, not a list"
-    elif error.validator == "minItems":
+    elif error.validator in ("minItems", "minLength", "minProperties"):
         message = f"{where} must not be empty"
+    elif error.validator == "enum":
+        allowed = error.validator_value if isinstance(error.validator_value, list) else []
+        choices = ["null" if c is None else str(c) for c in allowed]
+        found = (f"`{shown(str(node.value))}`" if isinstance(node, ScalarNode)
+                 else _type_name(error.instance))
+        message = (f"{where} must be one of {', '.join(f'`{c}`' for c in choices)}, "
+                   f"found {found}")
+        if isinstance(error.instance, str):
+            help = suggest(error.instance, choices)
     else:
         message = f"{where}: {shown(error.message, MESSAGE_WIDTH)}"
-    return [Diagnostic.of("yaml-schema-violation", message, span, help=help)]
+    return [Diagnostic.of(form.schema_code, message, span, help=help)]
 
 
 def _expected_type(value: Any) -> str:
