@@ -8,9 +8,10 @@ of both. Requests outside the pattern keep their outcomes, so they keep their ch
 requests inside it no longer change. A change is covered exactly when its key is gone
 from the diff of the equalized pair. This reuses the semantic diff, once per pattern.
 
-One case cannot be equalized this way without side effects: a policy that declares no
-high tier but has an override on it (declaring the tier would activate the override for
-other topics). There the pattern covers nothing, the safe answer.
+One case cannot be equalized this way without side effects: a policy with an override on
+the high tier (declaring the tier would activate the override for other topics, and an
+open high tier on one side only keeps the pattern's topics changed). There the pattern
+covers nothing, the safe answer; such a policy is a lint error (DG302) and blocks anyway.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ class WaiverRegions:
 
 def _equalized(policy: Policy, pattern: TopicPattern, rule_id: str) -> Policy | None:
     tiers = list(policy.tiers)
+    if any(o.tier is TierName.HIGH for o in policy.overrides):
+        return None
     high = next((i for i, t in enumerate(tiers) if t.name is TierName.HIGH), None)
     if high is None:
-        if any(o.tier is TierName.HIGH for o in policy.overrides):
-            return None
         tiers.append(Tier(name=TierName.HIGH, patterns=(pattern,), fail_mode=FailMode.CLOSED))
     else:
         tiers[high] = tiers[high].model_copy(
