@@ -1,4 +1,4 @@
-"""The README's bundle-holder example runs as written and prints what the README shows."""
+"""The bundle-holder example of docs/gates.md runs as written and prints what it shows."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from tests.test_holder import hash_of, infra_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-SECTION = README[README.index("### The bundle holder"):
-                 README.index("### The submit gate (gateway)")]
+GUIDE = (ROOT / "docs" / "gates.md").read_text()
+SECTION = GUIDE[GUIDE.index("## The bundle holder"):
+                 GUIDE.index("## The submit gate (gateway)")]
 
 
 def test_the_holder_example_prints_what_the_readme_shows(
@@ -24,8 +24,8 @@ def test_the_holder_example_prints_what_the_readme_shows(
     [code] = re.findall(r"```python\n(.*?)```", SECTION, re.S)
     shown, restarted = re.findall(r"```text\n(.*?)```", SECTION, re.S)
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    # The README shows the hash of the example policy as compiled from its file.
+    exec(compile(code, "docs/gates.md", "exec"), namespace)
+    # The guide shows the hash of the example policy as compiled from its file.
     assert capsys.readouterr().out == shown.replace(
         "f4bc1b74aa92", hash_of(infra_bytes())[:12])
     (tmp_path / "infra.bundle.json").unlink()

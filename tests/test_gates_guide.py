@@ -1,4 +1,4 @@
-"""The README's gate examples run as written: the gateway, the scheduler and approvals."""
+"""The gate examples of docs/gates.md run as written: the gateway, the scheduler and approvals."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from dualgate.runtime.bundle_format import serialize
 from dualgate.runtime.gates import OVERRIDE_VARIABLE, parse_override
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-SECTION = README[README.index("### The submit gate (gateway)"):
-                 README.index("### Metrics and decision logs")]
+GUIDE = (ROOT / "docs" / "gates.md").read_text()
+SECTION = GUIDE[GUIDE.index("## The submit gate (gateway)"):
+                 GUIDE.index("## Metrics and decision logs")]
 
 
 def test_the_gate_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -44,7 +44,7 @@ def test_the_gate_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert len(blocks) == 3
     namespace: dict[str, Any] = {}
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)
+        exec(compile(block, "docs/gates.md", "exec"), namespace)
     namespace["gate"].core.decision_log.close()
     # The gateway's decision log went to stdout, one JSON line per check.
     lines = capsys.readouterr().out.splitlines()
