@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from dualgate.compiler.frontend.source import Span
+from dualgate.compiler.reference import Request
 
 #: The parts of an outcome a case can expect, in the order reports show them.
 OUTCOME_KEYS = ("decision", "rule", "reason", "tier", "fail_mode")
@@ -19,20 +19,9 @@ OUTCOME_KEYS = ("decision", "rule", "reason", "tier", "fail_mode")
 TEST_SUFFIXES = (".tests.yaml", ".tests.yml")
 
 
-@dataclass(frozen=True)
-class CaseRequest:
-    """The job a case asks about, exactly as the test file writes it."""
-
-    topic: str
-    env: str
-    cidr: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"topic": self.topic, "env": self.env, "cidr": self.cidr}
-
-    def __str__(self) -> str:
-        cidr = "no cidr" if self.cidr is None else f"cidr `{self.cidr}`"
-        return f"topic `{self.topic}`, env `{self.env}`, {cidr}"
+#: The job a case asks about, exactly as the test file writes it: the reference
+#: interpreter's request, so a case and a witness print alike.
+CaseRequest = Request
 
 
 @dataclass(frozen=True)
