@@ -1,4 +1,4 @@
-"""Network syntax (DESIGN.md, "cidr"): IPv4 or IPv6 networks, strict about host bits."""
+"""Network syntax (docs/design.md, "cidr"): IPv4 or IPv6 networks, strict about host bits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reference semantics: DESIGN.md's "Semantics" section as a plain interpreter of the IR.
+"""The reference semantics: docs/design.md's "Semantics" section as a plain interpreter of the IR.
 
 Written for clarity, not speed: every request walks the rules in order and tests each
 condition as the design states it. The analyzer's witnesses are checked against it,

@@ -1,4 +1,4 @@
-"""Topic pattern syntax (DESIGN.md, "topic"): dotted segments, `*` and `**` wildcards."""
+"""Topic pattern syntax (docs/design.md, "topic"): dotted segments, `*` and `**` wildcards."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request networks parsed by hand, for the gates' hot path (DESIGN.md, "cidr").
+"""Request networks parsed by hand, for the gates' hot path (docs/design.md, "cidr").
 
 ``ipaddress`` costs about 3 µs a call, three times the whole decision budget, so the
 runtime parses networks itself: an IPv4 network in a few hundred nanoseconds, an IPv6
@@ -95,7 +95,7 @@ def parse_network(text: str) -> tuple[int, int, int] | None:
     if ipv6 is None or ipv6 & _HOST_BITS_V6[prefix]:
         return None
     if prefix >= 96 and ipv6 >> 32 == _IPV4_MAPPED:
-        # DESIGN.md: an IPv4-mapped IPv6 address is the IPv4 address.
+        # docs/design.md: an IPv4-mapped IPv6 address is the IPv4 address.
         return 4, ipv6 & 0xFFFFFFFF, prefix - 96
     return 6, ipv6, prefix
 

@@ -1,7 +1,7 @@
 """The words both sides of dualgate agree on: decisions, tiers, fail modes, topics.
 
 Defined once here, on the runtime side, because the runtime must not import the
-compiler; the compiler imports these. Semantics follow DESIGN.md ("Semantics").
+compiler; the compiler imports these. Semantics follow docs/design.md ("Semantics").
 """
 
 from __future__ import annotations

@@ -622,7 +622,7 @@ def test_redundant_rule_and_default_high_risk_allow() -> None:
 
 
 def test_a_network_split_in_halves_stays_reachable() -> None:
-    """DESIGN.md: with rules for both /9 halves, the /8 rule decides the request 10.0.0.0/8."""
+    """docs/design.md: with rules for both /9 halves, the /8 rule decides the request 10.0.0.0/8."""
     policy = _policy([
         ("low", [_cidr("10.0.0.0/9")], "allow"),
         ("high", [_cidr("10.128.0.0/9")], "allow"),

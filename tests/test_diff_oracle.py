@@ -2,7 +2,7 @@
 
 The oracle uses only the IR and the reference interpreter, never the region engine. It
 evaluates both policies on every request of a **universe** and groups the requests whose
-outcomes differ by the normative keys (DESIGN.md, "Changes"). The universe is
+outcomes differ by the normative keys (docs/design.md, "Changes"). The universe is
 representative for the pair by the argument of ``tests/test_analysis_oracle.py``, applied
 to both policies' patterns and networks together: every topic of up to two segments and one
 shortest topic per prefix-match state of all patterns, over the literals plus a fresh

@@ -1,4 +1,4 @@
-"""The reference interpreter reads DESIGN.md's Semantics literally.
+"""The reference interpreter reads docs/design.md's Semantics literally.
 
 These pin the cases the analyzer's witnesses and the compiled runtime are checked
 against: malformed requests, undeclared envs, first match, the default, topic

@@ -95,7 +95,7 @@ def request_networks(policy_networks: Iterable[Network],
 
 
 def in_atom(atom: CidrAtom, request: Network | None, policy_networks: Sequence[Network]) -> bool:
-    """Whether ``request`` belongs to ``atom`` by DESIGN.md's definition of cidr atoms."""
+    """Whether ``request`` belongs to ``atom`` by docs/design.md's definition of cidr atoms."""
     if request is None or atom.absent:
         return request is None and atom.absent
     if atom.family != request.version:

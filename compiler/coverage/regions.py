@@ -1,4 +1,4 @@
-"""The outcome regions of one policy (DESIGN.md, "Changes, coverage and the gates").
+"""The outcome regions of one policy (docs/design.md, "Changes, coverage and the gates").
 
 An outcome region is the set of requests sharing (env, deciding rule or reason, tier).
 They are read off the region engine's first-match cells: every cell of a topic class is

@@ -1,7 +1,7 @@
 """The semantic diff of two policies: every request whose outcome changes, with witnesses.
 
 ``diff_policies(base, head, now=...)`` returns a ``PolicyDiff`` whose ``changes`` follow
-DESIGN.md's "Changes, coverage and the gates"; ``PolicyDiff.to_json`` is issue #8's
+docs/design.md's "Changes, coverage and the gates"; ``PolicyDiff.to_json`` is issue #8's
 normative JSON. Built on the region engine over the joint atoms of both policies
 (``joint``), grouped in one sweep over their first-match cells (``changes``).
 """

@@ -50,7 +50,7 @@ class _Group:
 
 
 def diff_policies(base: Policy, head: Policy, *, now: datetime) -> PolicyDiff:
-    """Every change from ``base`` to ``head`` (DESIGN.md, "Changes"), fail modes taken at ``now``.
+    """Every change from ``base`` to ``head`` (docs/design.md, "Changes"), fail modes at ``now``.
 
     Exact: computed over the joint atoms of both policies, each change with a witness
     the reference interpreter confirms.

@@ -1,4 +1,4 @@
-"""What a diff reports: outcomes, changes and their JSON form (DESIGN.md, "Changes").
+"""What a diff reports: outcomes, changes and their JSON form (docs/design.md, "Changes").
 
 The JSON shape is normative (issue #8): ``base``/``head`` references, the ``changes`` and
 a ``summary``. Everything here is plain data; the grouping lives in ``changes``.
@@ -125,7 +125,7 @@ class Change:
 class PolicyDiff:
     """Every change between two policies, in report order.
 
-    Guarantee: the changes are exactly the non-empty groups of DESIGN.md's definition,
+    Guarantee: the changes are exactly the non-empty groups of docs/design.md's definition,
     found over every request (not sampled); a request whose outcome differs in
     decision, tier or effective fail mode lies in one of them. Order: decision changes
     first, protected envs first, then by env, loosening before tightening.

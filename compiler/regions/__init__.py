@@ -1,4 +1,4 @@
-"""The region engine: the atoms of DESIGN.md's "Analysis" and the first-match cells.
+"""The region engine: the atoms of docs/design.md's "Analysis" and the first-match cells.
 
 The analyzer, the compiler backend and the policy diff all reason over these regions.
 """

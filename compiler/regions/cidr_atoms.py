@@ -1,6 +1,6 @@
 """The cidr dimension: request networks sorted by their deepest containing policy network.
 
-Atoms (DESIGN.md, "Analysis"): "absent" (the request carries no cidr); for each distinct
+Atoms (docs/design.md, "Analysis"): "absent" (the request carries no cidr); for each distinct
 network ``N`` of the policy, the request networks whose deepest containing policy network
 is ``N`` (``N`` itself is one, so the atom is never empty); and per address family the
 request networks inside no policy network (empty when the policy names that family's

@@ -8,7 +8,7 @@ result is, per class, a list of disjoint **cells** (env bitset x cidr bitset) th
 the class's env x cidr plane, each decided by one rule or by the default.
 
 Guarantee: for every well-formed request with a declared env, the rule that decides it
-under DESIGN.md's first-match semantics is the ``rule`` of the cell containing its
+under docs/design.md's first-match semantics is the ``rule`` of the cell containing its
 (topic atom, env atom, cidr atom); ``None`` means the default decision applies.
 """
 

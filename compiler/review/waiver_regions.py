@@ -1,6 +1,6 @@
 """Whether a waiver's topic pattern covers *every* request of a change, exactly.
 
-A change is a group of requests (DESIGN.md, "Changes"), and its witness is one of them: a
+A change is a group of requests (docs/design.md, "Changes"), and its witness is one of them: a
 pattern that matches the witness need not match the rest of the group. To decide coverage
 exactly, both policies are *equalized* on the pattern's topics: a first rule deciding
 them alike (deny) is put in front of both rule lists, and the pattern joins the high tier
@@ -27,7 +27,7 @@ ChangeKey = tuple[Any, ...]
 
 
 def change_key(change: Change) -> ChangeKey:
-    """The key the diff groups ``change`` by (DESIGN.md, "Changes")."""
+    """The key the diff groups ``change`` by (docs/design.md, "Changes")."""
     if change.kind == "decision":
         return ("decision", change.env, change.base.decider, change.head.decider,
                 change.base.tier, change.head.tier)

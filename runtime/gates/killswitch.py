@@ -3,7 +3,7 @@
 An incident responder kills a capability (``payments.refund``, ``infra.**.delete``) with
 ``KillSwitches.kill`` or by listing it in a kill-switch file; the holder consults the
 switches before the bundle, so a killed topic is denied with reason ``kill-switch`` from
-the very next decision on. Patterns read like the policy's topic patterns (DESIGN.md,
+the very next decision on. Patterns read like the policy's topic patterns (docs/design.md,
 "Semantics"): dot-separated segments, each a literal, ``*`` (exactly one segment) or
 ``**`` (zero or more), matched case-sensitively against the whole topic.
 
