@@ -12,7 +12,7 @@ the median of ``--repeat`` runs:
 * reading the catalog file;
 * building the region space (shared with lint and compile);
 * mapping the paths (one automaton walk per topic, outcomes once per topic class and env);
-* the JSON report (``to_json`` and ``render_json``, as the command writes it);
+* the JSON report (``render_path_map_json``, as the command writes it);
 * and, side by side, the bare operations: the automaton walk alone over the catalog, and
   the reference interpreter (a scan of the rules in order) deciding one request per path
   on a sample, extrapolated to the catalog: what classifying by scanning rules would cost
@@ -47,7 +47,7 @@ from dualgate.compiler.coverage import build_path_map, read_catalog
 from dualgate.compiler.frontend.loader import cyclic_gc_paused, load_policy_text
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.regions import RegionSpace
-from dualgate.compiler.reports.coverage_json import render_json
+from dualgate.compiler.reports.coverage_json import render_path_map_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "coverage.md"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -112,7 +112,7 @@ def main() -> None:
                 lambda: build_path_map(policy, catalog, now=NOW, space=space),  # type: ignore[arg-type]
                 args.repeat)
             json_time, _ = median_time(
-                lambda: render_json(path_map.to_json()), args.repeat)  # type: ignore[attr-defined]
+                lambda: render_path_map_json(path_map), args.repeat)  # type: ignore[arg-type]
             walk = space.topics.atom_of
             walk_time, _ = median_time(lambda: [walk(t) for t in topics], args.repeat)
             sample = topics[:: max(1, len(topics) // REFERENCE_SAMPLE)][:REFERENCE_SAMPLE]

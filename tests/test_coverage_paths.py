@@ -26,6 +26,7 @@ from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.networks import Network
 from dualgate.compiler.reference import Request, evaluate, pattern_matches
 from dualgate.compiler.regions import RegionSpace
+from dualgate.compiler.reports.coverage_json import render_json, render_path_map_json
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
 from tests.strategies import SEGMENTS, colliding_policies, policies, timestamps
 from tests.test_analysis_oracle import cidr_universe
@@ -99,6 +100,16 @@ def test_catalog_paths_equal_brute_force(policy: ir.Policy, lines: list[str],
 def test_catalog_paths_equal_brute_force_on_shared_policies(
         policy: ir.Policy, lines: list[str], now: datetime) -> None:
     check_map(policy, parse_text_catalog("\n".join(lines)), now)
+
+
+@PROPERTY
+@given(colliding_policies(), st.one_of(st.none(), CATALOGS))
+def test_fast_json_writer_is_byte_identical_to_the_generic_one(
+        policy: ir.Policy, lines: list[str] | None) -> None:
+    """The shared-fragment writer the command uses changes no byte of the report."""
+    catalog = None if lines is None else parse_text_catalog("\n".join(lines))
+    path_map = build_path_map(policy, catalog, now=NOW)
+    assert render_path_map_json(path_map) == render_json(path_map.to_json())
 
 
 @PROPERTY

@@ -20,14 +20,14 @@ from dualgate.compiler.coverage import (
 from dualgate.compiler.diagnostics import render_text
 from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.reports.coverage_html import render_html
-from dualgate.compiler.reports.coverage_json import render_json
+from dualgate.compiler.reports.coverage_json import render_path_map_json
 from dualgate.compiler.reports.coverage_markdown import render_markdown
 from dualgate.compiler.reports.coverage_table import render_table
 
 EXIT_OK, EXIT_FLAGGED, EXIT_USAGE = 0, 1, 2
 
 _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "table": lambda report: render_table(report) + "\n", "json": render_json,
+    "table": lambda report: render_table(report) + "\n",
     "markdown": render_markdown, "html": render_html,
 }
 
@@ -92,8 +92,9 @@ def coverage_command(
         click.echo(f"dualgate coverage: {error}", err=True)
         ctx.exit(EXIT_USAGE)
     path_map = build_path_map(result.policy, topics, now=now or datetime.now(UTC))
-    report = path_map.to_json()
-    text = _WRITERS[output_format](report)
+    # JSON is written straight from the map (shared fragments); the others read the report.
+    text = (render_path_map_json(path_map) if output_format == "json"
+            else _WRITERS[output_format](path_map.to_json()))
     if output is None:
         click.echo(text, nl=False, color=ctx.color)
     else:

@@ -142,12 +142,15 @@ class PathMap:
                        for env, protected in self.envs],
         }
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON report (``schemas/coverage-report.schema.json``)."""
+    def to_json(self, *, paths: bool = True) -> dict[str, Any]:
+        """The JSON report (``schemas/coverage-report.schema.json``); ``paths=False`` leaves
+        its paths list empty (for a writer that encodes the paths itself)."""
+        if not paths:
+            return self._report([])
         # Paths of one topic class and env share their outcomes tuple, so all but the
         # topic (and the description) of their JSON is built once and shared.
         shared: dict[tuple[int, bool], dict[str, Any]] = {}
-        paths = []
+        documents = []
         for path in self.paths:
             key = (id(path.outcomes), path.classified)
             rest = shared.get(key)
@@ -157,9 +160,12 @@ class PathMap:
                 rest.pop("description", None)
                 shared[key] = rest
             if path.description is None:
-                paths.append({"topic": path.topic, **rest})
+                documents.append({"topic": path.topic, **rest})
             else:
-                paths.append({"topic": path.topic, **rest, "description": path.description})
+                documents.append({"topic": path.topic, **rest, "description": path.description})
+        return self._report(documents)
+
+    def _report(self, paths: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "policy": self.policy,
             "source": self.source,
