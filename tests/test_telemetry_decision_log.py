@@ -306,3 +306,23 @@ def test_entries_still_queued_at_exit_are_written(tmp_path: Path) -> None:
     )  # no close(): the writer sleeps for an hour, so only the exit hook can write them
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert jobs(path.read_text().splitlines()) == [f"job-{n}" for n in range(500)]
+
+
+def test_record_decision_writes_the_line_record_writes_for_the_same_entry() -> None:
+    from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS
+
+    values = ("submit", "job-1", "infra.vm.read", "production", None, "allow", "r1",
+              "allow", "low", "open", False, "sha256:x", "infra", None, "admit", None)
+    lines: list[str] = []
+    log = DecisionLog(CallableSink(lines.append))
+    log.record_decision(values)
+    log.close()
+    written = json.loads(lines[0])
+    assert list(written) == ["timestamp", "decision_id", *DECISION_FIELDS]
+    again: list[str] = []
+    other = DecisionLog(CallableSink(again.append))
+    other.record({"timestamp": datetime.fromisoformat(
+        written["timestamp"].replace("Z", "+00:00")).timestamp(),
+        "decision_id": written["decision_id"], **dict(zip(DECISION_FIELDS, values, strict=True))})
+    other.close()
+    assert again == lines

@@ -31,7 +31,7 @@ from dualgate.runtime.bundle import Bundle
 from dualgate.runtime.gates.approvals import ApprovalRequest, ApprovalToken, Binding
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder, PolicyUnavailable
-from dualgate.runtime.telemetry import DecisionLog, GateMetrics, decision_stamp
+from dualgate.runtime.telemetry import DecisionLog, GateMetrics
 from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
 from dualgate.runtime.vocabulary import FailMode, TierName
 
@@ -202,21 +202,19 @@ class GateCore:
                 metrics.kill_switch()
         log = self.decision_log
         if log is not None:
-            timestamp, decision_id = decision_stamp()
-            log.record({
-                "timestamp": timestamp, "decision_id": decision_id, "gate": self.gate,
-                "job_id": job_id if type(job_id) is str else _loggable(job_id),
-                "topic": topic if type(topic) is str else _loggable(topic),
-                "env": env if type(env) is str else _loggable(env),
-                "cidr": cidr if cidr is None or type(cidr) is str else _loggable(cidr),
-                "decision": None if verdict is None else verdict.decision,
-                "rule": None if verdict is None else verdict.rule,
-                "reason": reason, "tier": tier, "fail_mode": mode, "bypass": bypass,
-                "bundle": bundle, "policy": None if active is None else active.policy,
-                "approval": None if approval is None else {
+            log.record_decision((
+                self.gate, job_id if type(job_id) is str else _loggable(job_id),
+                topic if type(topic) is str else _loggable(topic),
+                env if type(env) is str else _loggable(env),
+                cidr if cidr is None or type(cidr) is str else _loggable(cidr),
+                None if verdict is None else verdict.decision,
+                None if verdict is None else verdict.rule,
+                reason, tier, mode, bypass, bundle,
+                None if active is None else active.policy,
+                None if approval is None else {
                     "token_id": approval.token_id, "approver": approval.approver},
-                "action": action, "cause": cause,
-            })
+                action, cause,
+            ))
 
     def env_label(self, env: object, active: ActiveBundle | None) -> str:
         """``env`` when the bundle declares it, else ``unknown``: a bounded label."""
