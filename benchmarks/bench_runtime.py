@@ -101,7 +101,7 @@ LABELS = {
 }
 #: A slow engine is timed on at least this many requests (if it is timed at all).
 MIN_SAMPLE = 10
-#: Goals the runtime is held to (DESIGN.md: evaluation cost must not grow with the rules).
+#: Goals the runtime is held to (docs/design.md: evaluation cost must not grow with the rules).
 WARM_GOAL = 1e-6
 COLD_GOAL = 3e-6
 #: "Flat": the slowest size at most this many times the fastest.

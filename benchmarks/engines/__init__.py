@@ -3,7 +3,7 @@
 Each module has ``build(policy) -> Engine``: it translates a dualgate IR policy into the
 engine's own policy language, loads it into the engine, and returns an object whose
 ``decide(topic, env, cidr)`` gives ``(decision, rule id or None)`` with dualgate's
-first-match semantics (DESIGN.md, "Semantics"): the first rule whose every condition
+first-match semantics (docs/design.md, "Semantics"): the first rule whose every condition
 holds decides, else ``default_decision``; an env the policy does not declare is denied
 before any rule (rule None). Whatever a module does in Python around the engine call
 (preparing the request, reading the answer) is part of ``decide`` and so of its time.
