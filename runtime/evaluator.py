@@ -145,7 +145,9 @@ class Evaluator:
     def decide(self, topic: object, env: object, cidr: object = None) -> Verdict:
         """The verdict on one request. Never raises: a malformed request is denied."""
         try:
-            if self._until is not None and self._clock() >= self._until:
+            # Read once: another thread's refresh may set it to None between two reads.
+            until = self._until
+            if until is not None and self._clock() >= until:
                 self._refresh()
             if not isinstance(topic, str):
                 return self._invalid_topic
@@ -243,15 +245,19 @@ class Evaluator:
         What a gate needs when a decision could not be made but the tier's fail mode must
         still be applied.
         """
-        try:
-            topic_class = self._classify(topic) if isinstance(topic, str) else None
-        except Exception:  # a str subclass whose hash raises: no tier, fail closed
+        if not isinstance(topic, str) or len(topic) > MAX_TOPIC_LENGTH:
             return None
-        return None if topic_class is None else topic_class.tier
+        try:
+            # Cached only when short, as in `decide`, so the cache stays bounded in size.
+            classify = self._classify if len(topic) <= CACHED_TOPIC_LENGTH else self._walk
+            return classify(topic).tier
+        except Exception:  # refused, or a str subclass whose hash raises: fail closed
+            return None
 
     def fail_mode(self, tier: TierName) -> FailMode:
         """The effective fail mode of ``tier`` now (overrides applied)."""
-        if self._until is not None and self._clock() >= self._until:
+        until = self._until
+        if until is not None and self._clock() >= until:
             self._refresh()
         return self._view.modes[tier]
 

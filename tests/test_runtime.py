@@ -260,3 +260,12 @@ def test_the_tier_of_a_hostile_or_non_string_topic_is_none() -> None:
     assert bundle.tier_of(Hostile("a.read")) is None
     assert bundle.tier_of(3) is None
     assert bundle.tier_of("payments.refund") is TierName.HIGH
+
+
+def test_tier_of_keeps_long_topics_out_of_the_cache_as_decide_does() -> None:
+    bundle = load()
+    bundle.evaluator.clear_caches()
+    long_topic = "a." * 100 + "read"
+    assert bundle.evaluator.tier_of(long_topic) is bundle.decide(long_topic, "dev").tier
+    assert bundle.evaluator.tier_of("a." * 600 + "read") is None  # beyond the bound
+    assert bundle.evaluator.cache_info()["topics"].currsize == 0
