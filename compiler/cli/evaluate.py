@@ -14,15 +14,14 @@ from typing import IO, Any
 
 import click
 
-from dualgate.compiler.backend import compile_loaded, compile_policy, recorded_source_path
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
-from dualgate.compiler.codes import Severity
-from dualgate.compiler.diagnostics import render_text, shown, suggest
-from dualgate.compiler.frontend.loader import load_policy_bytes
-from dualgate.compiler.reports.explanation import explanation_text, verdict_text
+from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
-from dualgate.runtime.explain import explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST
+
+# The compiler (front end, analysis, backend) and the readable renderings are imported
+# where they are needed: evaluating a bundle, the replay of a decision log above all,
+# should not start up the whole compiler first.
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 
@@ -106,7 +105,11 @@ def eval_command(
             if not allow_malformed:
                 ctx.exit(EXIT_REFUSED)
         return
+    from dualgate.compiler.reports.explanation import explanation_text, verdict_text
+
     if explained:
+        from dualgate.runtime.explain import explain
+
         explanation = explain(bundle, topic, env, cidr)
         click.echo(json.dumps(explanation.to_json() | extra, indent=2)
                    if output_format == "json"
@@ -126,6 +129,11 @@ def _load(ctx: click.Context, source: Path, key: Path | None,
         return open_bundle(ctx, source, key, data), None
     if key is not None:
         raise click.UsageError("--key checks a bundle's signature; POLICY is a source policy")
+    from dualgate.compiler.backend import compile_loaded, compile_policy, recorded_source_path
+    from dualgate.compiler.codes import Severity
+    from dualgate.compiler.diagnostics import render_text
+    from dualgate.compiler.frontend.loader import load_policy_bytes
+
     result = load_policy_bytes(data, str(source))
     # Recorded as `compile` records it, so that the verdicts name the same bundle hash.
     compilation = compile_loaded(result, source=data,
