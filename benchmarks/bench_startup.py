@@ -45,13 +45,14 @@ INFRA = str(ROOT / "policies" / "infra.policy")
 
 def timed(argv: list[str], runs: int) -> tuple[float, float]:
     """Median wall and CPU seconds of ``argv`` over ``runs`` runs (one warm-up first)."""
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=ROOT)
     wall, cpu = [], []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              cwd=ROOT)
+        done = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=ROOT)
         wall.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -64,8 +65,8 @@ def largest_imports(argv: list[str], count: int) -> list[tuple[str, float]]:
     """The ``count`` top-level packages whose imports (self time) cost ``argv`` most."""
     script = ("import sys; from dualgate.compiler.cli.main import main; "
               f"sys.argv = {argv!r}; main()")
-    done = subprocess.run([PYTHON, "-X", "importtime", "-c", script], capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run([PYTHON, "-X", "importtime", "-c", script], check=False,
+                          capture_output=True, text=True, cwd=ROOT)
     totals: dict[str, float] = {}
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 
 from dualgate.compiler import cli as cli_package
 from dualgate.compiler.cli import main as cli_main
@@ -101,8 +101,8 @@ def modules_after(*argv: str) -> list[str]:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.stderr.write(chr(10).join(sorted(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                          text=True, cwd=ROOT)
     return done.stderr.splitlines()
 
 
@@ -123,7 +123,7 @@ def test_eval_of_a_bundle_imports_no_compiler(tmp_path: Path) -> None:
     compiled = subprocess.run(
         [sys.executable, "-c", "from dualgate.compiler.cli.main import main; main()",
          "compile", str(ROOT / "policies" / "infra.policy"), "-o", str(bundle)],
-        capture_output=True, cwd=ROOT)
+        check=False, capture_output=True, cwd=ROOT)
     assert compiled.returncode == 0
     modules = modules_after("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev")
     assert "dualgate.runtime" in modules
