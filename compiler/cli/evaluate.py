@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from dualgate.compiler.backend import compile_loaded, compile_policy, recorded_source_path
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
-from dualgate.compiler.codes import Severity
-from dualgate.compiler.diagnostics import render_text, shown, suggest
-from dualgate.compiler.frontend.loader import load_policy_bytes
-from dualgate.compiler.reports.explanation import explanation_text, verdict_text
+from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
-from dualgate.runtime.explain import explain
 from dualgate.runtime.verdict import MALFORMED_REQUEST
+
+# The compiler (front end, analysis, backend) and the readable renderings are imported
+# where they are needed: evaluating a bundle, the replay of a decision log above all,
+# should not start up the whole compiler first.
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 
@@ -31,8 +30,14 @@ REQUEST_KEYS = frozenset({"topic", "env", "cidr"})
 _KEYS_TEXT = "`topic`, `env` and `cidr`"
 #: Malformed lines named one by one on standard error; the count covers the rest.
 MALFORMED_SHOWN = 10
-#: Verdict lines written to standard output in one call.
+#: Readable lines written to standard output in one call.
 _BATCH = 4096
+#: Input read in pieces of this many bytes.
+_CHUNK = 1 << 20
+#: How many distinct request lines, of at most how many bytes, ``eval --input``
+#: remembers parsed (about 50 MB at most), and how many distinct verdicts it keeps encoded.
+_PARSED_LINES = 65536
+_PARSED_LINE_BYTES = 512
 
 
 @click.command("eval", short_help="Decide requests with a policy or a bundle.")
@@ -86,9 +91,8 @@ def eval_command(
     if input_file is not None:
         if explained:
             raise click.UsageError("--explain takes one request (--topic and --env)")
-        render: _Readable | _JsonLines = (
-            _Readable() if output_format == "text" else _JsonLines(bundle.content_hash, extra))
-        faults = _write_batches(render.lines(_stream(bundle, input_file)))
+        faults = (_write_batches(_readable(_answers(bundle, input_file)))
+                  if output_format == "text" else _write_json_lines(bundle, input_file, extra))
         for number, fault in faults[:MALFORMED_SHOWN]:
             click.echo(f"line {number}: {fault}", err=True)
         if faults:
@@ -101,7 +105,11 @@ def eval_command(
             if not allow_malformed:
                 ctx.exit(EXIT_REFUSED)
         return
+    from dualgate.compiler.reports.explanation import explanation_text, verdict_text
+
     if explained:
+        from dualgate.runtime.explain import explain
+
         explanation = explain(bundle, topic, env, cidr)
         click.echo(json.dumps(explanation.to_json() | extra, indent=2)
                    if output_format == "json"
@@ -121,6 +129,11 @@ def _load(ctx: click.Context, source: Path, key: Path | None,
         return open_bundle(ctx, source, key, data), None
     if key is not None:
         raise click.UsageError("--key checks a bundle's signature; POLICY is a source policy")
+    from dualgate.compiler.backend import compile_loaded, compile_policy, recorded_source_path
+    from dualgate.compiler.codes import Severity
+    from dualgate.compiler.diagnostics import render_text
+    from dualgate.compiler.frontend.loader import load_policy_bytes
+
     result = load_policy_bytes(data, str(source))
     # Recorded as `compile` records it, so that the verdicts name the same bundle hash.
     compilation = compile_loaded(result, source=data,
@@ -151,25 +164,75 @@ def _load(ctx: click.Context, source: Path, key: Path | None,
     return bundle, refused
 
 
+#: A request as ``decide`` takes it: topic, env and cidr, as the line gave them.
+_Request = tuple[object, object, object]
 #: One input line's answer: its number, its request (None when malformed), the verdict
 #: that decided it (None when malformed) and, for a malformed line, why it is no request.
-_Answer = tuple[int, dict[str, Any] | None, Verdict | None, str | None]
+_Answer = tuple[int, _Request | None, Verdict | None, str | None]
+#: A line written to standard output, and (number, fault) when its input line was malformed.
+_Line = tuple[bytes, tuple[int, str] | None]
 
 
-def _stream(bundle: Bundle, lines: Iterable[bytes]) -> Iterator[_Answer]:
+def _chunks(file: IO[bytes]) -> Iterator[tuple[list[bytes], bool]]:
+    """The lines of ``file`` (newlines removed), read in pieces of ``_CHUNK`` bytes:
+    batches of lines, each with whether its lines ended with a newline (all do but the
+    file's last line when the file does not end with one)."""
+    rest = b""
+    while chunk := file.read(_CHUNK):
+        lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+        rest = lines.pop()
+        if lines:
+            yield lines, True
+    if rest:
+        yield [rest], False
+
+
+class _Requests:
+    """The request on an input line, remembered by the line's bytes: a decision log
+    repeats requests, and a line seen before skips decoding and JSON parsing. At most
+    ``_PARSED_LINES`` lines of at most ``_PARSED_LINE_BYTES`` bytes are remembered (then
+    the memory starts over), so the memory stays bounded whatever the input; malformed
+    lines are never remembered. Only the parsing is remembered: every line is still
+    decided, so an override that expires during the run changes the later verdicts."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[bytes, _Request] = {}
+
+    def parse(self, raw: bytes, terminated: bool) -> _Request | str:
+        """The request on ``raw`` (a line without its newline), or why it is none."""
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            value = None
+        if type(value) is not dict or not value.keys() <= REQUEST_KEYS:
+            # Named with the newline the line had: a fault's column is counted as before.
+            found = _request(raw + b"\n" if terminated else raw)
+            if isinstance(found, str):
+                return found
+            value = found
+        request = (value.get("topic"), value.get("env"), value.get("cidr"))
+        if len(raw) <= _PARSED_LINE_BYTES:
+            if len(self.parsed) >= _PARSED_LINES:
+                self.parsed.clear()
+            self.parsed[raw] = request
+        return request
+
+
+def _answers(bundle: Bundle, file: IO[bytes]) -> Iterator[_Answer]:
     """Every input line's answer, in order: a line that is no request is denied."""
-    decide = bundle.decide
-    for number, raw in enumerate(lines, 1):
-        request = _request(raw)
-        if isinstance(request, str):
-            yield number, None, None, request
-        else:
-            yield number, request, decide(
-                request.get("topic"), request.get("env"), request.get("cidr")), None
+    decide, requests = bundle.decide, _Requests()
+    number = 0
+    for lines, terminated in _chunks(file):
+        for raw in lines:
+            number += 1
+            request = requests.parsed.get(raw) or requests.parse(raw, terminated)
+            if isinstance(request, str):
+                yield number, None, None, request
+            else:
+                yield number, request, decide(*request), None
 
 
-def _write_batches(lines: Iterator[tuple[bytes, tuple[int, str] | None]]) -> list[
-        tuple[int, str]]:
+def _write_batches(lines: Iterator[_Line]) -> list[tuple[int, str]]:
     """Write ``lines`` to standard output in batches; the (number, fault) of malformed ones."""
     sys.stdout.flush()
     out = sys.stdout.buffer
@@ -187,48 +250,64 @@ def _write_batches(lines: Iterator[tuple[bytes, tuple[int, str] | None]]) -> lis
     return faults
 
 
-class _JsonLines:
-    """One JSON verdict per line, with the keys of ``eval --format json``; a malformed
-    line's adds its ``line`` number and ``error``. A shared verdict is encoded once."""
+def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) -> list[
+        tuple[int, str]]:
+    """Write one JSON verdict per input line to standard output, with the keys of ``eval
+    --format json`` (a malformed line's adds its ``line`` number and ``error``); the
+    (number, fault) of the malformed lines.
 
-    def __init__(self, bundle_hash: str, extra: dict[str, Any]) -> None:
-        self._bundle_hash = bundle_hash
-        self._extra = extra
-        self._encoded: dict[int, tuple[Verdict, bytes]] = {}
-
-    def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
-        encoded = self._encoded
-        for number, _, verdict, fault in answers:
-            if verdict is None:
-                assert fault is not None
-                document = _malformed(number, fault, self._bundle_hash) | self._extra
-                yield _encode(document), (number, fault)
-                continue
-            # Keyed by identity (verdicts are shared), holding the verdict so that its id
-            # cannot be reused by another object while the entry lives.
+    The replay loop of a decision log, kept in one function because it runs per line:
+    a line seen before skips parsing (``_Requests``), and a verdict shared by many
+    requests (the runtime returns the same object) is encoded once. Output is written
+    once per input chunk.
+    """
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    decide, requests = bundle.decide, _Requests()
+    parsed, parse = requests.parsed, requests.parse
+    # Keyed by identity (verdicts are shared), holding the verdict so that its id cannot
+    # be reused by another object while the entry lives.
+    encoded: dict[int, tuple[Verdict, bytes]] = {}
+    faults: list[tuple[int, str]] = []
+    number = 0
+    for lines, terminated in _chunks(file):
+        batch: list[bytes] = []
+        append = batch.append
+        for raw in lines:
+            number += 1
+            request = parsed.get(raw)
+            if request is None:
+                found = parse(raw, terminated)
+                if isinstance(found, str):
+                    faults.append((number, found))
+                    append(_encode(_malformed(number, found, bundle.content_hash) | extra))
+                    continue
+                request = found
+            verdict = decide(*request)
             entry = encoded.get(id(verdict))
             if entry is None or entry[0] is not verdict:
-                entry = encoded[id(verdict)] = (
-                    verdict, _encode(verdict.to_json() | self._extra))
-            yield entry[1], None
+                if len(encoded) >= _PARSED_LINES:
+                    encoded.clear()
+                entry = encoded[id(verdict)] = (verdict, _encode(verdict.to_json() | extra))
+            append(entry[1])
+        out.write(b"".join(batch))
+    out.flush()
+    return faults
 
 
-class _Readable:
+def _readable(answers: Iterator[_Answer]) -> Iterator[_Line]:
     """``deny           rule deny-iam                    infra.iam.role.read env=dev``"""
-
-    def lines(self, answers: Iterator[_Answer]) -> Iterator[tuple[bytes, tuple[int, str] | None]]:
-        for number, request, verdict, fault in answers:
-            if verdict is None or request is None:
-                assert fault is not None
-                text = f"{'deny':<14} {MALFORMED_REQUEST:<38} line {number}: {fault}"
-                yield (text + "\n").encode(), (number, fault)
-                continue
-            why = f"rule {verdict.rule}" if verdict.rule else verdict.reason
-            cidr = request.get("cidr")
-            where = f"env={_value(request.get('env'))}" + (
-                f" cidr={_value(cidr)}" if cidr is not None else "")
-            text = f"{verdict.decision:<14} {why:<38} {_value(request.get('topic'))} {where}"
-            yield (text + "\n").encode(), None
+    for number, request, verdict, fault in answers:
+        if verdict is None or request is None:
+            assert fault is not None
+            text = f"{'deny':<14} {MALFORMED_REQUEST:<38} line {number}: {fault}"
+            yield (text + "\n").encode(), (number, fault)
+            continue
+        topic, env, cidr = request
+        why = f"rule {verdict.rule}" if verdict.rule else verdict.reason
+        where = f"env={_value(env)}" + (f" cidr={_value(cidr)}" if cidr is not None else "")
+        text = f"{verdict.decision:<14} {why:<38} {_value(topic)} {where}"
+        yield (text + "\n").encode(), None
 
 
 def _value(value: object) -> str:

@@ -28,7 +28,6 @@ from dualgate.compiler.codes import Code, Severity
 from dualgate.compiler.diagnostics import Diagnostic, render_json, render_text
 from dualgate.compiler.frontend.loader import LoadResult, load_policy, load_policy_bytes
 from dualgate.compiler.frontend.source import SourceFile, Span
-from dualgate.compiler.reports.sarif import render_sarif
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -147,6 +146,10 @@ def lint(  # click passes every option by keyword
         click.echo(render_json(shown, files=files, suppressed=[s.to_json() for s in suppressed],
                                hidden=hidden))
     elif output_format == "sarif":
+        # Imported here: it reads the package metadata, which a plain lint (a pre-commit
+        # hook) need not pay for.
+        from dualgate.compiler.reports.sarif import render_sarif
+
         click.echo(render_sarif(shown, suppressed))
     else:
         sources: dict[str, SourceFile] = {r.path: r.source for r in results if r.source}

@@ -1,0 +1,131 @@
+"""How long ``dualgate`` takes to start, beside Python itself: what a pre-commit hook waits.
+
+Run: ``.venv/bin/python benchmarks/bench_startup.py [--runs 15] [--write]``
+
+Each row runs a fresh process ``--runs`` times (after one unmeasured run, which also
+fills Lark's parse-table cache) and reports the median wall-clock time, and the median
+CPU time (user + system) of the child, which other work on a shared machine inflates
+less:
+
+- ``python -c pass``: the interpreter's own start-up (site and the editable-install
+  hook included), the floor;
+- ``python -c "import click"``: the floor of any click command;
+- ``dualgate --version`` and ``dualgate --help``;
+- ``dualgate lint policies/infra.policy``: the front end, the IR and the analysis of
+  one small policy;
+- ``dualgate eval BUNDLE --topic ... --env ...``: one decision from a compiled bundle.
+
+``python -X importtime`` shows where a command's import time goes; the largest
+imports of ``lint`` are listed under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from results_section import write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "cli.md"
+PYTHON = sys.executable
+DUALGATE = str(Path(PYTHON).with_name("dualgate"))
+INFRA = str(ROOT / "policies" / "infra.policy")
+
+
+def timed(argv: list[str], runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``argv`` over ``runs`` runs (one warm-up first)."""
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=ROOT)
+    wall, cpu = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=ROOT)
+        wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(argv)} exited {done.returncode}")
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def largest_imports(argv: list[str], count: int) -> list[tuple[str, float]]:
+    """The ``count`` top-level packages whose imports (self time) cost ``argv`` most."""
+    script = ("import sys; from dualgate.compiler.cli.main import main; "
+              f"sys.argv = {argv!r}; main()")
+    done = subprocess.run([PYTHON, "-X", "importtime", "-c", script], check=False,
+                          capture_output=True, text=True, cwd=ROOT)
+    totals: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, self_us, _, name = (part.strip() for part in line.replace("|", ":").split(":"))
+        parts = name.split(".")
+        package = ".".join(parts[:3]) if parts[0] == "dualgate" else parts[0]
+        totals[package] = totals.get(package, 0.0) + int(self_us) / 1000
+    return sorted(totals.items(), key=lambda item: -item[1])[:count]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="runs per row")
+    parser.add_argument("--write", action="store_true", help=f"write its section of {RESULTS}")
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as directory:
+        bundle = str(Path(directory) / "infra.bundle.json")
+        subprocess.run([DUALGATE, "compile", INFRA, "-o", bundle], check=True,
+                       capture_output=True)
+        cases = [
+            ("`python -c pass`", [PYTHON, "-c", "pass"]),
+            ('`python -c "import click"`', [PYTHON, "-c", "import click"]),
+            ("`dualgate --version`", [DUALGATE, "--version"]),
+            ("`dualgate --help`", [DUALGATE, "--help"]),
+            ("`dualgate lint policies/infra.policy`", [DUALGATE, "lint", INFRA]),
+            ("`dualgate eval BUNDLE --topic infra.vm.read --env dev`",
+             [DUALGATE, "eval", bundle, "--topic", "infra.vm.read", "--env", "dev"]),
+        ]
+        rows = [(name, *timed(command, args.runs)) for name, command in cases]
+    imports = largest_imports(["dualgate", "lint", INFRA], 10)
+    lines = [
+        "## Start-up: what a pre-commit hook waits",
+        "",
+        f"- machine: {platform.machine()} ({platform.platform()}), {os.cpu_count()} CPUs, "
+        "pinned to 1",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
+        "editable install",
+        f"- load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} "
+        "at the end (other work on the machine shows here)",
+        f"- median of {args.runs} runs after one warm-up run",
+        f"- run: `.venv/bin/python benchmarks/bench_startup.py --write` on "
+        f"{datetime.now(UTC).date()}",
+        "",
+        "| command | wall clock | CPU (user + system) |",
+        "|:---|---:|---:|",
+        *(f"| {name} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms |" for name, wall, cpu in rows),
+        "",
+        "The largest imports of `dualgate lint policies/infra.policy` (self time summed per "
+        "package, `python -X importtime`, one run): "
+        + ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports) + ".",
+    ]
+    print("\n".join(lines))
+    if args.write:
+        write_section(RESULTS, "bench_startup", lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
