@@ -11,7 +11,10 @@ small set of private and public ones. Two logs:
 
 - **repeating**: 90% of the lines drawn from ~2,000 distinct requests, 10% carrying a
   first-seen address each (a distinct line);
-- **all distinct**: every line carries a first-seen address, so no line repeats.
+- **all distinct**: every line carries a first-seen address, so no line repeats;
+- **a gate's decision log**: the repeating requests as whole entries, every key a gate
+  writes (timestamp, decision id, job id, verdict, ...), so no two lines repeat and each
+  line is about six times longer: what ``eval --input`` reads from a real log.
 
 Rows, per log, in lines per second of CPU time on one core (median of ``--repeat``):
 
@@ -91,6 +94,28 @@ def decision_log(lines: int, distinct: float, seed: int = 13) -> bytes:
             entry = request(rng, fresh_address(rng))
         else:
             entry = rng.choices(pool, weights)[0]
+        out.append(json.dumps(entry, separators=(",", ":")))
+    return ("\n".join(out) + "\n").encode()
+
+
+def gate_log(requests: bytes, bundle: Bundle) -> bytes:
+    """The same requests as a gate writes them: every key of a decision-log entry, with
+    distinct timestamps, decision ids and job ids (so no two lines repeat)."""
+    out = []
+    for number, line in enumerate(requests.splitlines()):
+        request = json.loads(line)
+        verdict = bundle.decide(request["topic"], request["env"], request["cidr"]).to_json()
+        seconds, micros = divmod(number, 1_000_000)
+        entry = {
+            "timestamp": f"2026-12-03T05:{seconds // 60 % 60:02d}:{seconds % 60:02d}."
+                         f"{micros:06d}Z",
+            "decision_id": f"5f0c9a1e2b3d-{number}", "gate": "submit",
+            "job_id": f"job-{number:08d}", **request,
+            "decision": verdict["decision"], "rule": verdict["rule"],
+            "reason": verdict["reason"], "tier": verdict["tier"],
+            "fail_mode": verdict["fail_mode"], "bypass": False, "bundle": bundle.content_hash,
+            "policy": "infra", "approval": None, "action": "admit", "cause": None,
+        }
         out.append(json.dumps(entry, separators=(",", ":")))
     return ("\n".join(out) + "\n").encode()
 
@@ -182,8 +207,8 @@ def report(results: dict[str, list[Row]], lines: int, repeat: int,
         f"- Python {platform.python_version()} ({platform.python_implementation()})",
         f"- load average (1 min) {load[0]:.2f} at the start, {load[1]:.2f} at the end "
         "(other work on the machine shows here)",
-        f"- {lines:,} request lines against `policies/infra.policy` (see the benchmark's "
-        f"docstring for the log), median of {repeat} runs",
+        f"- {lines:,} lines per log against `policies/infra.policy` (see the benchmark's "
+        f"docstring for the logs), median of {repeat} runs",
         f"- run: `.venv/bin/python benchmarks/bench_eval_input.py --write` on "
         f"{datetime.now(UTC).date()}",
         "",
@@ -217,9 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = Path(name)
         bundle_path = directory / "infra.bundle.json"
         bundle_path.write_bytes(data)
-        for title, distinct in (("repeating log (10% distinct)", 0.1),
-                                ("all distinct", 1.0)):
+        for title, distinct, whole in (("repeating requests (10% distinct)", 0.1, False),
+                                       ("all distinct requests", 1.0, False),
+                                       ("a gate's decision log (whole entries)", 0.1, True)):
             log = decision_log(args.lines, distinct)
+            if whole:
+                log = gate_log(log, bundle)
             results[title] = measure(log, bundle, bundle_path, directory, args.repeat)
     lines = report(results, args.lines, args.repeat, (load_before, os.getloadavg()[0]))
     print("\n".join(lines))

@@ -317,7 +317,8 @@ def test_eval_jsonl_keeps_going_past_malformed_lines(bundle: Path, tmp_path: Pat
     assert [(a["line"], a["error"]) for a in malformed] == [
         (2, "a JSON array, not an object of `topic`, `env` and `cidr`"),
         (3, "not JSON: expecting value at column 1"),
-        (4, "unknown key `cdir` (the keys are `topic`, `env` and `cidr`); did you mean "
+        (4, "unknown key `cdir` (the keys are `topic`, `env` and `cidr`, or those of a "
+            "decision-log entry with a `decision_id`); did you mean "
             "`cidr`?"),
         (5, "an empty line, not a JSON object"),
         (7, "not valid UTF-8 (byte 0xff at byte 18)"),

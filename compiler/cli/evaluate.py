@@ -17,6 +17,7 @@ import click
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
 from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
+from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS, ENTRY_KEYS
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
 # The compiler (front end, analysis, backend) and the readable renderings are imported
@@ -28,6 +29,11 @@ EXIT_OK, EXIT_REFUSED = 0, 1
 #: The attributes a request line may carry; any other key makes the line malformed.
 REQUEST_KEYS = frozenset({"topic", "env", "cidr"})
 _KEYS_TEXT = "`topic`, `env` and `cidr`"
+#: A line holding a ``decision_id`` is a gate's decision-log entry: it may carry every
+#: key of an entry, and its request (``topic``, ``env``, ``cidr``) is decided again.
+LOG_ENTRY_KEYS = frozenset((*ENTRY_KEYS, *DECISION_FIELDS))
+_LOG_KEYS_TEXT = ", ".join(f"`{key}`" for key in dict.fromkeys((*ENTRY_KEYS, *DECISION_FIELDS)))
+_LOG_MARK = "decision_id"
 #: Malformed lines named one by one on standard error; the count covers the rest.
 MALFORMED_SHOWN = 10
 #: Readable lines written to standard output in one call.
@@ -48,9 +54,9 @@ _PARSED_LINE_BYTES = 512
 @click.option("--cidr", help="The job's network (an address or a CIDR network).")
 @click.option("--input", "input_file", type=click.File("rb"),
               help="Read one JSON request per line ({\"topic\": ..., \"env\": ..., "
-              "\"cidr\": ...}) from FILE (`-`: standard input) and write one JSON verdict "
-              "per line, in order; a line that is no request is denied as "
-              "malformed-request.")
+              "\"cidr\": ...}, or a gate's decision-log entry) from FILE (`-`: standard "
+              "input) and write one JSON verdict per line, in order; a line that is no "
+              "request is denied as malformed-request.")
 @click.option("--explain", "explained", is_flag=True,
               help="Say why: the deciding rule, the earlier rules and the condition each "
               "failed, the tier.")
@@ -204,7 +210,9 @@ class _Requests:
             value = json.loads(raw.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
-        if type(value) is not dict or not value.keys() <= REQUEST_KEYS:
+        if type(value) is not dict or not (
+                value.keys() <= REQUEST_KEYS
+                or (_LOG_MARK in value and value.keys() <= LOG_ENTRY_KEYS)):
             # Named with the newline the line had: a fault's column is counted as before.
             found = _request(raw + b"\n" if terminated else raw)
             if isinstance(found, str):
@@ -341,11 +349,20 @@ def _request(raw: bytes) -> dict[str, Any] | str:
         return f"not JSON: {error.msg[0].lower()}{error.msg[1:]} at column {error.colno}"
     if not isinstance(value, dict):
         return f"a JSON {_JSON_KINDS[type(value)]}, not an object of {_KEYS_TEXT}"
+    if _LOG_MARK in value:
+        unknown = sorted(value.keys() - LOG_ENTRY_KEYS)
+        if unknown:
+            close = suggest(unknown[0], LOG_ENTRY_KEYS)
+            hint = f"; {close}" if close else ""
+            return (f"unknown key `{shown(unknown[0])}` in a decision-log entry (the keys "
+                    f"are {_LOG_KEYS_TEXT}){hint}")
+        return value
     unknown = sorted(value.keys() - REQUEST_KEYS)
     if unknown:
         close = suggest(unknown[0], REQUEST_KEYS)
         hint = f"; {close}" if close else ""
-        return f"unknown key `{shown(unknown[0])}` (the keys are {_KEYS_TEXT}){hint}"
+        return (f"unknown key `{shown(unknown[0])}` (the keys are {_KEYS_TEXT}, or those "
+                f"of a decision-log entry with a `decision_id`){hint}")
     return value
 
 
