@@ -23,7 +23,7 @@ from dualgate.compiler import reference
 from dualgate.compiler.backend import compile_loaded, compile_policy
 from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
 from dualgate.compiler.frontend.loader import load_policy, load_policy_text
-from dualgate.runtime import BundleError, load_bundle
+from dualgate.runtime import BundleError, TierName, load_bundle
 from dualgate.runtime.bundle_format import (
     CONTENT_KEY,
     content_hash,
@@ -129,7 +129,16 @@ def test_a_reformatted_bundle_still_loads() -> None:
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_every_compiled_bundle_matches_the_schema(policy: Any) -> None:
-    SCHEMA.validate(compile_policy(policy))
+    """A policy the front end would refuse for opening the high tier compiles (the backend
+    takes any IR) into a document that both the schema and the runtime refuse."""
+    document = compile_policy(policy)
+    if any(override.tier is TierName.HIGH for override in policy.overrides):
+        with pytest.raises(jsonschema.ValidationError):
+            SCHEMA.validate(document)
+        with pytest.raises(BundleError, match="opens the high tier"):
+            load_bundle(document)
+    else:
+        SCHEMA.validate(document)
 
 
 # -- tampering -----------------------------------------------------------------------
