@@ -18,7 +18,8 @@ small set of private and public ones. Two logs:
 
 Rows, per log, in lines per second of CPU time on one core (median of ``--repeat``):
 
-- ``json.loads`` per line: the floor any JSON-lines reader pays;
+- ``json.loads`` and ``orjson.loads`` per line: the floor any JSON-lines reader pays
+  (``eval`` reads with orjson, and with the standard library what orjson refuses);
 - bare ``decide()`` over the requests already parsed;
 - ``json.loads`` then ``decide()`` per line: the naive loop;
 - the ``eval --input`` loop in process (reading, parsing, deciding, encoding, writing
@@ -50,6 +51,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from results_section import write_section
 
 from dualgate.compiler.backend import compile_loaded
@@ -182,8 +184,13 @@ def measure(log: bytes, bundle: Bundle, bundle_path: Path, directory: Path,
             value = loads(line)
             decide(value.get("topic"), value.get("env"), value.get("cidr"))
 
+    def fast_floor() -> None:
+        for line in lines:
+            orjson.loads(line)
+
     rows: list[Row] = []
-    for name, run in (("`json.loads` per line (the floor)", floor),
+    for name, run in (("`json.loads` per line", floor),
+                      ("`orjson.loads` per line (the floor: `eval` reads with it)", fast_floor),
                       ("bare `decide()`, requests parsed already", bare),
                       ("`json.loads` + `decide()` per line", naive),
                       ("`eval --input` loop, in process", replay_in_process(bundle, log))):

@@ -134,7 +134,7 @@ def test_an_override_expiring_during_the_replay_changes_the_later_verdicts() -> 
     assert modes == sorted(modes, key=["open", "closed"].index)
 
 
-def test_long_lines_are_decided_but_not_remembered(tmp_path: Path) -> None:
+def test_long_lines_and_log_entries_are_decided_but_not_remembered(tmp_path: Path) -> None:
     topic = "infra." + ".".join(["segment"] * 80) + ".update"
     line = json.dumps({"topic": topic, "env": "dev"}).encode()
     assert len(line) > evaluate._PARSED_LINE_BYTES
@@ -146,3 +146,47 @@ def test_long_lines_are_decided_but_not_remembered(tmp_path: Path) -> None:
     assert requests.parsed == {short: ("infra.vm.update", "dev", None)}
     assert isinstance(requests.parse(b'{"cdir": 1}', True), str)
     assert len(requests.parsed) == 1
+    entry = b'{"decision_id":"a-1","topic":"infra.vm.update","env":"dev","cidr":null}'
+    assert requests.parse(entry, True) == ("infra.vm.update", "dev", None)
+    assert len(requests.parsed) == 1
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats() | st.text(max_size=8) | st.sampled_from(["infra.vm.read", "dev", "\ud800"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["topic", "env", "cidr", "decision_id", "cdir"]),
+                      inner, max_size=4),
+    max_leaves=8)
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> bytes:
+    """JSON lines near requests and entries, then often damaged: a byte inserted (control
+    characters, invalid UTF-8, a BOM), the end cut off, or nesting too deep to parse."""
+    value = draw(_JSON_VALUES)
+    raw = json.dumps(value, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
+    damage = draw(st.sampled_from(["none", "insert", "cut", "deep"]))
+    if damage == "insert":
+        at = draw(st.integers(min_value=0, max_value=len(raw)))
+        inserted = draw(st.sampled_from([b"\x00", b"\x1f", b"\xff", b"\xef\xbb\xbf", b"\r",
+                                         b" ", b",", b"\\"]))
+        raw = raw[:at] + inserted + raw[at:]
+    elif damage == "cut":
+        raw = raw[:draw(st.integers(min_value=0, max_value=len(raw)))]
+    elif damage == "deep":
+        depth = draw(st.sampled_from([600, 1100, 5000]))
+        raw = b"[" * depth + raw + b"]" * depth
+    return raw
+
+
+@pytest.mark.skipif(evaluate._fast_loads is None, reason="orjson is not installed")
+@settings(max_examples=300, deadline=None)
+@given(_lines())
+def test_a_line_reads_the_same_with_orjson_as_with_the_standard_library(raw: bytes) -> None:
+    """orjson only speeds the reading up: every line, valid or not, gives the same request
+    or the same fault as the standard library's reading."""
+    for terminated in (True, False):
+        fast = evaluate._Requests().parse(raw, terminated)
+        plain = evaluate._Requests(evaluate._stdlib_loads).parse(raw, terminated)
+        assert fast == plain
