@@ -1,0 +1,223 @@
+"""The HTTP layer: a Starlette application over one ``DecisionService``.
+
+| endpoint | answer |
+|---|---|
+| ``POST /v1/decide`` | one verdict (``dualgate eval --format json``'s object) with ``decision_id`` |
+| ``POST /v1/decide/batch`` | ``{"results": [...]}``, one answer per request, in order |
+| ``GET /v1/bundle`` | the active bundle's file, with its content hash as ``ETag`` (304 to ``If-None-Match``) |
+| ``GET /v1/status`` | the holder's status and the decision log's counts |
+| ``GET /health`` | 200 while a verified bundle is active (``stale`` reported), else 503 |
+| ``GET /metrics`` | the gates' metrics, Prometheus text format |
+
+Guarantees:
+
+- request data never causes a 500: a body that is no request is answered 400 (413 when
+  it is over ``max_body_bytes`` or its batch over ``max_batch``) with ``{"error": "..."}``,
+  one lowercase line; an unknown path is 404, a wrong method 405, both JSON too; an
+  internal fault is a JSON 500 that carries no traceback (it is logged on the server);
+- with a ``token``, every ``/v1/`` endpoint needs ``Authorization: Bearer TOKEN``,
+  compared in constant time (``hmac.compare_digest``); ``/health`` and ``/metrics`` stay
+  open for load balancers and Prometheus;
+- while no bundle was ever activated, the decide endpoints answer 503 with
+  ``{"error": ..., "cause": "no-bundle"}`` (the caller's gate then applies its fail mode);
+- the lifespan starts the service's watcher and, at shutdown (after the server has
+  drained the requests in flight), stops it and flushes the decision log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dualgate.runtime.gates import PolicyUnavailable
+from dualgate.server.requests import BadRequest, parse_batch, parse_single
+from dualgate.server.service import DecisionService
+
+#: The largest request body read, in bytes (a batch of 1,000 requests fits easily).
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+#: The most requests one batch may hold.
+DEFAULT_MAX_BATCH = 1000
+JSON = "application/json"
+
+logger = logging.getLogger("dualgate.server")
+
+
+def create_app(service: DecisionService, *, token: str | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_batch: int = DEFAULT_MAX_BATCH) -> Starlette:
+    """The application serving ``service`` (see the module docstring)."""
+    if token is not None and not token:
+        raise ValueError("the bearer token is empty")
+    if max_body_bytes <= 0 or max_batch <= 0:
+        raise ValueError("`max_body_bytes` and `max_batch` must be positive")
+    expected = None if token is None else f"Bearer {token}".encode()
+
+    def refused(request: Request) -> Response | None:
+        """A 401 unless the request carries the bearer token (when one is configured)."""
+        if expected is None:
+            return None
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if hmac.compare_digest(given, expected):
+            return None
+        return error(401, "missing or wrong bearer token: send `Authorization: Bearer "
+                     "TOKEN`", {"WWW-Authenticate": 'Bearer realm="dualgate"'})
+
+    async def decide(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        try:
+            answer = service.decide(parse_single(await body(request, max_body_bytes)))
+        except BadRequest as fault:
+            return error(fault.status, str(fault))
+        except PolicyUnavailable as unavailable:
+            return unavailable_answer(unavailable)
+        return Response(answer, media_type=JSON)
+
+    async def decide_batch(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        try:
+            answer = service.decide_batch(
+                parse_batch(await body(request, max_body_bytes), max_batch))
+        except BadRequest as fault:
+            return error(fault.status, str(fault))
+        except PolicyUnavailable as unavailable:
+            return unavailable_answer(unavailable)
+        return Response(answer, media_type=JSON)
+
+    async def bundle(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        active = service.bundle()
+        if active is None:
+            return unavailable_answer(PolicyUnavailable("no-bundle", "no bundle is active"))
+        content_hash, data = active
+        etag = f'"{content_hash}"'
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(data, media_type=JSON, headers={"ETag": etag})
+
+    async def status(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        return json_response(200, service.status())
+
+    async def health(request: Request) -> Response:
+        code, document = service.health()
+        return json_response(code, document)
+
+    async def metrics(request: Request) -> Response:
+        registry = service.metrics.registry
+        if registry is None:
+            return error(404, "metrics need prometheus_client: install `dualgate[server]`")
+        import prometheus_client
+
+        return Response(prometheus_client.generate_latest(registry),
+                        media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    routes = [
+        Route("/v1/decide", decide, methods=["POST"]),
+        Route("/v1/decide/batch", decide_batch, methods=["POST"]),
+        Route("/v1/bundle", bundle, methods=["GET"]),
+        Route("/v1/status", status, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: internal_error})
+    app.state.service = service
+    return app
+
+
+async def body(request: Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes; ``BadRequest`` (413) past it, read no
+    further than that."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise BadRequest(f"`Content-Length: {length[:20]}` is not a number")
+        if int(length) > limit:
+            raise BadRequest(f"the body is {length} bytes; the limit is {limit}", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"the body is over the limit of {limit} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BadRequest("the client disconnected before sending the whole body") from None
+    return b"".join(chunks)
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak or strong) or is ``*``."""
+    if header is None:
+        return False
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def json_response(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(document, separators=(",", ":")), status_code=status,
+                    media_type=JSON, headers=headers)
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """``{"error": message}`` with ``status``."""
+    return json_response(status, {"error": message}, headers)
+
+
+def unavailable_answer(unavailable: PolicyUnavailable) -> Response:
+    """503: the policy cannot decide now (no bundle was ever activated)."""
+    return json_response(503, {"error": str(unavailable), "cause": unavailable.cause},
+                         {"Retry-After": "5"})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no route, wrong method) as JSON."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    allowed = {key.lower(): value for key, value in headers.items()}.get("allow", "none")
+    path = request.url.path[:80]
+    if status == 404:
+        message = f"no endpoint at `{path}`"
+    elif status == 405:
+        message = f"`{request.method[:16]}` is not allowed on `{path}` (allowed: {allowed})"
+    else:
+        detail = exc.detail if isinstance(exc, HTTPException) else ""
+        message = str(detail).lower() or "the request cannot be served"
+    return error(status, message, headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A fault of the server itself: logged here, answered without its traceback."""
+    logger.error("internal error serving %s %s", request.method, request.url.path,
+                 exc_info=exc)
+    return error(500, "internal error in the decision server; it is logged on the server")
