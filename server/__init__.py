@@ -13,7 +13,7 @@ Nothing in ``dualgate.runtime`` imports this package or its dependencies.
 """
 
 from dualgate.server.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
-from dualgate.server.requests import DEFAULT_GATE, BadRequest, DecideRequest
+from dualgate.server.requests import DEFAULT_GATE, BadRequestError, DecideRequest
 from dualgate.server.run import ServerThread, run
 from dualgate.server.service import DecisionService
 
@@ -21,7 +21,7 @@ __all__ = [
     "DEFAULT_GATE",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_BODY_BYTES",
-    "BadRequest",
+    "BadRequestError",
     "DecideRequest",
     "DecisionService",
     "ServerThread",

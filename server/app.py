@@ -1,13 +1,13 @@
 """The HTTP layer: a Starlette application over one ``DecisionService``.
 
-| endpoint | answer |
-|---|---|
-| ``POST /v1/decide`` | one verdict (``dualgate eval --format json``'s object) with ``decision_id`` |
-| ``POST /v1/decide/batch`` | ``{"results": [...]}``, one answer per request, in order |
-| ``GET /v1/bundle`` | the active bundle's file, with its content hash as ``ETag`` (304 to ``If-None-Match``) |
-| ``GET /v1/status`` | the holder's status and the decision log's counts |
-| ``GET /health`` | 200 while a verified bundle is active (``stale`` reported), else 503 |
-| ``GET /metrics`` | the gates' metrics, Prometheus text format |
+- ``POST /v1/decide``: one verdict (``dualgate eval --format json``'s object) with its
+  ``decision_id``;
+- ``POST /v1/decide/batch``: ``{"results": [...]}``, one answer per request, in order;
+- ``GET /v1/bundle``: the active bundle's file, its content hash as ``ETag`` (304 to a
+  matching ``If-None-Match``);
+- ``GET /v1/status``: the holder's status and the decision log's counts;
+- ``GET /health``: 200 while a verified bundle is active (``stale`` reported), else 503;
+- ``GET /metrics``: the gates' metrics in Prometheus text format.
 
 Guarantees:
 
@@ -40,7 +40,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dualgate.runtime.gates import PolicyUnavailable
-from dualgate.server.requests import BadRequest, parse_batch, parse_single
+from dualgate.server.requests import BadRequestError, parse_batch, parse_single
 from dualgate.server.service import DecisionService
 
 #: The largest request body read, in bytes (a batch of 1,000 requests fits easily).
@@ -60,74 +60,7 @@ def create_app(service: DecisionService, *, token: str | None = None,
         raise ValueError("the bearer token is empty")
     if max_body_bytes <= 0 or max_batch <= 0:
         raise ValueError("`max_body_bytes` and `max_batch` must be positive")
-    expected = None if token is None else f"Bearer {token}".encode()
-
-    def refused(request: Request) -> Response | None:
-        """A 401 unless the request carries the bearer token (when one is configured)."""
-        if expected is None:
-            return None
-        given = request.headers.get("authorization", "").encode("latin-1")
-        if hmac.compare_digest(given, expected):
-            return None
-        return error(401, "missing or wrong bearer token: send `Authorization: Bearer "
-                     "TOKEN`", {"WWW-Authenticate": 'Bearer realm="dualgate"'})
-
-    async def decide(request: Request) -> Response:
-        denied = refused(request)
-        if denied is not None:
-            return denied
-        try:
-            answer = service.decide(parse_single(await body(request, max_body_bytes)))
-        except BadRequest as fault:
-            return error(fault.status, str(fault))
-        except PolicyUnavailable as unavailable:
-            return unavailable_answer(unavailable)
-        return Response(answer, media_type=JSON)
-
-    async def decide_batch(request: Request) -> Response:
-        denied = refused(request)
-        if denied is not None:
-            return denied
-        try:
-            answer = service.decide_batch(
-                parse_batch(await body(request, max_body_bytes), max_batch))
-        except BadRequest as fault:
-            return error(fault.status, str(fault))
-        except PolicyUnavailable as unavailable:
-            return unavailable_answer(unavailable)
-        return Response(answer, media_type=JSON)
-
-    async def bundle(request: Request) -> Response:
-        denied = refused(request)
-        if denied is not None:
-            return denied
-        active = service.bundle()
-        if active is None:
-            return unavailable_answer(PolicyUnavailable("no-bundle", "no bundle is active"))
-        content_hash, data = active
-        etag = f'"{content_hash}"'
-        if _matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers={"ETag": etag})
-        return Response(data, media_type=JSON, headers={"ETag": etag})
-
-    async def status(request: Request) -> Response:
-        denied = refused(request)
-        if denied is not None:
-            return denied
-        return json_response(200, service.status())
-
-    async def health(request: Request) -> Response:
-        code, document = service.health()
-        return json_response(code, document)
-
-    async def metrics(request: Request) -> Response:
-        registry = service.metrics.registry
-        if registry is None:
-            return error(404, "metrics need prometheus_client: install `dualgate[server]`")
-        import prometheus_client
-
-        return Response(prometheus_client.generate_latest(registry),
-                        media_type=prometheus_client.CONTENT_TYPE_LATEST)
+    endpoints = _Endpoints(service, token, max_body_bytes, max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -138,12 +71,12 @@ def create_app(service: DecisionService, *, token: str | None = None,
             service.close()
 
     routes = [
-        Route("/v1/decide", decide, methods=["POST"]),
-        Route("/v1/decide/batch", decide_batch, methods=["POST"]),
-        Route("/v1/bundle", bundle, methods=["GET"]),
-        Route("/v1/status", status, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/v1/decide", endpoints.decide, methods=["POST"]),
+        Route("/v1/decide/batch", endpoints.decide_batch, methods=["POST"]),
+        Route("/v1/bundle", endpoints.bundle, methods=["GET"]),
+        Route("/v1/status", endpoints.status, methods=["GET"]),
+        Route("/health", endpoints.health, methods=["GET"]),
+        Route("/metrics", endpoints.metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, Exception: internal_error})
@@ -151,25 +84,105 @@ def create_app(service: DecisionService, *, token: str | None = None,
     return app
 
 
+class _Endpoints:
+    """The handlers, sharing the service, the expected ``Authorization`` value and the
+    limits."""
+
+    def __init__(self, service: DecisionService, token: str | None, max_body_bytes: int,
+                 max_batch: int) -> None:
+        self.service = service
+        self.expected = None if token is None else f"Bearer {token}".encode()
+        self.max_body_bytes = max_body_bytes
+        self.max_batch = max_batch
+
+    def refused(self, request: Request) -> Response | None:
+        """A 401 unless the request carries the bearer token (when one is configured)."""
+        if self.expected is None:
+            return None
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if hmac.compare_digest(given, self.expected):
+            return None
+        return error(401, "missing or wrong bearer token: send `Authorization: Bearer "
+                     "TOKEN`", {"WWW-Authenticate": 'Bearer realm="dualgate"'})
+
+    async def decide(self, request: Request) -> Response:
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        try:
+            answer = self.service.decide(
+                parse_single(await body(request, self.max_body_bytes)))
+        except BadRequestError as fault:
+            return error(fault.status, str(fault))
+        except PolicyUnavailable as unavailable:
+            return unavailable_answer(unavailable)
+        return Response(answer, media_type=JSON)
+
+    async def decide_batch(self, request: Request) -> Response:
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        try:
+            answer = self.service.decide_batch(
+                parse_batch(await body(request, self.max_body_bytes), self.max_batch))
+        except BadRequestError as fault:
+            return error(fault.status, str(fault))
+        except PolicyUnavailable as unavailable:
+            return unavailable_answer(unavailable)
+        return Response(answer, media_type=JSON)
+
+    async def bundle(self, request: Request) -> Response:
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        active = self.service.bundle()
+        if active is None:
+            return unavailable_answer(PolicyUnavailable("no-bundle", "no bundle is active"))
+        content_hash, data = active
+        etag = f'"{content_hash}"'
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(data, media_type=JSON, headers={"ETag": etag})
+
+    async def status(self, request: Request) -> Response:
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        return json_response(200, self.service.status())
+
+    async def health(self, request: Request) -> Response:
+        code, document = self.service.health()
+        return json_response(code, document)
+
+    async def metrics(self, request: Request) -> Response:
+        registry = self.service.metrics.registry
+        if registry is None:
+            return error(404, "metrics need prometheus_client: install `dualgate[server]`")
+        import prometheus_client
+
+        return Response(prometheus_client.generate_latest(registry),
+                        media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+
 async def body(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes; ``BadRequest`` (413) past it, read no
+    """The request body, at most ``limit`` bytes; ``BadRequestError`` (413) past it, read no
     further than that."""
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
-            raise BadRequest(f"`Content-Length: {length[:20]}` is not a number")
+            raise BadRequestError(f"`Content-Length: {length[:20]}` is not a number")
         if int(length) > limit:
-            raise BadRequest(f"the body is {length} bytes; the limit is {limit}", status=413)
+            raise BadRequestError(f"the body is {length} bytes; the limit is {limit}", status=413)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise BadRequest(f"the body is over the limit of {limit} bytes", status=413)
+                raise BadRequestError(f"the body is over the limit of {limit} bytes", status=413)
             chunks.append(chunk)
     except ClientDisconnect:
-        raise BadRequest("the client disconnected before sending the whole body") from None
+        raise BadRequestError("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

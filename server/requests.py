@@ -12,7 +12,7 @@ the wrong kind) is a ``str`` naming its fault, to be denied as ``malformed-reque
 and ``topic``, ``env`` and ``cidr`` of any JSON kind go to the runtime, which denies a
 malformed value with its reason (``invalid-topic``, ...).
 
-Both raise ``BadRequest`` (with the HTTP status to answer) and nothing else.
+Both raise ``BadRequestError`` (with the HTTP status to answer) and nothing else.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _KINDS = {dict: "an object", list: "an array", str: "a string", int: "a number",
           float: "a number", bool: "a boolean", type(None): "null"}
 
 
-class BadRequest(Exception):
+class BadRequestError(Exception):
     """A body that is no request: ``str(error)`` says why in one line, ``status`` is the
     HTTP status to answer with (400, or 413 for a batch over the limit)."""
 
@@ -60,10 +60,10 @@ class DecideRequest(NamedTuple):
 
 
 def parse_single(body: bytes) -> DecideRequest:
-    """The request in a ``POST /v1/decide`` body; ``BadRequest`` if it is none."""
+    """The request in a ``POST /v1/decide`` body; ``BadRequestError`` if it is none."""
     value = _json(body)
     if type(value) is not dict:
-        raise BadRequest(f"the body is {_kind(value)}, not an object of {_KEYS_TEXT}")
+        raise BadRequestError(f"the body is {_kind(value)}, not an object of {_KEYS_TEXT}")
     fault = _unknown_key(value)
     if fault is None:
         for key in ("topic", "env"):
@@ -76,30 +76,30 @@ def parse_single(body: bytes) -> DecideRequest:
     if fault is None and value.get("cidr") is not None and type(value["cidr"]) is not str:
         fault = f"`cidr` must be a string or null, not {_kind(value['cidr'])}"
     if fault is not None:
-        raise BadRequest(fault)
+        raise BadRequestError(fault)
     request = _request(value)
     if isinstance(request, str):
-        raise BadRequest(request)
+        raise BadRequestError(request)
     return request
 
 
 def parse_batch(body: bytes, max_batch: int) -> list[DecideRequest | str]:
     """The requests in a ``POST /v1/decide/batch`` body, in order, each a
-    ``DecideRequest`` or the fault of an item that is none; ``BadRequest`` when the body
+    ``DecideRequest`` or the fault of an item that is none; ``BadRequestError`` when the body
     is no ``{"requests": [...]}`` of at most ``max_batch`` items."""
     value = _json(body)
     if type(value) is not dict:
-        raise BadRequest(f"the body is {_kind(value)}, not an object "
+        raise BadRequestError(f"the body is {_kind(value)}, not an object "
                          '`{"requests": [...]}`')
     unknown = sorted(str(key) for key in value if key != "requests")
     if unknown:
-        raise BadRequest(f"unknown key `{_shown(unknown[0])}` (a batch has only `requests`)")
+        raise BadRequestError(f"unknown key `{_shown(unknown[0])}` (a batch has only `requests`)")
     items = value.get("requests")
     if type(items) is not list:
         what = "missing" if "requests" not in value else f"{_kind(items)}, not an array"
-        raise BadRequest(f"`requests` is {what}")
+        raise BadRequestError(f"`requests` is {what}")
     if len(items) > max_batch:
-        raise BadRequest(f"a batch holds at most {max_batch} requests, this one "
+        raise BadRequestError(f"a batch holds at most {max_batch} requests, this one "
                          f"{len(items)}", status=413)
     return [_item(item) for item in items]
 
@@ -134,19 +134,19 @@ def _unknown_key(value: dict[str, Any]) -> str | None:
 
 def _json(body: bytes) -> object:
     if not body.strip():
-        raise BadRequest("the body is empty; send a JSON object")
+        raise BadRequestError("the body is empty; send a JSON object")
     try:
         return json.loads(body)
     except RecursionError:
-        raise BadRequest("the body is not JSON this server reads: nested too deeply") from None
+        raise BadRequestError("the body is not JSON this server reads: nested too deeply") from None
     except UnicodeDecodeError as error:
-        raise BadRequest(f"the body is not UTF-8 text (byte {error.start + 1})") from None
+        raise BadRequestError(f"the body is not UTF-8 text (byte {error.start + 1})") from None
     except json.JSONDecodeError as error:
-        raise BadRequest(f"the body is not JSON: {error.msg[0].lower()}{error.msg[1:]} at "
+        raise BadRequestError(f"the body is not JSON: {error.msg[0].lower()}{error.msg[1:]} at "
                          f"line {error.lineno} column {error.colno}") from None
     except ValueError as error:  # an integer too long to read, say
         text = str(error)
-        raise BadRequest("the body is not JSON this server reads: "
+        raise BadRequestError("the body is not JSON this server reads: "
                          f"{text[:1].lower()}{text[1:]}") from None
 
 

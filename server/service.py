@@ -72,7 +72,7 @@ class DecisionService:
 
     def decide(self, request: DecideRequest) -> bytes:
         """The answer to one request: its verdict JSON with ``decision_id``."""
-        topic, env, cidr, gate, job_id = request
+        topic, env, cidr, gate, _job_id = request
         metrics = self.metrics
         metrics.job_received(gate)
         try:
