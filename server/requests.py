@@ -136,7 +136,7 @@ def _json(body: bytes) -> object:
     if not body.strip():
         raise BadRequestError("the body is empty; send a JSON object")
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"))  # UTF-8 only: no guessing at UTF-16
     except RecursionError:
         raise BadRequestError("the body is not JSON this server reads: nested too deeply") from None
     except UnicodeDecodeError as error:

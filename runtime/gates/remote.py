@@ -90,9 +90,10 @@ class RemoteDecider:
     server counts and logs the decisions under (its default when None).
     ``public_key``, ``require_signature`` and ``persist_dir`` configure the holder of the
     fetched bundle as for ``BundleHolder`` (with ``persist_dir`` the tiers survive a
-    restart of the client while the server is down). ``refresh_interval`` (seconds, None
-    for never) is how often that bundle is checked for a new one. ``transport`` replaces
-    httpx's (for tests).
+    restart of the client while the server is down). ``holder`` replaces that holder
+    with one of the caller's (bundles from an object store, say; the caller starts its
+    watcher). ``refresh_interval`` (seconds, None for never) is how often the holder's
+    source is checked for a new bundle. ``transport`` replaces httpx's (for tests).
     """
 
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
@@ -101,6 +102,7 @@ class RemoteDecider:
                  gate: str | None = None, public_key: Any = None,
                  require_signature: bool = False,
                  persist_dir: str | os.PathLike[str] | None = None,
+                 holder: BundleHolder | None = None,
                  refresh_interval: float | None = DEFAULT_REFRESH_INTERVAL,
                  transport: httpx.BaseTransport | None = None) -> None:
         if not url.lower().startswith(("http://", "https://")):
@@ -120,12 +122,18 @@ class RemoteDecider:
             name=f"dualgate-remote {self.url}")
         self._probes = threading.BoundedSemaphore(half_open_probes)
         #: Where the tiers come from: the server's active bundle, fetched and verified.
-        self.holder = BundleHolder(
-            HttpSource(f"{self.url}/v1/bundle", timeout=timeout, headers=headers),
-            public_key=public_key, require_signature=require_signature,
-            persist_dir=persist_dir)
-        if refresh_interval is not None:
-            self.holder.start(refresh_interval)
+        self._own_holder = holder is None
+        if holder is None:
+            holder = BundleHolder(
+                HttpSource(f"{self.url}/v1/bundle", timeout=timeout, headers=headers),
+                public_key=public_key, require_signature=require_signature,
+                persist_dir=persist_dir)
+            if refresh_interval is not None:
+                holder.start(refresh_interval)
+        elif public_key is not None or require_signature or persist_dir is not None:
+            raise ValueError("`public_key`, `require_signature` and `persist_dir` configure "
+                             "the decider's own holder: set them on the `holder` given")
+        self.holder = holder
         self._verdicts: dict[tuple[Any, ...], Verdict] = {}
         self._refreshing = threading.Lock()
         self._last_refresh = time.monotonic()
@@ -251,8 +259,9 @@ class RemoteDecider:
             self._failures[cause] += 1
 
     def close(self) -> None:
-        """Stop refreshing the bundle and close the connections."""
-        self.holder.stop(timeout=5.0)
+        """Close the connections, and stop the watcher of the decider's own holder."""
+        if self._own_holder:
+            self.holder.stop(timeout=5.0)
         self._client.close()
 
     def __enter__(self) -> RemoteDecider:
