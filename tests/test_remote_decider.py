@@ -11,10 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("pybreaker")
 
 from dualgate.runtime import load_bundle
 from dualgate.runtime.gates import Action, BundleHolder, PolicyUnavailable, SubmitGate

@@ -13,8 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("starlette")
-
 with warnings.catch_warnings():  # starlette would rather have httpx2; httpx serves
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
