@@ -37,7 +37,10 @@ def run(app: Any, *, host: str, port: int, access_log: bool = False,
     started (False when it could not bind or its lifespan failed)."""
     server = uvicorn.Server(uvicorn_config(app, host=host, port=port, access_log=access_log,
                                            shutdown_timeout=shutdown_timeout))
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # Uvicorn exits when it cannot bind, after logging why
+        return False
     return server.started
 
 
