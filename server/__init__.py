@@ -12,7 +12,7 @@ Starlette on Uvicorn (``pip install 'dualgate[server]'``)::
 Nothing in ``dualgate.runtime`` imports this package or its dependencies.
 """
 
-from dualgate.server.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
+from dualgate.server.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DecisionApp, create_app
 from dualgate.server.requests import DEFAULT_GATE, BadRequestError, DecideRequest
 from dualgate.server.run import ServerThread, run
 from dualgate.server.service import DecisionService
@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "BadRequestError",
     "DecideRequest",
+    "DecisionApp",
     "DecisionService",
     "ServerThread",
     "create_app",

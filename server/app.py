@@ -1,4 +1,5 @@
-"""The HTTP layer: a Starlette application over one ``DecisionService``.
+"""The HTTP layer over one ``DecisionService``: the two decide endpoints on plain ASGI
+(they are the hot path), everything else a Starlette application.
 
 - ``POST /v1/decide``: one verdict (``dualgate eval --format json``'s object) with its
   ``decision_id``;
@@ -35,9 +36,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from dualgate.runtime.gates import PolicyUnavailable
 from dualgate.server.requests import BadRequestError, parse_batch, parse_single
@@ -54,7 +56,7 @@ logger = logging.getLogger("dualgate.server")
 
 def create_app(service: DecisionService, *, token: str | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               max_batch: int = DEFAULT_MAX_BATCH) -> Starlette:
+               max_batch: int = DEFAULT_MAX_BATCH) -> DecisionApp:
     """The application serving ``service`` (see the module docstring)."""
     if token is not None and not token:
         raise ValueError("the bearer token is empty")
@@ -71,17 +73,42 @@ def create_app(service: DecisionService, *, token: str | None = None,
             service.close()
 
     routes = [
-        Route("/v1/decide", endpoints.decide, methods=["POST"]),
-        Route("/v1/decide/batch", endpoints.decide_batch, methods=["POST"]),
         Route("/v1/bundle", endpoints.bundle, methods=["GET"]),
         Route("/v1/status", endpoints.status, methods=["GET"]),
         Route("/health", endpoints.health, methods=["GET"]),
         Route("/metrics", endpoints.metrics, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, Exception: internal_error})
-    app.state.service = service
-    return app
+    starlette = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        HTTPException: http_error, Exception: internal_error})
+    return DecisionApp(starlette, endpoints)
+
+
+class DecisionApp:
+    """The ASGI application. The decide endpoints are the hot path: they are answered
+    straight from the ASGI messages (no routing, no request or response objects); every
+    other path, and the lifespan, go to the Starlette application ``starlette``."""
+
+    def __init__(self, starlette: Starlette, endpoints: _Endpoints) -> None:
+        self.starlette = starlette
+        self.service = endpoints.service
+        self._endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            batch = _DECIDE_PATHS.get(scope["path"])
+            if batch is not None:
+                await self._endpoints.decide(scope, receive, send, batch=batch)
+                return
+        await self.starlette(scope, receive, send)
+
+
+#: The decide endpoints, and whether each takes a batch.
+_DECIDE_PATHS = {"/v1/decide": False, "/v1/decide/batch": True}
+_JSON_HEADER = (b"content-type", b"application/json")
+_UNAUTHORIZED = (b'{"error":"missing or wrong bearer token: send `Authorization: Bearer '
+                 b'TOKEN`"}')
+_CHALLENGE = (b"www-authenticate", b'Bearer realm="dualgate"')
+_INTERNAL = "internal error in the decision server; it is logged on the server"
 
 
 class _Endpoints:
@@ -95,41 +122,58 @@ class _Endpoints:
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch
 
+    def authorized(self, given: bytes | None) -> bool:
+        """Whether ``given`` (the ``Authorization`` header) carries the bearer token, when
+        one is configured; compared in constant time."""
+        return self.expected is None or hmac.compare_digest(given or b"", self.expected)
+
     def refused(self, request: Request) -> Response | None:
         """A 401 unless the request carries the bearer token (when one is configured)."""
-        if self.expected is None:
+        if self.authorized(request.headers.get("authorization", "").encode("latin-1")):
             return None
-        given = request.headers.get("authorization", "").encode("latin-1")
-        if hmac.compare_digest(given, self.expected):
-            return None
-        return error(401, "missing or wrong bearer token: send `Authorization: Bearer "
-                     "TOKEN`", {"WWW-Authenticate": 'Bearer realm="dualgate"'})
+        return Response(_UNAUTHORIZED, status_code=401, media_type=JSON,
+                        headers={"WWW-Authenticate": 'Bearer realm="dualgate"'})
 
-    async def decide(self, request: Request) -> Response:
-        denied = self.refused(request)
-        if denied is not None:
-            return denied
+    async def decide(self, scope: Scope, receive: Receive, send: Send, *,
+                     batch: bool) -> None:
+        """``POST /v1/decide`` and ``/v1/decide/batch``, on the ASGI messages."""
+        headers: list[tuple[bytes, bytes]] = [_JSON_HEADER]
         try:
-            answer = self.service.decide(
-                parse_single(await body(request, self.max_body_bytes)))
-        except BadRequestError as fault:
-            return error(fault.status, str(fault))
-        except PolicyUnavailable as unavailable:
-            return unavailable_answer(unavailable)
-        return Response(answer, media_type=JSON)
+            status, answer = await self._decide(scope, receive, batch, headers)
+        except Exception as exc:  # a fault of the server: logged, never shown
+            logger.error("internal error serving %s %s", scope.get("method"),
+                         scope.get("path"), exc_info=exc)
+            status, answer = 500, _error_body(_INTERNAL)
+        headers.append((b"content-length", str(len(answer)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
 
-    async def decide_batch(self, request: Request) -> Response:
-        denied = self.refused(request)
-        if denied is not None:
-            return denied
+    async def _decide(self, scope: Scope, receive: Receive, batch: bool,
+                      headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+        path, method = scope["path"], scope["method"]
+        if method != "POST":
+            headers.append((b"allow", b"POST"))
+            return 405, _error_body(f"`{method[:16]}` is not allowed on `{path}` "
+                                    "(allowed: POST)")
+        authorization = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+        if not self.authorized(authorization):
+            headers.append(_CHALLENGE)
+            return 401, _UNAUTHORIZED
         try:
-            answer = self.service.decide_batch(
-                parse_batch(await body(request, self.max_body_bytes), self.max_batch))
+            body = await _read_body(receive, length, self.max_body_bytes)
+            if batch:
+                return 200, self.service.decide_batch(parse_batch(body, self.max_batch))
+            return 200, self.service.decide(parse_single(body))
         except BadRequestError as fault:
-            return error(fault.status, str(fault))
+            return fault.status, _error_body(str(fault))
         except PolicyUnavailable as unavailable:
-            return unavailable_answer(unavailable)
-        return Response(answer, media_type=JSON)
+            headers.append((b"retry-after", b"5"))
+            return 503, _json_body({"error": str(unavailable), "cause": unavailable.cause})
 
     async def bundle(self, request: Request) -> Response:
         denied = self.refused(request)
@@ -164,26 +208,30 @@ class _Endpoints:
                         media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
-async def body(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes; ``BadRequestError`` (413) past it, read no
-    further than that."""
-    length = request.headers.get("content-length")
+async def _read_body(receive: Receive, length: bytes | None, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes; ``BadRequestError`` (413) past it, read
+    no further than that."""
     if length is not None:
         if not length.isdigit():
-            raise BadRequestError(f"`Content-Length: {length[:20]}` is not a number")
+            shown = length[:20].decode("latin-1")
+            raise BadRequestError(f"`Content-Length: {shown}` is not a number")
         if int(length) > limit:
-            raise BadRequestError(f"the body is {length} bytes; the limit is {limit}", status=413)
+            raise BadRequestError(f"the body is {int(length)} bytes; the limit is {limit}",
+                                  status=413)
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequestError(f"the body is over the limit of {limit} bytes", status=413)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise BadRequestError("the client disconnected before sending the whole body") from None
-    return b"".join(chunks)
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequestError("the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BadRequestError(f"the body is over the limit of {limit} bytes", status=413)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _matches(header: str | None, etag: str) -> bool:
@@ -197,9 +245,17 @@ def _matches(header: str | None, etag: str) -> bool:
     return False
 
 
+def _json_body(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _error_body(message: str) -> bytes:
+    return _json_body({"error": message})
+
+
 def json_response(status: int, document: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(document, separators=(",", ":")), status_code=status,
-                    media_type=JSON, headers=headers)
+    return Response(_json_body(document), status_code=status, media_type=JSON,
+                    headers=headers)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -233,4 +289,4 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     """A fault of the server itself: logged here, answered without its traceback."""
     logger.error("internal error serving %s %s", request.method, request.url.path,
                  exc_info=exc)
-    return error(500, "internal error in the decision server; it is logged on the server")
+    return error(500, _INTERNAL)

@@ -5,8 +5,10 @@ with the gates' telemetry. Every decision it makes
 
 - is made by exactly one verified bundle (the holder's guarantee), and named by that
   bundle's content hash in the answer;
-- gets a ``decision_id`` from ``decision_stamp()``, the one its decision-log entry
-  carries, so that a client's answer and the server's log line can be joined;
+- gets a ``decision_id``, the one its decision-log entry carries, so that a client's
+  answer and the server's log line can be joined: ``decision_stamp()``'s id (unique in
+  the process) for a single request, and for the items of a batch that id of the batch
+  with ``.INDEX`` appended (``3545ce0a96bc-7.0``, ``3545ce0a96bc-7.1``, ...);
 - counts one ``dualgate_jobs_received_total{gate}`` and one
   ``dualgate_decisions_total{gate,decision,tier,reason}``, ``gate`` being the word the
   request named (``server`` when it named none).
@@ -34,6 +36,9 @@ from dualgate.server.requests import DEFAULT_GATE, DecideRequest
 #: Encoded verdicts kept; past this many the cache starts over (bounded memory).
 _MAX_ENCODED = 4096
 _NO_TIER = "none"
+NO_BUNDLE = "no-bundle"
+#: A verdict, its JSON without the closing brace, and its decision, tier and reason words.
+_Encoded = tuple[Verdict, bytes, str, str, str]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -52,7 +57,7 @@ class DecisionService:
         self.decision_log = decision_log
         self.watch_interval = watch_interval
         self.jitter = jitter
-        self._encoded: dict[int, tuple[Verdict, bytes]] = {}
+        self._encoded: dict[int, _Encoded] = {}
         self._document: tuple[str, bytes] | None = None
 
     # -- life cycle ----------------------------------------------------------------
@@ -72,68 +77,79 @@ class DecisionService:
 
     def decide(self, request: DecideRequest) -> bytes:
         """The answer to one request: its verdict JSON with ``decision_id``."""
-        topic, env, cidr, gate, _job_id = request
-        metrics = self.metrics
-        metrics.job_received(gate)
-        try:
-            verdict, active = self.holder.decide(topic, env, cidr)
-        except PolicyUnavailable as error:
-            metrics.policy_unavailable(gate, error.cause)
-            raise
-        return self._answer(verdict, active, request)
+        if self.holder.active is None:
+            self._unavailable([request])
+        return self._answers([request])[0]
 
     def decide_batch(self, items: list[DecideRequest | str]) -> bytes:
         """The answers to a batch, in order, as ``{"results": [...]}``: an item that is
         no request (its fault, a ``str``) is denied as ``malformed-request`` with its
-        ``error``. One bundle decides the whole batch."""
-        active = self.holder.active
-        if active is None:
-            for item in items:
-                gate = item.gate if isinstance(item, DecideRequest) else DEFAULT_GATE
-                self.metrics.job_received(gate)
-                self.metrics.policy_unavailable(gate, "no-bundle")
-            raise PolicyUnavailable("no-bundle", "no bundle was ever activated")
+        ``error``."""
+        if self.holder.active is None:
+            self._unavailable(items)
+        return b'{"results":[' + b",".join(self._answers(items)) + b"]}"
+
+    def _unavailable(self, items: list[DecideRequest | str] | list[DecideRequest]) -> None:
+        for item in items:
+            gate = item.gate if isinstance(item, DecideRequest) else DEFAULT_GATE
+            self.metrics.job_received(gate)
+            self.metrics.policy_unavailable(gate, NO_BUNDLE)
+        raise PolicyUnavailable(NO_BUNDLE, "no bundle was ever activated")
+
+    def _answers(self, items: list[DecideRequest | str] | list[DecideRequest]) -> list[bytes]:
+        """Each item's answer, counted and logged; the loop every decision runs, so it
+        keeps what it calls in locals and each verdict's encoding and label words in
+        ``_encoded``."""
         decide = self.holder.decide
+        job_received, count = self.metrics.job_received, self.metrics.decision
+        log, encoded = self.decision_log, self._encoded
         answers: list[bytes] = []
         append = answers.append
-        for item in items:
-            if isinstance(item, str):
-                append(self._malformed(item, active))
+        # One stamp for the whole batch: its items' ids are the batch's id and their index.
+        stamp, batch_id = decision_stamp()
+        single = len(items) == 1
+        for index, item in enumerate(items):
+            decision_id = batch_id if single else f"{batch_id}.{index}"
+            if type(item) is str:
+                append(self._malformed(item, self.holder.active, stamp, decision_id))
                 continue
-            self.metrics.job_received(item.gate)
-            verdict, used = decide(item.topic, item.env, item.cidr)
-            append(self._answer(verdict, used, item))
-        return b'{"results":[' + b",".join(answers) + b"]}"
+            topic, env, cidr, gate, job_id = item  # type: ignore[misc]
+            job_received(gate)
+            verdict, active = decide(topic, env, cidr)
+            cached = encoded.get(id(verdict))
+            if cached is None or cached[0] is not verdict:
+                cached = self._encode(verdict)
+            _, prefix, decision, tier, reason = cached
+            count(gate, decision, tier, reason)
+            if log is not None:
+                log.record({
+                    "timestamp": stamp, "decision_id": decision_id, "gate": gate,
+                    "job_id": job_id, "topic": topic, "env": env, "cidr": cidr,
+                    "decision": decision, "rule": verdict.rule, "reason": reason,
+                    "tier": verdict.tier, "fail_mode": verdict.fail_mode, "bypass": False,
+                    "bundle": verdict.bundle, "policy": active.policy, "approval": None,
+                })
+            append(prefix + b',"decision_id":"' + decision_id.encode() + b'"}')
+        return answers
 
-    def _answer(self, verdict: Verdict, active: ActiveBundle, request: DecideRequest) -> bytes:
-        tier = verdict.tier
-        self.metrics.decision(request.gate, verdict.decision,
-                              _NO_TIER if tier is None else tier, verdict.reason)
-        stamp, decision_id = decision_stamp()
-        log = self.decision_log
-        if log is not None:
-            log.record({
-                "timestamp": stamp, "decision_id": decision_id, "gate": request.gate,
-                "job_id": request.job_id, "topic": request.topic, "env": request.env,
-                "cidr": request.cidr, "decision": verdict.decision, "rule": verdict.rule,
-                "reason": verdict.reason, "tier": tier, "fail_mode": verdict.fail_mode,
-                "bypass": False, "bundle": verdict.bundle, "policy": active.policy,
-                "approval": None,
-            })
-        cached = self._encoded.get(id(verdict))
-        if cached is None or cached[0] is not verdict:
-            if len(self._encoded) >= _MAX_ENCODED:
-                self._encoded.clear()
-            # The object without its closing brace: the decision id is appended to it.
-            cached = (verdict, _ENCODER.encode(verdict.to_json())[:-1].encode())
-            self._encoded[id(verdict)] = cached
-        return cached[1] + b',"decision_id":"' + decision_id.encode() + b'"}'
+    def _encode(self, verdict: Verdict) -> _Encoded:
+        """A verdict's JSON without its closing brace (the decision id is appended to it)
+        and its label words as plain strings (an enum member hashes in Python code)."""
+        if len(self._encoded) >= _MAX_ENCODED:
+            self._encoded.clear()
+        tier = _NO_TIER if verdict.tier is None else verdict.tier.value
+        entry = (verdict, _ENCODER.encode(verdict.to_json())[:-1].encode(),
+                 verdict.decision.value, tier, verdict.reason)
+        self._encoded[id(verdict)] = entry
+        return entry
 
-    def _malformed(self, fault: str, active: ActiveBundle) -> bytes:
+    def _malformed(self, fault: str, active: ActiveBundle | None, stamp: float,
+                   decision_id: str) -> bytes:
         """A batch item that is no request: denied, as ``eval --input`` denies a line."""
+        if active is None:
+            raise PolicyUnavailable(NO_BUNDLE, "no bundle was ever activated")
         self.metrics.job_received(DEFAULT_GATE)
         self.metrics.decision(DEFAULT_GATE, Decision.DENY, _NO_TIER, MALFORMED_REQUEST)
-        stamp, decision_id = decision_stamp()
         answer = {"decision": Decision.DENY.value, "rule": None, "reason": MALFORMED_REQUEST,
                   "tier": None, "fail_mode": None, "bundle": active.content_hash,
                   "error": fault, "decision_id": decision_id}
