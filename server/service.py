@@ -79,7 +79,7 @@ class DecisionService:
         """The answer to one request: its verdict JSON with ``decision_id``."""
         if self.holder.active is None:
             self._unavailable([request])
-        return self._answers([request])[0]
+        return self._answers([request], batch=False)[0]
 
     def decide_batch(self, items: list[DecideRequest | str]) -> bytes:
         """The answers to a batch, in order, as ``{"results": [...]}``: an item that is
@@ -87,7 +87,7 @@ class DecisionService:
         ``error``."""
         if self.holder.active is None:
             self._unavailable(items)
-        return b'{"results":[' + b",".join(self._answers(items)) + b"]}"
+        return b'{"results":[' + b",".join(self._answers(items, batch=True)) + b"]}"
 
     def _unavailable(self, items: list[DecideRequest | str] | list[DecideRequest]) -> None:
         for item in items:
@@ -96,7 +96,8 @@ class DecisionService:
             self.metrics.policy_unavailable(gate, NO_BUNDLE)
         raise PolicyUnavailable(NO_BUNDLE, "no bundle was ever activated")
 
-    def _answers(self, items: list[DecideRequest | str] | list[DecideRequest]) -> list[bytes]:
+    def _answers(self, items: list[DecideRequest | str] | list[DecideRequest], *,
+                 batch: bool) -> list[bytes]:
         """Each item's answer, counted and logged; the loop every decision runs, so it
         keeps what it calls in locals and each verdict's encoding and label words in
         ``_encoded``."""
@@ -107,9 +108,8 @@ class DecisionService:
         append = answers.append
         # One stamp for the whole batch: its items' ids are the batch's id and their index.
         stamp, batch_id = decision_stamp()
-        single = len(items) == 1
         for index, item in enumerate(items):
-            decision_id = batch_id if single else f"{batch_id}.{index}"
+            decision_id = f"{batch_id}.{index}" if batch else batch_id
             if type(item) is str:
                 append(self._malformed(item, self.holder.active, stamp, decision_id))
                 continue

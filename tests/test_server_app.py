@@ -156,8 +156,11 @@ def test_batch_answers_in_order_and_denies_malformed_items(
     results = response.json()["results"]
     assert len(results) == len(items)
     content_hash = load_bundle(bundle_path).content_hash
+    ids = [result.pop("decision_id") for result in results]
+    batch_id = ids[0].removesuffix(".0")
+    assert ids == [f"{batch_id}.{index}" for index in range(len(items))]
+    assert [entry["decision_id"] for entry in served.entries()] == ids
     for item, result in zip(items, results, strict=True):
-        result.pop("decision_id")
         if item in REQUESTS:
             assert result == _expected(bundle_path, item)
         elif type(item) is dict and "error" not in result:
