@@ -15,7 +15,9 @@ Rows: first the ceiling of the HTTP stack (Uvicorn answering every request with 
 constant, no dualgate), then single decisions (``POST /v1/decide``, cycling through the requests of
 ``policies/requests/infra.jsonl`` against ``policies/infra.policy``) and batches of 100
 (``POST /v1/decide/batch``), without and with the decision log (to a file); throughput
-and the p50/p99 latency of a request as the generator measured it. Beside them, in this
+the same per CPU second of the server process (read from ``/proc``: what a core of its
+own would give, since on this shared machine the server does not get a whole core), and
+the p50/p99 latency of a request as the generator measured it. Beside them, in this
 process: ``Bundle.decide`` alone, and the server's own work per request without HTTP
 (``DecisionService.decide`` after ``parse_single``, ``decide_batch`` after
 ``parse_batch``), in CPU time, and a Python gate's ``RemoteDecider`` call against the
@@ -166,20 +168,32 @@ async def _load(port: int, payloads: list[bytes], clients: int, warmup: float,
     return latencies, seconds, errors
 
 
-def load(port: int, payloads: list[bytes], clients: int, warmup: float,
-         seconds: float) -> dict[str, float]:
-    """Requests per second and p50/p99 latency (ms) of a closed-loop run."""
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, payloads: list[bytes], clients: int, *, warmup: float,
+         seconds: float, server: int) -> dict[str, float]:
+    """Requests per second, p50/p99 latency (ms) of a closed-loop run, and requests per
+    CPU second of the server process ``server`` (what one core would do if it had
+    nothing else to run: the machine is shared, so the wall clock undercounts it)."""
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
+    before = cpu_seconds(server)
     latencies, elapsed, errors = runner(_load(port, payloads, clients, warmup, seconds))
+    used = cpu_seconds(server) - before
     if errors:
         raise SystemExit(f"{errors} answers were not 200")
     ordered = sorted(latencies)
-    return {"rps": len(ordered) / elapsed,
+    # Requests answered during the warm-up used CPU too: count them at the measured rate.
+    answered = len(ordered) * (elapsed + warmup) / elapsed
+    return {"rps": len(ordered) / elapsed, "cpu_rps": answered / used if used else 0.0,
             "p50": ordered[len(ordered) // 2] * 1000,
             "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000}
 
@@ -271,7 +285,8 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     port = free_port()
     server = start_server([sys.executable, "-c", CONSTANT, str(port)], port, server_core)
     try:
-        ceiling = load(port, singles, args.clients, args.warmup, args.seconds)
+        ceiling = load(port, singles, args.clients, warmup=args.warmup, seconds=args.seconds,
+                       server=server.pid)
     finally:
         stop_server(server)
     rows.append(("single, Uvicorn answering a constant (no dualgate)", args.clients, ceiling,
@@ -288,7 +303,8 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             for name, payloads, clients, per in (
                     (f"single{label}", singles, args.clients, 1),
                     (f"batch of {BATCH}{label}", batches, args.batch_clients, BATCH)):
-                result = load(port, payloads, clients, args.warmup, args.seconds)
+                result = load(port, payloads, clients, warmup=args.warmup,
+                              seconds=args.seconds, server=server.pid)
                 rows.append((name, clients, result, per))
             if log is None:
                 remote = remote_call(port)
@@ -326,13 +342,14 @@ def report(measured: dict[str, Any], args: argparse.Namespace, load_before: floa
         f"{args.warmup:g} s of warm-up; every answer checked to be 200",
         f"- run: `.venv/bin/python benchmarks/bench_server.py --write` on "
         f"{datetime.now(UTC).date()}", "",
-        "| what | connections | requests/s | decisions/s | p50 | p99 |",
-        "|:---|---:|---:|---:|---:|---:|",
+        "| what | connections | requests/s | decisions/s | decisions per server CPU second "
+        "| p50 | p99 |",
+        "|:---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, clients, result, per in measured["rows"]:
         lines.append(f"| HTTP, {name} | {clients} | {result['rps']:,.0f} | "
-                     f"{result['rps'] * per:,.0f} | {result['p50']:.2f} ms | "
-                     f"{result['p99']:.2f} ms |")
+                     f"{result['rps'] * per:,.0f} | {result['cpu_rps'] * per:,.0f} | "
+                     f"{result['p50']:.2f} ms | {result['p99']:.2f} ms |")
     for name, seconds in (
             ("in process, `Bundle.decide` (CPU time)", inside["decide"]),
             ("in process, the server's work for one request without HTTP: parse, decide, "
@@ -341,14 +358,19 @@ def report(measured: dict[str, Any], args: argparse.Namespace, load_before: floa
              inside["service_batch"]),
             ("`RemoteDecider` call from one Python thread (httpx) to the server (wall time)",
              measured["remote"])):
-        lines.append(f"| {name} | — | — | {1 / seconds:,.0f} | {seconds * 1e6:.2f} µs | — |")
-    single = measured["rows"][1][2]["rps"]
-    batch = measured["rows"][2][2]["rps"] * BATCH
+        lines.append(f"| {name} | — | — | — | {1 / seconds:,.0f} | {seconds * 1e6:.2f} µs "
+                     "| — |")
     lines += ["", "Goals, on one server core: at least 5,000 single decisions/s and at least "
-              "200,000 decisions/s in batches of 100 (decision log off).", ""]
-    for what, value, goal in (("single", single, SINGLE_GOAL), ("batch", batch, BATCH_GOAL)):
-        verdict = "met" if value >= goal else "**not met**"
-        lines.append(f"- {what}: {value:,.0f} decisions/s: {verdict}")
+              "200,000 decisions/s in batches of 100 (decision log off). Judged on both the "
+              "wall clock and the server's CPU time (what a core of its own would give).", ""]
+    for what, row, per, goal in (("single", measured["rows"][1], 1, SINGLE_GOAL),
+                                 ("batch", measured["rows"][2], BATCH, BATCH_GOAL)):
+        wall, cpu = row[2]["rps"] * per, row[2]["cpu_rps"] * per
+        verdict = "met" if min(wall, cpu) >= goal else (
+            "met per CPU second, **not met** on the wall clock" if cpu >= goal
+            else "**not met**")
+        lines.append(f"- {what}: {wall:,.0f} decisions/s by the wall clock, {cpu:,.0f} per "
+                     f"server CPU second: {verdict}")
     return lines
 
 
