@@ -110,10 +110,10 @@ class DecisionService:
         stamp, batch_id = decision_stamp()
         for index, item in enumerate(items):
             decision_id = f"{batch_id}.{index}" if batch else batch_id
-            if type(item) is str:
+            if isinstance(item, str):
                 append(self._malformed(item, self.holder.active, stamp, decision_id))
                 continue
-            topic, env, cidr, gate, job_id = item  # type: ignore[misc]
+            topic, env, cidr, gate, job_id = item
             job_received(gate)
             verdict, active = decide(topic, env, cidr)
             cached = encoded.get(id(verdict))

@@ -10,12 +10,17 @@ import gc
 import ipaddress
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from dualgate.runtime import BundleError
+
+if TYPE_CHECKING:
+    from dualgate.runtime.gates import ReloadResult
+    from dualgate.runtime.telemetry import DecisionLog, GateMetrics, Sink
 
 EXIT_REFUSED, EXIT_USAGE = 1, 2
 #: Where the bearer token is read from when no --token-file is given.
@@ -157,13 +162,14 @@ def _token(ctx: click.Context, token_file: Path | None) -> str | None:
     return token
 
 
-def _decision_log(ctx: click.Context, target: str | None, metrics: Any) -> Any:
+def _decision_log(ctx: click.Context, target: str | None,
+                  metrics: GateMetrics) -> DecisionLog | None:
     if target is None:
         return None
     from dualgate.runtime.telemetry import DecisionLog, RotatingFileSink, StdoutSink
 
     try:
-        sink: Any = StdoutSink() if target == "-" else RotatingFileSink(target, 64 << 20, 5)
+        sink: Sink = StdoutSink() if target == "-" else RotatingFileSink(target, 64 << 20, 5)
     except OSError as error:
         click.echo(f"cannot write `{target}`: {(error.strerror or str(error)).lower()}",
                    err=True)
@@ -171,11 +177,11 @@ def _decision_log(ctx: click.Context, target: str | None, metrics: Any) -> Any:
     return DecisionLog(sink, metrics=metrics)
 
 
-def _announce(observe: Any) -> Any:
+def _announce(observe: Callable[[ReloadResult], None]) -> Callable[[ReloadResult], None]:
     """``observe`` (the reload metrics), and one line on standard error per activation
     or refusal, so that an operator sees every bundle change."""
 
-    def on_reload(result: Any) -> None:
+    def on_reload(result: ReloadResult) -> None:
         observe(result)
         if result.result.value != "unchanged":
             click.echo(f"reload: {result.result.value} - {result.reason}", err=True)
