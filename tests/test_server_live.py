@@ -180,6 +180,7 @@ def test_reloading_100_bundles_while_serving_fails_no_request(
     failures: list[str] = []
     answered = [0]
     seen: set[str] = set()
+    deciders: list[RemoteDecider] = []
     lock = threading.Lock()
 
     def single(url: str) -> None:
@@ -201,6 +202,7 @@ def test_reloading_100_bundles_while_serving_fails_no_request(
 
     def remote(url: str) -> None:
         with RemoteDecider(url, refresh_interval=None) as decider:
+            deciders.append(decider)
             while not stop.is_set():
                 for topic, env in JOBS:
                     try:
@@ -233,7 +235,11 @@ def test_reloading_100_bundles_while_serving_fails_no_request(
             bundle_path.write_bytes(data)
             assert holder.reload().result == "activated"
             time.sleep(0.01)
-        time.sleep(0.1)
+        last = load_bundle(bundles[-1]).content_hash
+        # The remote decider's verdicts name the new bundle: it fetches it by ETag.
+        assert _wait_for(lambda: deciders[0].holder.active is not None
+                         and deciders[0].holder.active.content_hash == last, 10)
+        assert deciders[0].holder.status()["etag"] == f'"{last}"'
         stop.set()
         for client in clients:
             client.join(10)
