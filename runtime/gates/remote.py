@@ -21,8 +21,9 @@ circuit breaker, so that the gates can run where the policy is served remotely.
 - the circuit breaker (pybreaker) opens after ``fail_max`` consecutive failures; while
   open, calls fail at once with ``circuit-open`` without touching the network; after
   ``reset_timeout`` seconds it lets probes through (half-open): at most
-  ``half_open_probes`` at a time, and it closes after that many consecutive successes
-  (pybreaker's ``success_threshold``); a failed probe opens it again;
+  ``half_open_probes`` at a time (pybreaker itself admits any number: a semaphore here
+  bounds them), and it closes after that many consecutive successes (pybreaker's
+  ``success_threshold``, since pybreaker 1.4); a failed probe opens it again;
 - a request the server cannot be sent (a topic or env that is not a string, a cidr that
   is neither a string nor None) is malformed whatever the rules: the last fetched bundle
   denies it with its reason, as the server would; with no bundle, ``no-bundle``.
