@@ -153,3 +153,47 @@ def test_serve_answers_reloads_and_stops_cleanly_on_sigterm(
     assert entries[0]["decision_id"] == first["decision_id"]
     assert entries[-1]["bundle"] == newer
     assert stdout == ""
+
+
+def test_serve_follows_a_bundle_url_by_etag(bundle_path: Path) -> None:
+    """A replica serving from another server's ``/v1/bundle`` picks up its reloads."""
+    from dualgate.runtime.gates import BundleHolder
+    from dualgate.runtime.telemetry import GateMetrics
+    from dualgate.server import DecisionService, ServerThread, create_app
+
+    origin_holder = BundleHolder(bundle_path)
+    origin = ServerThread(create_app(DecisionService(
+        origin_holder, metrics=GateMetrics(use_prometheus=True)))).start()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", MAIN, "serve", f"{origin.url}/v1/bundle", "--port", str(port),
+         "--poll-interval", "0.1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    request = {"topic": "repo.file.read", "env": "staging"}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        first = httpx.post(f"{url}/v1/decide", json=request).json()["bundle"]
+        assert first == load_bundle(bundle_path).content_hash
+        bundle_path.write_bytes(bundle_bytes(POLICY_REWORDED))
+        assert origin_holder.reload().result == "activated"
+        newer = load_bundle(bundle_path).content_hash
+        deadline = time.monotonic() + 10
+        while httpx.post(f"{url}/v1/decide", json=request).json()["bundle"] != newer:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        status = httpx.get(f"{url}/v1/status").json()
+        assert status["etag"] == f'"{newer}"' and status["source"] == f"{origin.url}/v1/bundle"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        origin.stop()
+    assert process.returncode == 0, stderr
