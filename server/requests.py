@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 #: The keys a request may carry.
 REQUEST_KEYS = ("topic", "env", "cidr", "gate", "job_id")
 _KEYS = frozenset(REQUEST_KEYS)
+_PLAIN_KEYS = frozenset(("topic", "env", "cidr"))
 _KEYS_TEXT = "`topic`, `env`, `cidr`, `gate` and `job_id`"
 #: The gate a request names when it names none.
 DEFAULT_GATE = "server"
@@ -104,7 +105,16 @@ def parse_batch(body: bytes, max_batch: int) -> list[DecideRequest | str]:
     if len(items) > max_batch:
         raise BadRequestError(f"a batch holds at most {max_batch} requests, this one "
                          f"{len(items)}", status=413)
-    return [_item(item) for item in items]
+    requests: list[DecideRequest | str] = []
+    append, new = requests.append, tuple.__new__
+    for item in items:
+        if type(item) is dict and item.keys() <= _PLAIN_KEYS:
+            # The common item, with neither gate nor job id: nothing more to check.
+            append(new(DecideRequest, (item.get("topic"), item.get("env"), item.get("cidr"),
+                                       DEFAULT_GATE, None)))
+        else:
+            append(_item(item))
+    return requests
 
 
 def _item(item: object) -> DecideRequest | str:
