@@ -69,8 +69,8 @@ check: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	@mkdir -p $(TYPECHECK_TREE)/dualgate
-	@for pkg in compiler runtime schemas; do ln -sfn ../../../$$pkg $(TYPECHECK_TREE)/dualgate/$$pkg; done
-	MYPYPATH=$(TYPECHECK_TREE) $(BIN)/mypy -p dualgate.compiler -p dualgate.runtime -p dualgate.schemas
+	@for pkg in compiler runtime schemas server; do ln -sfn ../../../$$pkg $(TYPECHECK_TREE)/dualgate/$$pkg; done
+	MYPYPATH=$(TYPECHECK_TREE) $(BIN)/mypy -p dualgate.compiler -p dualgate.runtime -p dualgate.schemas -p dualgate.server
 
 clean:
 	rm -rf $(VENV) build .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -55,6 +55,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "test": LazyCommand("test", "test_group", "Run policy test files, or add a case."),
     "coverage": LazyCommand(
         "coverage", "coverage_command", "Map every action path to its tier and outcomes."),
+    "serve": LazyCommand(
+        "serve", "serve", "Serve decisions over HTTP from a bundle file or URL."),
 }
 
 

@@ -7,7 +7,12 @@
     verdict, active = holder.decide("infra.resource.delete", "production", "10.1.2.3")
 
 Like the rest of the runtime, nothing here imports the compiler or its dependencies.
+``RemoteDecider`` (a decider that asks ``dualgate serve`` over HTTP, behind a circuit
+breaker) lives in ``dualgate.runtime.gates.remote``: it needs httpx and pybreaker
+(``dualgate[remote]``), so it is imported from there, or from here on first use only.
 """
+
+from typing import Any
 
 from dualgate.runtime.gates.approvals import (
     ApprovalError,
@@ -73,3 +78,12 @@ __all__ = [
     "reload_metrics",
     "sign_approval",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # RemoteDecider on first use: importing the gates must not import httpx or pybreaker.
+    if name == "RemoteDecider":
+        from dualgate.runtime.gates.remote import RemoteDecider
+
+        return RemoteDecider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
