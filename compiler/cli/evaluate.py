@@ -20,6 +20,7 @@ from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
 from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS, ENTRY_KEYS
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
+_fast_loads: Callable[[bytes], Any] | None
 try:  # orjson parses a line about four times faster; the standard library is the fallback.
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover (orjson is a dependency; kept optional for vendors)
