@@ -3,13 +3,13 @@
 Every fenced block of README.md and docs/*.md is classified by its tag (an untagged block is
 an error, so nothing escapes by accident):
 
-- ```` ```console ````: a transcript, run from a temporary copy of the repository's
-  ``policies/`` and ``tests/fixtures/`` (one copy per document, the document's blocks in
-  order, so a later block sees the files an earlier command wrote). Each ``$ dualgate ...``
-  line (a line ending in ``\\`` continues on the next) runs the installed console script
-  with standard output and error merged; the lines up to the next ``$`` are its output,
-  compared exactly after `normalise`. ``$ echo $?`` prints the previous command's exit
-  status. A line ``...`` stands for any number of lines. No other command is supported.
+- ```` ```console ````: a transcript, run in a temporary copy of the repository's
+  ``policies/`` and ``tests/fixtures/`` with an empty ``build/``, one copy per document,
+  the document's blocks in order (a later block sees the files an earlier command wrote).
+  Each ``$ dualgate ...`` line (a line ending in ``\\`` continues on the next) runs the CLI
+  (see `run`); the lines up to the next ``$`` are its output, compared exactly after
+  `normalise`. ``$ echo $?`` prints the previous command's exit status. A line ``...``
+  (indented or not) stands for any number of lines. No other command runs.
 - ```` ```policy ````: a complete policy in the DSL, which must pass ``dualgate lint``.
 - any block directly preceded by a line ``<!-- file: NAME -->`` is also written to NAME
   (relative to the document's copy) where it stands. Wrapping the two in one comment
@@ -26,25 +26,27 @@ away from fixed documentation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
-import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from dualgate.compiler.cli.main import cli
+
 ROOT = Path(__file__).resolve().parent.parent
-#: What each document's temporary copy holds before its first block.
+#: What each document's temporary copy holds before its first block, besides an empty
+#: ``build/`` (the git-ignored directory the documents write keys and bundles into).
 COPIED = ("policies", "tests/fixtures")
 ELLIPSIS = "..."
 FENCE = re.compile(r"^(`{3,})([\w+-]*)\s*$")
 FILE_HEADER = re.compile(r"^<!-- file: (\S+)( -->)?\s*$")
-TIMEOUT_SECONDS = 120
 #: What varies from run to run, and is therefore replaced on both sides before comparing:
 #: the temporary copy's path, and the key id of a key `dualgate keygen` made in the run.
 KEY_ID = re.compile(r"\b(key (?:id )?)[0-9a-f]{16}\b")
@@ -153,7 +155,7 @@ def normalise(text: str, root: Path) -> str:
 
 def matches(shown: list[str], output: str, root: Path) -> bool:
     """Whether the output is what the lines show, each ``...`` line standing for any lines."""
-    pattern = "".join(r"(?:.*\n)*?" if line == ELLIPSIS else re.escape(line + "\n")
+    pattern = "".join(r"(?:.*\n)*?" if line.strip() == ELLIPSIS else re.escape(line + "\n")
                       for line in normalise("\n".join(shown), root).split("\n")) if shown else ""
     return re.fullmatch(pattern, normalise(output, root)) is not None
 
@@ -162,39 +164,36 @@ def regenerate(shown: list[str], output: str) -> list[str]:
     """The lines to show for an output that no longer matches: all of it, or when the old
     lines elided some, as many leading and trailing lines as they showed around one ``...``."""
     lines = output.splitlines()
-    if ELLIPSIS not in shown:
+    elided = [index for index, line in enumerate(shown) if line.strip() == ELLIPSIS]
+    if not elided:
         return lines
-    head = shown.index(ELLIPSIS)
-    tail = len(shown) - 1 - max(i for i, line in enumerate(shown) if line == ELLIPSIS)
+    head, tail = elided[0], len(shown) - 1 - elided[-1]
     if head + tail >= len(lines):
         return lines
-    return [*lines[:head], ELLIPSIS, *lines[len(lines) - tail:]]
-
-
-def _dualgate() -> Path:
-    return Path(sys.executable).parent / "dualgate"
-
-
-def _environment() -> dict[str, str]:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in {"FORCE_COLOR", "CLICOLOR_FORCE", "DUALGATE_TRACEBACK"}}
-    # Unbuffered, so standard output and error interleave as they do on a terminal.
-    environment.update(NO_COLOR="1", PYTHONUNBUFFERED="1")
-    return environment
+    return [*lines[:head], shown[elided[0]], *lines[len(lines) - tail:]]
 
 
 def run(argv: list[str], root: Path) -> tuple[str, int]:
-    """Run one ``dualgate`` command in the copy: its merged output and its exit status."""
-    completed = subprocess.run(
-        [str(_dualgate()), *argv[1:]], cwd=root, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, check=False,
-        env=_environment(), timeout=TIMEOUT_SECONDS)
-    output = completed.stdout
-    return (output if not output or output.endswith("\n") else output + "\n",
-            completed.returncode)
+    """Run one ``dualgate`` command in the copy: its output and its exit status.
+
+    It runs in this process, through click's test runner (a new process per command costs
+    more than most commands): standard output and error are merged in the order they were
+    written, as a terminal shows them, and neither is a terminal, as in a pipe. An internal
+    error is reported as the console script reports it."""
+    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "80", "FORCE_COLOR": None,
+                            "CLICOLOR_FORCE": None, "DUALGATE_TRACEBACK": None})
+    with contextlib.chdir(root):
+        result = runner.invoke(cli, argv[1:], prog_name="dualgate")
+    output, status = result.output, result.exit_code
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        output += (f"dualgate: internal error: {type(result.exception).__name__}: "
+                   f"{result.exception}\n")
+        status = 2
+    return (output if not output or output.endswith("\n") else output + "\n", status)
 
 
 def _copy(root: Path) -> None:
+    (root / "build").mkdir()
     for name in COPIED:
         shutil.copytree(ROOT / name, root / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -263,7 +262,7 @@ def check_document(document: Path) -> Report:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text("\n".join(block.body) + "\n", encoding="utf-8")
             if block.tag == "policy":
-                path = root / block.file if block.file else Path(directory) / f"block{number}.policy"
+                path = root / block.file if block.file else Path(directory) / f"{number}.policy"
                 if block.file is None:
                     path.write_text("\n".join(block.body) + "\n", encoding="utf-8")
                 _lint_policy(document, block, path, report)
@@ -277,11 +276,6 @@ def check_document(document: Path) -> Report:
     return report
 
 
-def _reports(paths: list[Path]) -> Iterator[tuple[Path, Report]]:
-    for path in paths:
-        yield path, check_document(path)
-
-
 def main(arguments: list[str] | None = None) -> int:
     """``--update`` rewrites the transcripts in place; without it, only report (exit 1)."""
     parser = argparse.ArgumentParser(prog="python -m tests.docs_transcripts",
@@ -291,7 +285,8 @@ def main(arguments: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="documents (default: all)")
     options = parser.parse_args(arguments)
     failed = False
-    for path, report in _reports([p.resolve() for p in options.paths] or documents()):
+    for path in [p.resolve() for p in options.paths] or documents():
+        report = check_document(path)
         if options.update and report.changed:
             path.write_text("\n".join(report.lines) + "\n", encoding="utf-8")
             print(f"updated {_name(path)}")

@@ -81,7 +81,8 @@ def test_an_ellipsis_line_stands_for_any_lines_and_update_keeps_the_shape(
 
 def test_the_exit_status_is_compared(tmp_path: Path) -> None:
     document = tmp_path / "doc.md"
-    document.write_text(TRANSCRIPT.format(shown=UNKNOWN_ENV).replace("$ echo $?\n0", "$ echo $?\n1"))
+    document.write_text(TRANSCRIPT.format(shown=UNKNOWN_ENV).replace("$ echo $?\n0",
+                                                                     "$ echo $?\n1"))
     (failure,) = check_document(document).failures
     assert "`echo $?` printed something else" in failure
 
@@ -89,7 +90,7 @@ def test_the_exit_status_is_compared(tmp_path: Path) -> None:
 def test_a_policy_block_that_does_not_lint_fails(tmp_path: Path) -> None:
     document = _write(tmp_path, UNKNOWN_ENV)
     document.write_text(document.read_text().replace("when env dev", "when env staging"))
-    (failure, *others) = check_document(document).failures
+    failure = check_document(document).failures[0]
     assert "the policy block does not pass `dualgate lint`" in failure
     assert "DG101 (undeclared-env)" in failure
 
