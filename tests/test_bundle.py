@@ -40,6 +40,7 @@ from dualgate.runtime.verdict import (
     RULE,
     UNKNOWN_ENV,
 )
+from dualgate.runtime.vocabulary import TierName
 from dualgate.schemas import load_schema
 from tests.profiles import examples
 from tests.strategies import colliding_policies
@@ -130,7 +131,16 @@ def test_a_reformatted_bundle_still_loads() -> None:
 @settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_every_compiled_bundle_matches_the_schema(policy: Any) -> None:
-    SCHEMA.validate(compile_policy(policy))
+    """A policy with an override of the high tier (DG302: `compile` refuses it) is the one
+    the backend still builds: its bundle is refused by the schema and the runtime alike."""
+    document = compile_policy(policy)
+    if any(override.tier is TierName.HIGH for override in policy.overrides):
+        with pytest.raises(jsonschema.ValidationError):
+            SCHEMA.validate(document)
+        with pytest.raises(BundleError):
+            load_bundle(document)
+        return
+    SCHEMA.validate(document)
 
 
 # -- tampering -----------------------------------------------------------------------
