@@ -1,17 +1,16 @@
 """The README's quick start is real: its policy lints clean without warnings and is
 formatted, the edited copy `diff` compares is that policy with the one rule the text
 describes, and the commands a policy author runs are all there and succeed, run as written
-in a fresh directory. (`tests/test_docs_transcripts.py` compares their output.)"""
+in a fresh directory (in process, as `tests/test_docs_transcripts.py` runs them and compares
+their output; `tests/test_packaging.py` runs the installed console script)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.docs_transcripts import Block, parse_blocks, parse_steps
+from tests.docs_transcripts import Block, parse_blocks, parse_steps, run
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -19,13 +18,6 @@ QUICK_START = README[README.index("## Quick start"):README.index("## Using dualg
 BLOCKS = parse_blocks(QUICK_START)[0]
 EDITED_RULE = ("rule allow-prod-deletes\n  when topic infra.*.delete and env production\n"
                "  then allow\n\n")
-
-
-def _dualgate() -> str:
-    script = Path(sys.executable).parent / "dualgate"
-    if not script.exists():
-        pytest.skip("the dualgate console script is not installed next to this interpreter")
-    return str(script)
 
 
 def _file(name: str) -> Block:
@@ -48,9 +40,8 @@ def test_the_policy_lints_without_warnings_and_is_formatted(workdir: Path) -> No
     assert _file("infra.policy").tag == "policy"
     for arguments in (["lint", "--fail-on", "warning", "infra.policy"],
                       ["fmt", "--check", "infra.policy"]):
-        run = subprocess.run([_dualgate(), *arguments], cwd=workdir, capture_output=True,
-                             text=True, check=False)
-        assert run.returncode == 0, run.stdout + run.stderr
+        output, status = run(["dualgate", *arguments], workdir)
+        assert status == 0, output
 
 
 def test_the_edited_copy_adds_only_the_rule_the_text_describes() -> None:
@@ -65,6 +56,5 @@ def test_every_quick_start_command_is_there_and_succeeds(workdir: Path) -> None:
              for step in parse_steps(block)[0]]
     assert [step.argv[1] for step in steps] == ["lint", "compile", "eval", "diff"]
     for step in steps:
-        run = subprocess.run([_dualgate(), *step.argv[1:]], cwd=workdir,
-                             capture_output=True, text=True, check=False)
-        assert run.returncode == 0, run.stderr
+        output, status = run(step.argv, workdir)
+        assert status == 0, output
