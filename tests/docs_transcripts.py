@@ -10,7 +10,8 @@ an error, so nothing escapes by accident):
   (see `run`); the lines up to the next ``$`` are its output, compared exactly after
   `normalise`. ``$ echo $?`` prints the previous command's exit status. A line ``...``
   (indented or not) stands for any number of lines. No other command runs.
-- ```` ```policy ````: a complete policy in the DSL, which must pass ``dualgate lint``.
+- ```` ```policy ````: a complete policy in the DSL, which must pass ``dualgate lint``; so
+  must a file block named ``*.policy.yaml``.
 - any block directly preceded by a line ``<!-- file: NAME -->`` is also written to NAME
   (relative to the document's copy) where it stands. Wrapping the two in one comment
   (``<!-- file: NAME``, the block, ``-->``) writes a file the rendered page does not show.
@@ -49,6 +50,8 @@ FENCE = re.compile(r"^(`{3,})([\w+-]*)\s*$")
 FILE_HEADER = re.compile(r"^<!-- file: (\S+)( -->)?\s*$")
 #: What varies from run to run, and is therefore replaced on both sides before comparing:
 #: the temporary copy's path, and the key id of a key `dualgate keygen` made in the run.
+#: A file block of this name is a YAML policy, linted like a ``policy`` block.
+YAML_POLICY = (".policy.yaml", ".policy.yml")
 KEY_ID = re.compile(r"\b(key (?:id )?)[0-9a-f]{16}\b")
 
 
@@ -261,7 +264,7 @@ def check_document(document: Path) -> Report:
                 target = root / block.file
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text("\n".join(block.body) + "\n", encoding="utf-8")
-            if block.tag == "policy":
+            if block.tag == "policy" or (block.file or "").endswith(YAML_POLICY):
                 path = root / block.file if block.file else Path(directory) / f"{number}.policy"
                 if block.file is None:
                     path.write_text("\n".join(block.body) + "\n", encoding="utf-8")

@@ -113,3 +113,14 @@ def test_a_hidden_file_is_written_before_the_commands_that_read_it(tmp_path: Pat
     document.write_text(document.read_text().replace("<!-- file: sub/p.policy\n", "<!--\n"))
     (failure,) = check_document(document).failures
     assert "no such file or directory: `sub/p.policy`" in failure
+
+
+def test_a_yaml_policy_file_block_must_lint(tmp_path: Path) -> None:
+    document = tmp_path / "doc.md"
+    good = "version: v1\npolicy: p\nenvs: [production]\nrules:\n  - id: r\n    decision: deny\n"
+    document.write_text(f"<!-- file: p.policy.yaml -->\n```yaml\n{good}```\n")
+    assert check_document(document).failures == []
+    bad = good + "    when: {env: prod}\n"
+    document.write_text(f"<!-- file: p.policy.yaml -->\n```yaml\n{bad}```\n")
+    (failure,) = check_document(document).failures
+    assert "DG101 (undeclared-env)" in failure
