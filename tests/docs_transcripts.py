@@ -48,10 +48,10 @@ COPIED = ("policies", "tests/fixtures")
 ELLIPSIS = "..."
 FENCE = re.compile(r"^(`{3,})([\w+-]*)\s*$")
 FILE_HEADER = re.compile(r"^<!-- file: (\S+)( -->)?\s*$")
-#: What varies from run to run, and is therefore replaced on both sides before comparing:
-#: the temporary copy's path, and the key id of a key `dualgate keygen` made in the run.
 #: A file block of this name is a YAML policy, linted like a ``policy`` block.
 YAML_POLICY = (".policy.yaml", ".policy.yml")
+#: What varies from run to run, and is therefore replaced on both sides before comparing:
+#: the temporary copy's path, and the key id of a key `dualgate keygen` made in the run.
 KEY_ID = re.compile(r"\b(key (?:id )?)[0-9a-f]{16}\b")
 
 
@@ -81,8 +81,13 @@ class Step:
 
     @property
     def argv(self) -> list[str]:
+        """The command's words as a shell splits them (the whole line, unsplit, when its
+        quotes do not pair up: it then runs as no known command and is reported)."""
         joined = " ".join(line.removesuffix("\\").strip() for line in self.command)
-        return shlex.split(joined.removeprefix("$ "))
+        try:
+            return shlex.split(joined.removeprefix("$ "))
+        except ValueError:
+            return [joined]
 
 
 @dataclass
@@ -110,15 +115,15 @@ def parse_blocks(text: str) -> tuple[list[Block], list[str]]:
         while end < len(lines) and lines[end] != opening.group(1):
             end += 1
         if end == len(lines):
-            problems.append(f"line {index + 1}: the block is not closed")
+            problems.append(f"{index + 1}: the block is not closed")
             break
         tag = opening.group(2)
         if not tag:
-            problems.append(f"line {index + 1}: a block without a tag: say `console`, "
+            problems.append(f"{index + 1}: a block without a tag: say `console`, "
                             "`policy`, `text` or its language")
         if header is not None and header.group(2) is None and (
                 end + 1 >= len(lines) or lines[end + 1].strip() != "-->"):
-            problems.append(f"line {index}: `<!-- file:` without ` -->` needs `-->` on the "
+            problems.append(f"{index}: `<!-- file:` without ` -->` needs `-->` on the "
                             "line after the block")
         blocks.append(Block(tag, lines[index + 1:end], index + 1,
                             header.group(1) if header else None))
@@ -134,7 +139,7 @@ def parse_steps(block: Block) -> tuple[list[Step], list[str]]:
     while index < len(block.body):
         line = block.body[index]
         if not line.startswith("$ "):
-            problems.append(f"line {block.first + index + 1}: output before the first `$` "
+            problems.append(f"{block.first + index + 1}: output before the first `$` "
                             "command")
             index += 1
             continue
