@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 # links that has the installed layout (dualgate/compiler -> compiler/, ...).
 TYPECHECK_TREE := build/typecheck
 
-.PHONY: help demo test check lint clean
+.PHONY: help demo test check docs lint clean
 
 help:
 	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests,"
 	@echo "            diff an example against an edited copy"
 	@echo "make test   set up .venv with dev extras and run the whole test suite with coverage (hypothesis profile ci)"
 	@echo "make check  the quick tests: everything but the long property runs (under a minute)"
+	@echo "make docs   rerun the console transcripts of README.md and docs/*.md and rewrite the stale ones"
 	@echo "make lint   ruff and mypy"
 	@echo "make clean  remove .venv and build artifacts"
 
@@ -65,6 +66,9 @@ test: $(VENV)/.installed-dev
 
 check: $(VENV)/.installed-dev
 	DUALGATE_HYPOTHESIS_PROFILE=check $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+docs: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.docs_transcripts --update
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -3,18 +3,17 @@
 `make check` runs ``pytest -m "not slow"``: every test but the long property runs, which
 are marked `slow` here by module (so the modules need not know) or one by one with
 ``@pytest.mark.slow``. `make test` and CI run everything. ``DUALGATE_HYPOTHESIS_PROFILE``
-picks a hypothesis profile (settings a test sets itself win over it): ``default``
-(hypothesis' own), ``check`` (few examples, for `make check`) or ``ci`` (derandomized,
-without an example database, so a run is repeatable).
+picks a hypothesis profile (`tests/profiles.py`): ``default``, ``check`` (a tenth of the
+examples, for `make check`) or ``ci`` (derandomized, no example database, more examples).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+
+from tests.profiles import register
 
 #: Modules whose property runs take most of the suite's time.
 SLOW_MODULES = frozenset({
@@ -26,9 +25,7 @@ SLOW_MODULES = frozenset({
     "test_front_end_equivalence.py",
 })
 
-settings.register_profile("check", max_examples=25)
-settings.register_profile("ci", derandomize=True, database=None)
-settings.load_profile(os.environ.get("DUALGATE_HYPOTHESIS_PROFILE", "default"))
+register()
 
 
 def pytest_configure(config: pytest.Config) -> None:

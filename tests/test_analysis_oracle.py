@@ -77,6 +77,7 @@ from dualgate.compiler.reference import (
 )
 from dualgate.compiler.regions import RegionSpace
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import colliding_policies
 from tests.strategies import policies as shared_policies
 
@@ -519,9 +520,9 @@ def check_example(policy: ir.Policy) -> bool:
 
 # -- strategies --------------------------------------------------------------------
 
-ORACLE = settings(max_examples=1700, deadline=None,
+ORACLE = settings(max_examples=examples(1700), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])
-SHARED = settings(max_examples=300, deadline=None,
+SHARED = settings(max_examples=examples(300), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])
 #: The share of examples a property may leave unchecked (universe too large).
 MAX_SKIPPED = 0.01

@@ -32,6 +32,7 @@ from dualgate.runtime.gates.approvals import (
     sign_approval,
 )
 from tests.gates_support import NOON, Clock
+from tests.profiles import examples
 
 ALICE = Ed25519PrivateKey.generate()
 BOB = Ed25519PrivateKey.generate()
@@ -162,7 +163,7 @@ def test_a_binding_without_rule_is_a_binding() -> None:
     assert verifier().verify(signed.encode()) == (signed, None)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=200).map(
     lambda b: _encoded({"v": 1, "junk": b.hex()}))))
 def test_verify_never_raises(text: str) -> None:

@@ -15,10 +15,12 @@ from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.regions import RegionSpace
 from dualgate.runtime import load_bundle
 from dualgate.runtime.bundle_format import serialize
+from tests.profiles import examples
 from tests.strategies import colliding_policies, policies
 from tests.test_runtime_differential import Pools
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(150), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 def region_automaton(space: RegionSpace) -> Automaton:

@@ -40,7 +40,9 @@ from dualgate.runtime.verdict import (
     RULE,
     UNKNOWN_ENV,
 )
+from dualgate.runtime.vocabulary import TierName
 from dualgate.schemas import load_schema
+from tests.profiles import examples
 from tests.strategies import colliding_policies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +128,7 @@ def test_a_reformatted_bundle_still_loads() -> None:
     assert load_bundle(pretty).content_hash == document["content_sha256"]
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_every_compiled_bundle_matches_the_schema(policy: Any) -> None:
     """A policy the front end would refuse for opening the high tier compiles (the backend

@@ -28,10 +28,11 @@ from dualgate.compiler.reference import Request, evaluate, pattern_matches
 from dualgate.compiler.regions import RegionSpace
 from dualgate.compiler.reports.coverage_json import render_json, render_path_map_json
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import SEGMENTS, colliding_policies, policies, timestamps
 from tests.test_analysis_oracle import cidr_universe
 
-PROPERTY = settings(max_examples=120, deadline=None,
+PROPERTY = settings(max_examples=examples(120), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

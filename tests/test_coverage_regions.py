@@ -18,12 +18,13 @@ from dualgate.compiler.coverage import OutcomeRegion, outcome_regions
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.compiler.regions.env_atoms import ANY_ENV_WITNESS
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import colliding_policies, policies
 from tests.test_analysis_oracle import universe_of
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
-PROPERTY = settings(max_examples=50, deadline=None,
+PROPERTY = settings(max_examples=examples(50), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 

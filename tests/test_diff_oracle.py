@@ -29,6 +29,7 @@ from dualgate.compiler.diff import Change, PolicyDiff, diff_policies
 from dualgate.compiler.networks import Network
 from dualgate.compiler.reference import Evaluation, Request, evaluate
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import colliding_policies
 from tests.test_analysis_oracle import cidr_universe, policy_patterns, representative_topics
 
@@ -195,7 +196,7 @@ def _protected(policies: Sequence[ir.Policy], env: str | None) -> bool:
     return any(e.name == env and e.protected for p in policies for e in p.envs)
 
 
-ORACLE = settings(max_examples=150, deadline=None,
+ORACLE = settings(max_examples=examples(150), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -216,7 +217,7 @@ def test_diff_equals_brute_force(pair: tuple[ir.Policy, ir.Policy]) -> None:
     assert diff.equivalent == (not diff.changes)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_diff_with_itself_is_empty(policy: ir.Policy) -> None:
     diff = diff_policies(policy, policy, now=NOW)
@@ -225,7 +226,7 @@ def test_diff_with_itself_is_empty(policy: ir.Policy) -> None:
     assert diff.summary()["loosening"] == diff.summary()["tightening"] == 0
 
 
-@settings(max_examples=80, deadline=None,
+@settings(max_examples=examples(80), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(policy_pairs())
 def test_reversed_diff_mirrors_keys_with_opposite_directions(

@@ -21,6 +21,7 @@ from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.cli import evaluate
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.runtime import Bundle, load_bundle
+from tests.profiles import examples
 
 POLICY = """\
 policy replay
@@ -97,7 +98,7 @@ LINES = [
 ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.sampled_from(LINES), max_size=40), st.booleans(),
        st.integers(min_value=1, max_value=64), st.integers(min_value=1, max_value=8))
 def test_the_replay_answers_each_line_as_deciding_it_alone_would(

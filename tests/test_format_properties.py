@@ -22,6 +22,7 @@ from dualgate.compiler.frontend.parser import parse_policy
 from dualgate.compiler.frontend.source import SourceFile
 from dualgate.compiler.frontend.transformer import decode_string
 from dualgate.compiler.raising import raise_policy
+from tests.profiles import examples
 from tests.strategies import policies, texts
 
 # Tokens of formatted text; a string is one token whatever it holds.
@@ -91,7 +92,7 @@ def messy_layouts(draw: st.DrawFn, text: str) -> tuple[str, list[str]]:
     return messy, [comment.rstrip() for _, comment in placed]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(policies())
 def test_printed_ir_reads_back_as_the_same_ir_and_formats_to_itself(policy: ir.Policy) -> None:
     text = format_policy(raise_policy(policy))
@@ -103,7 +104,7 @@ def test_printed_ir_reads_back_as_the_same_ir_and_formats_to_itself(policy: ir.P
     assert format_policy(source) == text
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.data(), policies(max_rules=4))
 def test_comments_and_meaning_survive_any_layout(data: st.DataObject, policy: ir.Policy) -> None:
     raised = raise_policy(policy)
@@ -158,6 +159,6 @@ def test_policies_reach_the_interesting_cases(
 ) -> None:
     # Generation only: shrinking the example found would cost seconds and prove nothing.
     quick = settings(
-        max_examples=1000, database=None, phases=[Phase.generate], derandomize=True
+        max_examples=examples(1000), database=None, phases=[Phase.generate], derandomize=True
     )
     assert example(find(policies(), example, settings=quick)), feature

@@ -11,6 +11,7 @@ from dualgate.compiler import ir
 from dualgate.compiler.formatter import format_policy
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.raising import raise_policy
+from tests.profiles import examples
 from tests.strategies import policies
 
 
@@ -62,7 +63,7 @@ def _one_condition_per_key(policy: ir.Policy) -> bool:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(policies().filter(_one_condition_per_key))
 def test_yaml_and_dsl_forms_lower_to_the_same_ir(policy: ir.Policy) -> None:
     # Escaped output: with allow_unicode PyYAML writes U+0085 raw, which YAML reads as a

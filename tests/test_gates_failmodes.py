@@ -20,6 +20,7 @@ from dualgate.runtime.gates.failmodes import (
     parse_override,
 )
 from tests.gates_support import NOON, POLICY, Clock, load
+from tests.profiles import examples
 
 HOUR = 3600.0
 
@@ -68,7 +69,7 @@ def test_refused_overrides_say_why(text: str, message: str) -> None:
     assert str(error.value) == message
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(
     st.text(max_size=40),
     st.lists(st.tuples(st.sampled_from(["high", "medium", "low", "x", ""]),

@@ -17,6 +17,7 @@ from dualgate.runtime.gates.gate import Action
 from dualgate.runtime.gates.holder import PolicyUnavailable
 from dualgate.runtime.gates.submit import SubmitGate
 from tests.gates_support import NOON, POLICY, Clock, bundle_bytes, make_holder
+from tests.profiles import examples
 
 SUBMIT = {Decision.ALLOW: (Action.ADMIT, 202), Decision.DENY: (Action.REJECT, 403),
           Decision.THROTTLE: (Action.THROTTLE, 429), Decision.REQUIRE_HUMAN: (Action.HOLD, 202)}
@@ -46,7 +47,7 @@ def holders(tmp_path_factory: Any) -> dict[tuple[FailMode, FailMode], Any]:
     return _holders(tmp_path_factory.mktemp("property-bundles"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(request=st.sampled_from(REQUESTS), attempt=st.integers(1, 8))
 def test_an_available_policy_decides_the_action(
     holders: dict[tuple[FailMode, FailMode], Any], request: tuple[Any, Any, Any],
@@ -65,7 +66,7 @@ def test_an_available_policy_decides_the_action(
             verdict, False, verdict.tier, verdict.fail_mode)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(modes=st.tuples(st.sampled_from(FailMode), st.sampled_from(FailMode)),
        tier=st.sampled_from(TierName), env=st.sampled_from(["production", "staging", "qa"]),
        opened=st.sets(st.sampled_from(TierName)), expired=st.booleans(),

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dualgate.runtime import load_bundle
 from dualgate.runtime.gates import BundleHolder, ReloadOutcome
+from tests.profiles import examples
 from tests.test_holder import hash_of, infra_bytes, payments_bytes
 
 _REVISIONS = range(4)
@@ -31,7 +32,7 @@ _OPERATIONS = st.lists(st.one_of(
 ), max_size=25)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_OPERATIONS)
 def test_reloads_and_rollbacks_keep_the_holder_consistent(
         operations: list[tuple[str, object]]) -> None:

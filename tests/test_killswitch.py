@@ -17,13 +17,14 @@ from dualgate.compiler.reference import pattern_matches
 from dualgate.runtime.gates import KILL_SWITCH, BundleHolder, KillSwitchError
 from dualgate.runtime.gates.killswitch import KillSwitches, compile_pattern, parse_kill_file
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import SEGMENTS, topic_patterns
 from tests.test_holder import NOON, Clock, infra_bytes
 
 _TOPICS = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=6).map(".".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(topic_patterns(max_segments=5), _TOPICS)
 def test_patterns_match_as_the_reference_interpreter_reads_the_design(
         pattern: ir.TopicPattern, topic: str) -> None:

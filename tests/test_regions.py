@@ -36,13 +36,14 @@ from dualgate.compiler.regions import CidrAtom, CidrAtoms, RegionSpace, build_to
 from dualgate.compiler.regions.bits import bit_indices
 from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName, is_valid_topic
+from tests.profiles import examples
 from tests.strategies import networks
 
 #: Literals of the drawn patterns; "x" is also the automaton's own "other" segment.
 _LITERALS = ("a", "b", "x")
 _FRESH = ("fresh", "other-2")
 
-PROPERTY = settings(max_examples=150, deadline=None,
+PROPERTY = settings(max_examples=examples(150), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -38,6 +38,7 @@ from dualgate.compiler.review.replay import parse_log, replay
 from dualgate.compiler.review.verdict import Finding, change_findings, unused_waivers
 from dualgate.compiler.review.waiver_regions import WaiverRegions, change_key
 from dualgate.runtime.vocabulary import Decision, TierName
+from tests.profiles import examples
 from tests.strategies import colliding_policies
 from tests.test_diff_oracle import NOW as ORACLE_NOW
 from tests.test_diff_oracle import policy_pairs, universe
@@ -230,7 +231,7 @@ requests = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(requests, max_size=30))
 def test_replay_counts_match_the_reference_interpreter(logged: list[Request]) -> None:
     assert BASE is not None and HEAD is not None
@@ -282,7 +283,7 @@ def test_at_most_ten_annotations_per_level_then_a_summary() -> None:
     assert len(render_annotations(many[13:]).splitlines()) == 11
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.text(max_size=200), max_size=60), st.integers(min_value=300, max_value=4000))
 def test_markdown_is_cut_under_the_cap_with_a_note(lines: list[str], limit: int) -> None:
     text = cap(lines, limit)
@@ -323,7 +324,7 @@ def waiver_sets(draw: st.DrawFn, policy: str) -> list[Waiver]:
     ]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(colliding_policies(), colliding_policies(), LEVEL_RULES, st.data())
 def test_findings_follow_levels_and_waivers_only_lift_soft_blocks(
     base: Policy, head: Policy, configured: tuple[LevelRule, ...], data: st.DataObject,
@@ -360,7 +361,7 @@ def test_findings_follow_levels_and_waivers_only_lift_soft_blocks(
     assert unused == {w.id for w in waivers} - {f.waiver for f in waived}
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(policy_pairs(), WAIVER_TOPICS.filter(lambda text: text is not None))
 def test_a_waiver_topic_covers_a_change_exactly_when_it_matches_all_its_requests(
     pair: tuple[Policy, Policy], text: str,

@@ -25,6 +25,7 @@ from dualgate.runtime import (
     load_bundle,
 )
 from dualgate.runtime.explain import explain
+from tests.profiles import examples
 from tests.strategies import colliding_policies
 from tests.test_runtime_differential import Pools
 
@@ -209,7 +210,7 @@ def test_one_bundle_serves_many_threads_alike() -> None:
     ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_explanations_name_the_rule_that_decides(policy: ir.Policy) -> None:
     """``explain`` re-evaluates the rules from their conditions; it finds the deciding rule
@@ -233,7 +234,7 @@ def test_explanations_name_the_rule_that_decides(policy: ir.Policy) -> None:
             assert len(explanation.checks) == len(policy.rules)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(colliding_policies())
 def test_the_tier_of_a_topic_is_the_reference_tier(policy: ir.Policy) -> None:
     """``tier_of`` gives the reference interpreter's tier for every valid topic, the tier

@@ -26,6 +26,7 @@ from dualgate.runtime import BundleError, load_bundle
 from dualgate.runtime.bundle import Bundle
 from dualgate.runtime.bundle_format import serialize
 from dualgate.runtime.vocabulary import TierName
+from tests.profiles import examples
 from tests.strategies import COLLIDING_NOW, colliding_policies, policies
 
 NOW = COLLIDING_NOW
@@ -130,14 +131,15 @@ def policy_and_requests(draw: st.DrawFn, policy_strategy: Any) -> tuple[ir.Polic
     return policy, requests
 
 
-DIFFERENTIAL = settings(max_examples=300, deadline=None,
+DIFFERENTIAL = settings(max_examples=examples(300), deadline=None,
                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 #: Seeded requests per example, on top of the drawn ones.
 BULK = 240
 #: The comparisons each property must make: 300 + 200 examples x ~250 requests, less the
-#: policies refused for opening the high tier, is well over 100,000 in all.
-COLLIDING_COMPARISONS = 60_000
-SHARED_COMPARISONS = 40_000
+#: policies refused for opening the high tier, is well over 100,000 in all (in the default
+#: profile; the profile scales the examples, and so these counts).
+COLLIDING_COMPARISONS = examples(60_000)
+SHARED_COMPARISONS = examples(40_000)
 
 
 def test_runtime_equals_reference_on_colliding_policies() -> None:
@@ -159,7 +161,7 @@ def test_runtime_equals_reference_on_shared_policies() -> None:
     (active and expired, which the fail mode must reflect)."""
     made = 0
 
-    @settings(DIFFERENTIAL, max_examples=200)
+    @settings(DIFFERENTIAL, max_examples=examples(200))
     @given(policy_and_requests(policies(max_rules=8, max_overrides=2)), st.integers(min_value=0))
     def prop(case: tuple[ir.Policy, list[Request]], seed: int) -> None:
         nonlocal made
@@ -170,7 +172,7 @@ def test_runtime_equals_reference_on_shared_policies() -> None:
     assert made >= SHARED_COMPARISONS, made
 
 
-@settings(DIFFERENTIAL, max_examples=60)
+@settings(DIFFERENTIAL, max_examples=examples(60))
 @given(colliding_policies())
 def test_a_bundle_loaded_from_bytes_or_a_document_decides_the_same(policy: ir.Policy) -> None:
     """Bytes on disk, the parsed document and the compiler's own dict give one bundle."""
@@ -186,7 +188,7 @@ def test_a_bundle_loaded_from_bytes_or_a_document_decides_the_same(policy: ir.Po
         assert from_bytes.decide(*request) == from_dict.decide(*request)
 
 
-@settings(DIFFERENTIAL, max_examples=40)
+@settings(DIFFERENTIAL, max_examples=examples(40))
 @given(colliding_policies())
 def test_compilation_is_deterministic(policy: ir.Policy) -> None:
     """The same policy gives byte-identical bundles."""

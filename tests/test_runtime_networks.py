@@ -22,6 +22,7 @@ from dualgate.compiler.networks import NetworkError
 from dualgate.compiler.networks import parse_network as reference_parse
 from dualgate.runtime.networks import mask, parse_network
 from tests.imports import imported_after
+from tests.profiles import examples
 
 Parsed = tuple[int, int, int] | None
 
@@ -240,13 +241,13 @@ DIFFERENTIAL = settings(deadline=None, suppress_health_check=[HealthCheck.too_sl
 BATCH = 20
 
 
-@settings(DIFFERENTIAL, max_examples=2500)
+@settings(DIFFERENTIAL, max_examples=examples(2500))
 @given(near_valid_networks())
 def test_agrees_with_the_reference_on_near_valid_networks(text: str) -> None:
     assert parse_network(text) == reference(text)
 
 
-@settings(DIFFERENTIAL, max_examples=1000)
+@settings(DIFFERENTIAL, max_examples=examples(1000))
 @given(st.integers(0, 2**64))
 def test_agrees_with_the_reference_on_batches_of_near_valid_networks(seed: int) -> None:
     """The same generator as above, seeded: ``BATCH`` strings for one Hypothesis draw."""
@@ -256,7 +257,7 @@ def test_agrees_with_the_reference_on_batches_of_near_valid_networks(seed: int) 
         assert parse_network(text) == reference(text), text
 
 
-@settings(DIFFERENTIAL, max_examples=2000)
+@settings(DIFFERENTIAL, max_examples=examples(2000))
 @given(printed_networks())
 def test_agrees_with_the_reference_on_printed_networks(text: str) -> None:
     expected = reference(text)
@@ -264,7 +265,7 @@ def test_agrees_with_the_reference_on_printed_networks(text: str) -> None:
     assert expected is not None or "/" in text or "%" in text  # a printed address is valid
 
 
-@settings(DIFFERENTIAL, max_examples=2000)
+@settings(DIFFERENTIAL, max_examples=examples(2000))
 @given(st.one_of(
     st.text(alphabet=_NETWORK_ALPHABET, max_size=45),
     st.text(max_size=20),
@@ -273,14 +274,14 @@ def test_agrees_with_the_reference_on_random_text(text: str) -> None:
     assert parse_network(text) == reference(text)
 
 
-@settings(DIFFERENTIAL, max_examples=300)
+@settings(DIFFERENTIAL, max_examples=examples(300))
 @given(st.integers(0, 2**32 - 1), st.integers(0, 32))
 def test_mask_keeps_exactly_the_first_bits_ipv4(value: int, length: int) -> None:
     expected = ipaddress.IPv4Network((value, length), strict=False).network_address
     assert mask(value, 4, length) == int(expected)
 
 
-@settings(DIFFERENTIAL, max_examples=300)
+@settings(DIFFERENTIAL, max_examples=examples(300))
 @given(st.integers(0, 2**128 - 1), st.integers(0, 128))
 def test_mask_keeps_exactly_the_first_bits_ipv6(value: int, length: int) -> None:
     expected = ipaddress.IPv6Network((value, length), strict=False).network_address

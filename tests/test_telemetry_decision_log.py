@@ -26,6 +26,7 @@ from dualgate.runtime.telemetry import (
     parse_entry,
 )
 from dualgate.runtime.telemetry.metrics import DECISION_LOGS_DROPPED
+from tests.profiles import examples
 
 
 def entry(number: int, *, bypass: bool = False) -> dict[str, object]:
@@ -170,7 +171,7 @@ def test_format_timestamp_is_rfc3339_utc_with_microseconds() -> None:
     assert format_timestamp(1764581400.000001) == "2025-12-01T09:30:00.000001Z"
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.floats(min_value=0, max_value=4102444800, allow_nan=False))
 def test_format_timestamp_round_trips_to_the_microsecond(seconds: float) -> None:
     text = format_timestamp(seconds)

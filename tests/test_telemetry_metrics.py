@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dualgate.runtime.telemetry import GateMetrics
 from dualgate.runtime.telemetry import metrics as names
 from dualgate.runtime.telemetry.metrics import MAX_LABEL_VALUES, NONE, OTHER
+from tests.profiles import examples
 
 try:
     import prometheus_client
@@ -167,7 +168,7 @@ def test_odd_label_values_are_counted_never_raised_on(use_prometheus: bool) -> N
     }
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=3 * MAX_LABEL_VALUES))
 def test_label_values_are_bounded_and_counts_add_up(envs: list[str]) -> None:
     metrics = GateMetrics(use_prometheus=False)

@@ -15,6 +15,7 @@ from dualgate.compiler.cli.main import cli
 from dualgate.compiler.testing import load_test_file
 from dualgate.compiler.testing.adding import add_case
 from dualgate.compiler.testing.model import CaseRequest
+from tests.profiles import examples
 
 POLICY = """\
 policy shop
@@ -250,7 +251,7 @@ _ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min
                     max_size=12)
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(topic=_ANY_TEXT, env=_ANY_TEXT, cidr=st.none() | _ANY_TEXT, name=_ANY_TEXT)
 def test_any_request_round_trips_through_the_appended_text(

@@ -23,6 +23,7 @@ from dualgate.compiler.diagnostics import sort_diagnostics
 from dualgate.compiler.testing import load_test_file, run_suite
 from dualgate.compiler.testing.loading import load_test_bytes
 from dualgate.schemas import load_schema
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "policy_tests"
@@ -146,7 +147,7 @@ _VALID = ("policy: p.policy\nnow: '2026-01-01T00:00:00Z'\ncases:\n  - name: c\n"
           "    expect: {decision: deny, rule: null, tier: low}\n    source: S\n")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(
     st.binary(max_size=200),
     st.builds(lambda cut, junk: (_VALID[:cut] + junk + _VALID[cut:]).encode(),

@@ -24,6 +24,7 @@ from dualgate.compiler.raising import raise_policy
 from dualgate.compiler.reference import Evaluation, Request, evaluate
 from dualgate.compiler.testing import run_suite
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import SEGMENTS, colliding_policies, networks, policies
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -82,7 +83,7 @@ def mutated(expect: dict[str, Any], key: str, policy: ir.Policy) -> Any:
     return next(v for v in choices[key] if v != expect[key])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(policy_and_requests(), st.data())
 def test_cases_from_the_reference_pass_and_one_mutation_fails(
         drawn: tuple[ir.Policy, list[Request]], data: st.DataObject) -> None:
@@ -113,7 +114,7 @@ def test_cases_from_the_reference_pass_and_one_mutation_fails(
         assert results[target].mismatched == (key,)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(colliding_policies())
 def test_witness_cases_cover_every_region_and_every_deciding_rule(policy: ir.Policy) -> None:
     # The runtime refuses a bundle with an override on the high tier (the test above).
