@@ -23,7 +23,7 @@ from dualgate.compiler import reference
 from dualgate.compiler.backend import compile_loaded, compile_policy
 from dualgate.compiler.backend.signing import generate_key_pair, sign_bundle
 from dualgate.compiler.frontend.loader import load_policy, load_policy_text
-from dualgate.runtime import BundleError, TierName, load_bundle
+from dualgate.runtime import BundleError, load_bundle
 from dualgate.runtime.bundle_format import (
     CONTENT_KEY,
     content_hash,

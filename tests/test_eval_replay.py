@@ -182,7 +182,7 @@ def _lines(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.skipif(evaluate._fast_loads is None, reason="orjson is not installed")
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_lines())
 def test_a_line_reads_the_same_with_orjson_as_with_the_standard_library(raw: bytes) -> None:
     """orjson only speeds the reading up: every line, valid or not, gives the same request

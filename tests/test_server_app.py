@@ -22,6 +22,7 @@ from dualgate.runtime.gates import BundleHolder, reload_metrics
 from dualgate.runtime.telemetry import CallableSink, DecisionLog, GateMetrics, parse_entry
 from dualgate.server import DecisionService, create_app
 from tests.gates_support import POLICY_REWORDED, Clock, bundle_bytes
+from tests.profiles import examples
 
 REQUESTS = [
     {"topic": "payments.refund", "env": "staging"},
@@ -245,7 +246,7 @@ _JSON = st.recursive(
     max_leaves=12)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.one_of(st.binary(max_size=64), _JSON.map(lambda v: json.dumps(v).encode())))
 def test_no_body_causes_a_server_error(shared_client: Any, body: bytes) -> None:
     for path in ("/v1/decide", "/v1/decide/batch"):
@@ -260,7 +261,7 @@ def test_no_body_causes_a_server_error(shared_client: Any, body: bytes) -> None:
             assert len(document["results"]) == len(json.loads(body)["requests"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(topic=st.text(max_size=12), env=st.text(max_size=10),
        cidr=st.none() | st.text(max_size=12))
 def test_any_string_request_is_decided_as_the_runtime_decides(
