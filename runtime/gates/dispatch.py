@@ -43,24 +43,25 @@ from dualgate.runtime.gates.gate import (
     POLICY_UNAVAILABLE,
     RETRIES_EXHAUSTED,
     Action,
+    Answer,
     Decider,
+    Fallback,
     GateCore,
     GateResult,
     hold_request,
     new_result,
 )
-from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder
+from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
-from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
+from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import Decision, FailMode
 
 GATE = "dispatch"
-_MAX_CACHED_RESULTS = 4096
 #: 2 ** this is the largest backoff factor: beyond it ``backoff_max`` applies anyway.
 _MAX_DOUBLINGS = 62
 
 
-class DispatchGate:
+class DispatchGate(GateCore):
     """Gate B (see the module docstring). Safe to share between threads.
 
     ``approvals`` verifies tokens (without it every token is refused as
@@ -69,6 +70,8 @@ class DispatchGate:
     A requeue waits ``backoff_base * 2 ** (attempt - 1)`` seconds, at most
     ``backoff_max``. ``decider`` and ``fail_modes`` as for ``SubmitGate``.
     """
+
+    GATE = GATE
 
     def __init__(self, holder: BundleHolder, *, decider: Decider | None = None,
                  fail_modes: FailModes | None = None,
@@ -80,8 +83,8 @@ class DispatchGate:
                  decision_log: DecisionLog | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts is at least 1")
-        self.core = GateCore(GATE, holder, decider=decider, fail_modes=fail_modes,
-                             metrics=metrics, decision_log=decision_log)
+        super().__init__(holder, decider=decider, fail_modes=fail_modes, metrics=metrics,
+                         decision_log=decision_log)
         self.approvals = approvals
         self.used_tokens: UsedTokens = MemoryUsedTokens() if used_tokens is None \
             else used_tokens
@@ -93,65 +96,63 @@ class DispatchGate:
                                        None)
         self._invalid_attempt = GateResult(Action.REJECT, None, False, INVALID_ATTEMPT, None,
                                            None, None)
-        self._results: dict[int, tuple[Verdict, GateResult]] = {}
 
     def check(self, topic: object, env: object, cidr: object = None, *, job_id: object,
               job_hash: object, attempt: object = 1,
               approval: ApprovalToken | str | None = None) -> GateResult:
         """The gate's answer on one job; never raises on request data."""
-        core = self.core
-        if core.metrics is not None:
-            core.metrics.job_received(GATE)
-        if type(job_id) is not str or type(job_hash) is not str or not job_id \
-                or not job_hash:  # each a non-empty plain string
-            core.record(self._invalid_job, None, job_id=job_id, topic=topic, env=env,
-                        cidr=cidr)
-            return self._invalid_job
         if type(attempt) is not int or attempt < 1:
-            core.record(self._invalid_attempt, None, job_id=job_id, topic=topic, env=env,
-                        cidr=cidr)
-            return self._invalid_attempt
-        try:
-            verdict, active = core.decide(topic, env, cidr)
-        except Exception as error:
-            return self._unavailable(error, attempt, job_id=job_id, topic=topic,
-                                     env=env, cidr=cidr)
-        if verdict.reason == EVALUATION_ERROR:
-            return self._unavailable(None, attempt, job_id=job_id, topic=topic,
-                                     env=env, cidr=cidr)
-        core.last_bundle = active
-        decision = verdict.decision
-        if decision is Decision.REQUIRE_HUMAN:
-            result = self._approval(verdict, str(job_id), str(job_hash), topic=topic,
-                                    env=env, approval=approval)
-        elif decision is Decision.THROTTLE:
-            result = new_result((Action.REQUEUE, verdict, False, verdict.reason,
-                                 verdict.tier, verdict.fail_mode, verdict.bundle, None, None,
-                                 self.backoff(attempt), None, None, None, False))
-        else:
-            # allow and deny depend on the verdict alone, a shared object: built once.
-            cached = self._results.get(id(verdict))
-            if cached is not None and cached[0] is verdict:
-                result = cached[1]
-            else:
-                result = self._final(verdict)
-        if core.recording:
-            core.record(result, active, job_id=job_id, topic=topic, env=env, cidr=cidr)
-        return result
+            if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                    or not job_hash:  # the job is checked first
+                return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
+                                   cidr=cidr)
+            return self.refuse(self._invalid_attempt, job_id=job_id, topic=topic, env=env,
+                               cidr=cidr)
+        return self._check(topic, env, cidr, job_id, job_hash, attempt, approval)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before offering the job again after ``attempt``."""
         factor: int = 2 ** min(attempt - 1, _MAX_DOUBLINGS)
         return min(self.backoff_max, self.backoff_base * factor)
 
-    def _final(self, verdict: Verdict) -> GateResult:
-        action = Action.DISPATCH if verdict.decision is Decision.ALLOW else Action.REJECT
-        result = GateResult(action, verdict, False, verdict.reason, verdict.tier,
-                            verdict.fail_mode, verdict.bundle)
-        if len(self._results) >= _MAX_CACHED_RESULTS:
-            self._results.clear()
-        self._results[id(verdict)] = (verdict, result)
-        return result
+    def template(self, verdict: Verdict) -> tuple[GateResult, bool]:
+        decision = verdict.decision
+        common = (verdict, False, verdict.reason, verdict.tier, verdict.fail_mode,
+                  verdict.bundle)
+        if decision is Decision.REQUIRE_HUMAN:
+            # Dispatched or held by the job's approval; mostly held for want of one.
+            return GateResult(Action.HOLD, verdict, False, Refusal.REQUIRED.value,
+                              verdict.tier, verdict.fail_mode, verdict.bundle), True
+        if decision is Decision.THROTTLE:
+            # The backoff grows with the job's attempts.
+            return GateResult(Action.REQUEUE, *common), True
+        action = Action.DISPATCH if decision is Decision.ALLOW else Action.REJECT
+        return GateResult(action, *common), False
+
+    def job_result(self, answer: Answer, *, job_id: str, job_hash: str, topic: object,
+                   env: object, attempt: int,
+                   approval: ApprovalToken | str | None) -> GateResult:
+        verdict = answer.verdict
+        if verdict.decision is Decision.THROTTLE:
+            return new_result((Action.REQUEUE, verdict, False, verdict.reason, verdict.tier,
+                               verdict.fail_mode, verdict.bundle, None, None,
+                               self.backoff(attempt), None, None, None, False))
+        return self._approval(verdict, job_id, job_hash, topic=topic, env=env,
+                              approval=approval)
+
+    def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
+        active = fallback.bundle
+        bundle = None if active is None else active.content_hash
+        if fallback.fail_mode is FailMode.OPEN:
+            return GateResult(Action.DISPATCH, None, True, POLICY_UNAVAILABLE, fallback.tier,
+                              FailMode.OPEN, bundle, cause=fallback.cause,
+                              overridden=fallback.overridden)
+        if attempt < self.max_attempts:
+            return GateResult(Action.REQUEUE, None, False, POLICY_UNAVAILABLE, fallback.tier,
+                              FailMode.CLOSED, bundle, backoff=self.backoff(attempt),
+                              cause=fallback.cause)
+        return GateResult(Action.REJECT, None, False, RETRIES_EXHAUSTED, fallback.tier,
+                          FailMode.CLOSED, bundle, cause=fallback.cause)
 
     def _approval(self, verdict: Verdict, job_id: str, job_hash: str, *, topic: object,
                   env: object, approval: ApprovalToken | str | None) -> GateResult:
@@ -196,24 +197,3 @@ class DispatchGate:
         if claim is Claim.CLAIMED:
             return token, None
         return token, Refusal.REUSED if claim is Claim.REUSED else Refusal.STORE_FULL
-
-    def _unavailable(self, error: BaseException | None, attempt: int, *, job_id: object,
-                     topic: object, env: object, cidr: object) -> GateResult:
-        core = self.core
-        fallback = core.fallback(error, topic, env)
-        active: ActiveBundle | None = fallback.bundle
-        bundle = None if active is None else active.content_hash
-        if fallback.fail_mode is FailMode.OPEN:
-            result = GateResult(Action.DISPATCH, None, True, POLICY_UNAVAILABLE, fallback.tier,
-                                FailMode.OPEN, bundle, cause=fallback.cause,
-                                overridden=fallback.overridden)
-        elif attempt < self.max_attempts:
-            result = GateResult(Action.REQUEUE, None, False, POLICY_UNAVAILABLE, fallback.tier,
-                                FailMode.CLOSED, bundle, backoff=self.backoff(attempt),
-                                cause=fallback.cause)
-        else:
-            result = GateResult(Action.REJECT, None, False, RETRIES_EXHAUSTED, fallback.tier,
-                                FailMode.CLOSED, bundle, cause=fallback.cause)
-        core.record(result, active, job_id=job_id, topic=topic, env=env,
-                    cidr=cidr)
-        return result
