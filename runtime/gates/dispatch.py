@@ -59,6 +59,7 @@ from dualgate.runtime.vocabulary import Decision, FailMode
 GATE = "dispatch"
 #: 2 ** this is the largest backoff factor: beyond it ``backoff_max`` applies anyway.
 _MAX_DOUBLINGS = 62
+_APPROVAL_REQUIRED = Refusal.REQUIRED.value
 
 
 class DispatchGate(GateCore):
@@ -121,7 +122,7 @@ class DispatchGate(GateCore):
                   verdict.bundle)
         if decision is Decision.REQUIRE_HUMAN:
             # Dispatched or held by the job's approval; mostly held for want of one.
-            return GateResult(Action.HOLD, verdict, False, Refusal.REQUIRED.value,
+            return GateResult(Action.HOLD, verdict, False, _APPROVAL_REQUIRED,
                               verdict.tier, verdict.fail_mode, verdict.bundle), True
         if decision is Decision.THROTTLE:
             # The backoff grows with the job's attempts.
@@ -137,6 +138,11 @@ class DispatchGate(GateCore):
             return new_result((Action.REQUEUE, verdict, False, verdict.reason, verdict.tier,
                                verdict.fail_mode, verdict.bundle, None, None,
                                self.backoff(attempt), None, None, None, False))
+        if approval is None:  # the common hold: no token came with the job
+            return new_result((Action.HOLD, verdict, False, _APPROVAL_REQUIRED, verdict.tier,
+                               verdict.fail_mode, verdict.bundle, None, None, None,
+                               hold_request(verdict, job_id, job_hash, topic, env), None,
+                               None, False))
         return self._approval(verdict, job_id, job_hash, topic=topic, env=env,
                               approval=approval)
 
