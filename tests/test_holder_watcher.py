@@ -3,12 +3,14 @@ with ETag / If-None-Match and 304, a failing server and backoff, a prompt stop."
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -236,6 +238,23 @@ def test_stop_ends_a_waiting_watcher_at_once(tmp_path: Path) -> None:
     holder.start(interval=3600)  # it can be started again
     holder.stop(timeout=5)
     assert holder.watching is False
+
+
+def test_a_holder_dropped_without_stop_ends_its_watcher(tmp_path: Path) -> None:
+    source = tmp_path / "infra.bundle.json"
+    source.write_bytes(infra_bytes())
+    reloads: list[ReloadResult] = []
+    holder = BundleHolder(source, on_reload=reloads.append)
+    holder.start(interval=0.02, jitter=0)
+    assert _eventually(lambda: len(reloads) >= 2)  # the watcher reloaded
+    thread = holder._thread
+    assert thread is not None and thread.is_alive()
+    gone = weakref.ref(holder)
+    del holder
+    gc.collect()
+    assert gone() is None  # the watcher does not keep it alive
+    thread.join(timeout=5)
+    assert not thread.is_alive()
 
 
 def test_the_watcher_rejects_a_bad_schedule(tmp_path: Path) -> None:
