@@ -85,11 +85,20 @@ def per_call(run: Callable[[], None], calls: int, repeat: int,
 
 
 def check_loop(check: Callable[..., Any], batch: Sequence[Request], passes: int,
-               **job: Any) -> Callable[[], None]:
-    def run() -> None:
-        for _ in range(passes):
-            for topic, env, cidr in batch:
-                check(topic, env, cidr, job_id="job-1", job_hash="sha256:1", **job)
+               attempt: int | None = None) -> Callable[[], None]:
+    """A pass loop calling ``check`` as a gateway (``attempt`` None) or a scheduler
+    would: the arguments spelled out, no ``**`` unpacking in the loop."""
+    if attempt is None:
+        def run() -> None:
+            for _ in range(passes):
+                for topic, env, cidr in batch:
+                    check(topic, env, cidr, job_id="job-1", job_hash="sha256:1")
+    else:
+        def run() -> None:
+            for _ in range(passes):
+                for topic, env, cidr in batch:
+                    check(topic, env, cidr, job_id="job-1", job_hash="sha256:1",
+                          attempt=attempt)
     return run
 
 
@@ -126,24 +135,25 @@ def measure(args: argparse.Namespace, directory: Path) -> tuple[list[Row], dict[
     row("`Bundle.decide` (bare)", decide_loop(bundle.decide, batch, passes))
     row("`BundleHolder.decide`", decide_loop(holder.decide, batch, passes))
     logs: list[DecisionLog] = []
-    for name, gate_class, job in (("SubmitGate", SubmitGate, {}),
-                                  ("DispatchGate", DispatchGate, {"attempt": 1})):
+    gate_classes: tuple[tuple[str, Any, int | None], ...] = (
+        ("SubmitGate", SubmitGate, None), ("DispatchGate", DispatchGate, 1))
+    for name, gate_class, attempt in gate_classes:
         row(f"`{name}.check`, no telemetry",
-            check_loop(gate_class(holder, fail_modes=modes).check, batch, passes, **job))
+            check_loop(gate_class(holder, fail_modes=modes).check, batch, passes, attempt))
         plain = GateMetrics(use_prometheus=False)
         row(f"`{name}.check`, plain metrics",
             check_loop(gate_class(holder, fail_modes=modes, metrics=plain).check, batch,
-                       passes, **job))
+                       passes, attempt))
         prometheus = GateMetrics(use_prometheus=True)
         row(f"`{name}.check`, prometheus metrics",
             check_loop(gate_class(holder, fail_modes=modes, metrics=prometheus).check,
-                       batch, passes, **job))
+                       batch, passes, attempt))
         log = DecisionLog(CallableSink(lambda _line: None), metrics=prometheus,
                           max_queue=calls * 4)
         logs.append(log)
         gate = gate_class(holder, fail_modes=modes, metrics=prometheus, decision_log=log)
         row(f"`{name}.check`, prometheus metrics + decision log",
-            check_loop(gate.check, batch, passes, **job), log)
+            check_loop(gate.check, batch, passes, attempt), log)
 
     # Per decision kind and for a bypass, with everything on (submit gate).
     metrics = GateMetrics(use_prometheus=True)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from dualgate.runtime.telemetry import (
     StdoutSink,
     decision_stamp,
     format_timestamp,
+    format_timestamp_ns,
     parse_entry,
 )
 from dualgate.runtime.telemetry.decision_log import (
@@ -186,6 +187,13 @@ def test_format_timestamp_round_trips_to_the_microsecond(seconds: float) -> None
     assert abs(parsed.timestamp() - seconds) <= 1e-6 + 1e-9 * seconds
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 253402300799 * 10**9 + 999_999_999))
+def test_format_timestamp_ns_cuts_to_the_microsecond(nanoseconds: int) -> None:
+    expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000)
+    assert format_timestamp_ns(nanoseconds) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def test_decision_ids_are_unique_across_threads() -> None:
     ids: list[str] = []
 
@@ -338,9 +346,9 @@ def lines_of(record: Callable[[DecisionLog], None]) -> tuple[list[str], dict[str
 
 @settings(max_examples=150, deadline=None)
 @given(shared=SHARED, request=st.tuples(VALUES, VALUES, VALUES, VALUES),
-       stamp=st.floats(0, 4e9))
+       stamp=st.integers(0, 4 * 10**18))
 def test_record_decision_writes_the_line_record_writes_for_the_same_entry(
-    shared: tuple[object, ...], request: tuple[object, ...], stamp: float,
+    shared: tuple[object, ...], request: tuple[object, ...], stamp: int,
 ) -> None:
     """The writer's line from cached shared fields is byte for byte the line the same
     entry as a dict gives, odd values and unencodable ones (a NaN) included: written
@@ -354,9 +362,10 @@ def test_record_decision_writes_the_line_record_writes_for_the_same_entry(
             log.record_decision(shared, job_id, topic, env, cidr) for _ in range(2)])
     ids = [json.loads(line)["decision_id"] for line in fast]
     assert len(set(ids)) == len(ids)
+    assert {json.loads(line)["timestamp"] for line in fast} <= {format_timestamp_ns(stamp)}
     values = dict(zip(SHARED_FIELDS, shared, strict=True))
     values.update(zip(REQUEST_FIELDS, request, strict=True))
-    entries = [{"timestamp": stamp, "decision_id": decision_id,
+    entries = [{"timestamp": format_timestamp_ns(stamp), "decision_id": decision_id,
                 **{key: values[key] for key in DECISION_FIELDS}} for decision_id in ids]
     slow, slow_dropped = lines_of(lambda log: [log.record(e) for e in entries])
     assert fast == slow
@@ -479,6 +488,23 @@ def test_the_rotating_file_sink_counts_only_whole_lines_of_a_failed_write(
     sink._file = short  # type: ignore[assignment]
     assert sink.write_lines(["aaaaaaa", "bbbbbbb", "ccccccc", "ddddddd"]) == 3
     assert short.data == b"aaaaaaa\nbbbbbbb\nccccccc\nd"
+
+
+def test_a_function_sink_refuses_exactly_the_lines_its_function_raises_on() -> None:
+    taken: list[str] = []
+
+    def take(line: str) -> None:
+        if json.loads(line)["job_id"] in ("job-2", "job-5"):
+            raise ValueError("no")
+        taken.append(line)
+
+    log = DecisionLog(CallableSink(take), flush_interval=3600)
+    for number in range(8):
+        log.record(entry(number))
+    log.close()
+    assert jobs(taken) == ["job-0", "job-1", "job-3", "job-4", "job-6", "job-7"]
+    assert log.stats()["dropped"]["sink-error"] == 2
+    assert log.stats()["written"] == 6
 
 
 def test_the_stdout_sink_writes_a_batch(capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,6 +48,7 @@ from dualgate.runtime.gates.gate import (
     Fallback,
     GateCore,
     GateResult,
+    held,
     hold_request,
     new_result,
 )
@@ -130,8 +131,8 @@ class DispatchGate(GateCore):
         action = Action.DISPATCH if decision is Decision.ALLOW else Action.REJECT
         return GateResult(action, *common), False
 
-    def job_result(self, answer: Answer, *, job_id: str, job_hash: str, topic: object,
-                   env: object, attempt: int,
+    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
+                   job_hash: str, topic: object, env: object, attempt: int,
                    approval: ApprovalToken | str | None) -> GateResult:
         verdict = answer.verdict
         if verdict.decision is Decision.THROTTLE:
@@ -139,10 +140,7 @@ class DispatchGate(GateCore):
                                verdict.fail_mode, verdict.bundle, None, None,
                                self.backoff(attempt), None, None, None, False))
         if approval is None:  # the common hold: no token came with the job
-            return new_result((Action.HOLD, verdict, False, _APPROVAL_REQUIRED, verdict.tier,
-                               verdict.fail_mode, verdict.bundle, None, None, None,
-                               hold_request(verdict, job_id, job_hash, topic, env), None,
-                               None, False))
+            return held(answer.template, job_id, job_hash, topic, env)
         return self._approval(verdict, job_id, job_hash, topic=topic, env=env,
                               approval=approval)
 

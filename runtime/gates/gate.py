@@ -113,10 +113,14 @@ class GateResult(NamedTuple):
         }
 
 
+#: Builds a named tuple from a tuple of all its fields, without the named tuple's
+#: Python-level ``__new__`` (a third of a check's cost on the hold path).
+_new = tuple.__new__
+
+
 def new_result(fields: tuple[object, ...]) -> GateResult:
-    """A ``GateResult`` of all its fields in order, built without the named tuple's
-    Python-level ``__new__`` (a third of a check's cost on the hold path)."""
-    return tuple.__new__(GateResult, fields)
+    """A ``GateResult`` of all its fields in order, built as ``_new`` builds it."""
+    return _new(GateResult, fields)
 
 
 class Decider(Protocol):
@@ -197,8 +201,8 @@ class GateCore:
         the result is built per job instead."""
         raise NotImplementedError
 
-    def job_result(self, answer: Answer, *, job_id: str, job_hash: str, topic: object,
-                   env: object, attempt: int,
+    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
+                   job_hash: str, topic: object, env: object, attempt: int,
                    approval: ApprovalToken | str | None) -> GateResult:
         """The result for one job of an answer whose result is built per job."""
         raise NotImplementedError
@@ -234,9 +238,8 @@ class GateCore:
         self.last_bundle = active
         _verdict, _active, result, step, shared, template = answer
         if result is None:
-            result = self.job_result(answer, job_id=job_id, job_hash=job_hash,
-                                     topic=topic, env=env, attempt=attempt,
-                                     approval=approval)
+            result = self.job_result(answer, job_id, job_hash, topic, env, attempt,
+                                     approval)
             if result[0] is not template[0] or result[3] != template[3]:
                 # Another action or reason than the template's: counted on its own.
                 if self.recording:
@@ -382,9 +385,19 @@ class GateCore:
 def hold_request(verdict: Verdict, job_id: str, job_hash: str, topic: object,
                  env: object) -> ApprovalRequest:
     """What to approve for a hold: the job, the bundle that decided and its rule."""
-    binding = (job_hash, verdict.bundle, verdict.rule, str(topic), str(env))
-    return tuple.__new__(ApprovalRequest, (
-        job_id, tuple.__new__(Binding, binding)))
+    binding = (job_hash, verdict.bundle, verdict.rule,
+               topic if type(topic) is str else str(topic),
+               env if type(env) is str else str(env))
+    return _new(ApprovalRequest, (job_id, _new(Binding, binding)))
+
+
+def held(template: GateResult, job_id: str, job_hash: str, topic: object,
+         env: object) -> GateResult:
+    """``template`` (a hold on its verdict) with this job's ``approval_request``."""
+    verdict = template[1]
+    assert verdict is not None  # a hold is on a verdict
+    return _new(GateResult, (*template[:10], hold_request(verdict, job_id, job_hash, topic,
+                                                          env), *template[11:]))
 
 
 def _cause(error: BaseException | None) -> str:

@@ -24,8 +24,7 @@ from dualgate.runtime.gates.gate import (
     Fallback,
     GateCore,
     GateResult,
-    hold_request,
-    new_result,
+    held,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -76,14 +75,10 @@ class SubmitGate(GateCore):
                               retry_after=self.retry_after), False
         return GateResult(Action.REJECT, *common, http_status=403), False
 
-    def job_result(self, answer: Answer, *, job_id: str, job_hash: str, topic: object,
-                   env: object, attempt: int,
+    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
+                   job_hash: str, topic: object, env: object, attempt: int,
                    approval: ApprovalToken | str | None) -> GateResult:
-        verdict = answer.verdict
-        request = hold_request(verdict, job_id, job_hash, topic, env)
-        return new_result((Action.HOLD, verdict, False, verdict.reason, verdict.tier,
-                           verdict.fail_mode, verdict.bundle, 202, None, None, request, None,
-                           None, False))
+        return held(answer.template, job_id, job_hash, topic, env)
 
     def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
         active = fallback.bundle

@@ -107,6 +107,17 @@ def format_timestamp(seconds: float) -> str:
     return f"{cached[1]}.{micro:06d}Z"
 
 
+def format_timestamp_ns(nanoseconds: int) -> str:
+    """Unix nanoseconds (``time.time_ns()``) as RFC 3339 UTC with microseconds (the
+    nanoseconds cut, not rounded): ``2026-12-01T09:30:00.000001Z``."""
+    seconds, nanos = divmod(nanoseconds, 1_000_000_000)
+    return f"{_second_text(seconds)}.{nanos // 1000:06d}Z"
+
+
+def _second_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def parse_entry(line: str) -> dict[str, Any]:
     """One decision-log line as a dict; ValueError (a one-line message) when it is not a
     JSON object with string ``topic`` and ``env`` and a string or null ``cidr``."""
@@ -135,7 +146,9 @@ class DecisionLog:
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be positive, not `{flush_interval}`")
         self.sink = sink
-        self.max_queue = max_queue
+        self._max_queue = max_queue
+        #: ``max_queue`` while open, 0 once closed: the hot path's one test.
+        self._limit = max_queue
         self.metrics = metrics
         self.flush_interval = flush_interval
         self._queue: deque[Any] = deque()
@@ -143,7 +156,7 @@ class DecisionLog:
         self._closed = False
         self._close_lock = threading.Lock()
         self._retry: list[str] = []
-        self._fragments: dict[int, tuple[tuple[object, ...], str, str]] = {}
+        self._fragments: dict[int, tuple[tuple[object, ...], str, str, bool]] = {}
         self._waiting: list[threading.Event] = []
         self._written = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
@@ -161,7 +174,7 @@ class DecisionLog:
         try:
             if self._closed:
                 self._drop(CLOSED)
-            elif len(self._queue) < self.max_queue or entry.get("bypass") is True:
+            elif len(self._queue) < self._max_queue or entry.get("bypass") is True:
                 self._queue.append(entry)
             else:
                 self._drop(QUEUE_FULL)
@@ -170,20 +183,26 @@ class DecisionLog:
 
     def record_decision(self, shared: tuple[object, ...], job_id: object, topic: object,
                         env: object, cidr: object) -> None:
-        """Queue one gate decision, stamped now: ``shared`` holds the values of
+        """Queue one gate decision, stamped now (``time.time_ns()``, written as
+        ``format_timestamp_ns`` writes it): ``shared`` holds the values of
         ``SHARED_FIELDS`` in order, the rest are the job's. The line written, with a new
         decision id, is the one ``record`` writes for the same entry; it is built on the
         writer thread, so that the gate's hot path builds one small tuple. ``shared``
         and the values must not be changed afterwards. Never blocks and never raises."""
         queue = self._queue
-        if len(queue) < self.max_queue and not self._closed:
+        if len(queue) < self._limit:
             queue.append((_now(), shared, job_id, topic, env, cidr))
         elif self._closed:
             self._drop(CLOSED)
-        elif shared[_BYPASS] is True:
+        elif _bypass(shared):
             queue.append((_now(), shared, job_id, topic, env, cidr))
         else:
             self._drop(QUEUE_FULL)
+
+    @property
+    def max_queue(self) -> int:
+        """How many entries (bypasses aside) the queue holds before it drops."""
+        return self._max_queue
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every entry recorded before the call is written or counted as
@@ -202,6 +221,7 @@ class DecisionLog:
         with self._close_lock:
             if self._closed:
                 return
+            self._limit = 0
             self._closed = True
         atexit.unregister(self.close)
         self._wake.set()
@@ -234,19 +254,40 @@ class DecisionLog:
         retry, self._retry = self._retry, []
         self._write(retry, [True] * len(retry))
         queue = self._queue
+        fragments = self._fragments
         lines: list[str] = []
         bypasses: list[bool] = []
+        second, second_text = -1, ""  # the second last formatted, with its text
         while queue:
             item = queue.popleft()
-            if isinstance(item, threading.Event):
+            if type(item) is tuple:
+                # A gate's decision: the line from the shared fields' cached JSON, the
+                # time formatted and the strings (nearly every value) escaped inline,
+                # as the encoder escapes them; anything else takes the slow path.
+                try:
+                    stamp, shared, job_id, topic, env, cidr = item
+                    cached = fragments.get(id(shared))
+                    if cached is None or cached[0] is not shared:
+                        cached = self._fragment(shared)
+                    seconds, nanos = divmod(stamp, 1_000_000_000)
+                    if seconds != second:
+                        second, second_text = seconds, _second_text(seconds)
+                    # (str and hex: format specs cost several times as much here.)
+                    encoded: str | None = (
+                        f'{{"timestamp":"{second_text}.{str(1_000_000 + nanos // 1000)[1:]}Z",'
+                        f'"decision_id":"{_id_prefix}{hex(_next_id())[2:]}","gate":{cached[1]},'
+                        f'"job_id":'
+                        f'{_escape(job_id) if type(job_id) is str else _scalar(job_id)},'
+                        f'"topic":{_escape(topic) if type(topic) is str else _scalar(topic)},'
+                        f'"env":{_escape(env) if type(env) is str else _scalar(env)},'
+                        f'"cidr":{_escape(cidr) if type(cidr) is str else _scalar(cidr)},'
+                        f'{cached[2]}}}')
+                    bypass = cached[3]
+                except Exception:
+                    bypass, encoded = self._slow_line(item)
+            elif isinstance(item, threading.Event):
                 self._waiting.append(item)
                 continue
-            if type(item) is tuple:
-                try:
-                    bypass = item[1][_BYPASS] is True
-                    encoded: str | None = self._decision_line(item)
-                except Exception:  # values the shared encoding cannot take: the slow path
-                    bypass, encoded = self._slow_line(item)
             else:
                 try:
                     bypass = item.get("bypass") is True
@@ -265,31 +306,17 @@ class DecisionLog:
         if not self._retry:
             self._release_waiting()
 
-    def _decision_line(self, item: tuple[Any, ...]) -> str:
-        """The line of a ``record_decision`` entry, from its shared fields' cached JSON;
-        raises for a value it does not encode itself (the caller takes the slow path)."""
-        stamp, shared, job_id, topic, env, cidr = item
-        cached = self._fragments.get(id(shared))
-        if cached is None or cached[0] is not shared:
-            cached = self._fragment(shared)
-        _shared, gate, rest = cached
-        # Strings (nearly every value) escaped inline, as the encoder escapes them.
-        return (f'{{"timestamp":"{format_timestamp(stamp)}","decision_id":"{_id_prefix}'
-                f'{_next_id():x}","gate":{gate},"job_id":'
-                f'{_escape(job_id) if type(job_id) is str else _scalar(job_id)},"topic":'
-                f'{_escape(topic) if type(topic) is str else _scalar(topic)},"env":'
-                f'{_escape(env) if type(env) is str else _scalar(env)},"cidr":'
-                f'{_escape(cidr) if type(cidr) is str else _scalar(cidr)},{rest}}}')
-
-    def _fragment(self, shared: tuple[object, ...]) -> tuple[tuple[object, ...], str, str]:
+    def _fragment(self, shared: tuple[object, ...]) -> tuple[tuple[object, ...], str, str,
+                                                              bool]:
         """``shared``'s JSON: the gate's value, and the fields after the request's as
-        the tail of an object; cached by identity (the tuple is kept with it)."""
+        the tail of an object, and whether it is a bypass; cached by identity (the tuple
+        is kept with it)."""
         gate, *rest = shared
         if len(rest) != len(SHARED_FIELDS) - 1:
             raise ValueError("not the shared fields")
         tail = ",".join(f"{_ENCODER.encode(key)}:{_ENCODER.encode(value)}"
                         for key, value in zip(SHARED_FIELDS[1:], rest, strict=True))
-        cached = (shared, _ENCODER.encode(gate), tail)
+        cached = (shared, _ENCODER.encode(gate), tail, shared[_BYPASS] is True)
         if len(self._fragments) >= MAX_CACHED_FRAGMENTS:
             self._fragments.clear()
         self._fragments[id(shared)] = cached
@@ -299,7 +326,8 @@ class DecisionLog:
         """A ``record_decision`` entry as ``record`` would encode it (its dict)."""
         stamp, shared, job_id, topic, env, cidr = item
         try:
-            entry = {"timestamp": stamp, "decision_id": f"{_id_prefix}{_next_id():x}",
+            entry = {"timestamp": format_timestamp_ns(stamp),
+                     "decision_id": f"{_id_prefix}{_next_id():x}",
                      **dict(zip(DECISION_FIELDS, _in_order(shared, (job_id, topic, env, cidr)),
                                 strict=True))}
             bypass = entry["bypass"] is True
@@ -350,7 +378,14 @@ class DecisionLog:
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 #: The encoder's own string escape (``ensure_ascii``), what it writes for a ``str``.
 _escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
-_now = time.time
+_now = time.time_ns
+
+
+def _bypass(shared: tuple[object, ...]) -> bool:
+    try:
+        return shared[_BYPASS] is True
+    except Exception:  # no shared fields: the writer counts it as unencodable
+        return False
 
 
 def _scalar(value: object) -> str:

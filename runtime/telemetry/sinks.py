@@ -7,7 +7,8 @@ the decision log counts it. A sink may also take a batch: ``write_lines(lines)``
 them in order and returns how many it wrote, stopping at the first it could not write
 (the log counts that one and offers it the rest again); an exception there counts as the
 first line refused, so a sink raises only when it wrote none of them. The file and the
-standard-output sinks take batches: one write for many lines.
+standard-output sinks take batches as one write for many lines, the function sink as
+one call per line.
 """
 
 from __future__ import annotations
@@ -150,13 +151,23 @@ class StdoutSink:
 
 
 class CallableSink:
-    """Calls ``fn(line)`` for each line (the JSON text of one entry, without newline)."""
+    """Calls ``fn(line)`` for each line (the JSON text of one entry, without newline);
+    a line ``fn`` raises on is the one refused."""
 
     def __init__(self, fn: Callable[[str], object]) -> None:
         self.fn = fn
 
     def write(self, line: str) -> None:
         self.fn(line)
+
+    def write_lines(self, lines: Sequence[str]) -> int:
+        fn = self.fn
+        for index, line in enumerate(lines):
+            try:
+                fn(line)
+            except Exception:
+                return index
+        return len(lines)
 
     def close(self) -> None:
         return None
