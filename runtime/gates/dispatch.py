@@ -145,18 +145,19 @@ class DispatchGate(GateCore):
                               approval=approval)
 
     def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
-        active = fallback.bundle
+        cause, tier, mode, overridden, active = fallback
         bundle = None if active is None else active.content_hash
-        if fallback.fail_mode is FailMode.OPEN:
-            return GateResult(Action.DISPATCH, None, True, POLICY_UNAVAILABLE, fallback.tier,
-                              FailMode.OPEN, bundle, cause=fallback.cause,
-                              overridden=fallback.overridden)
+        # All fields in order (new_result): the keyword constructor is Python code.
+        if mode is FailMode.OPEN:
+            return new_result((Action.DISPATCH, None, True, POLICY_UNAVAILABLE, tier,
+                               FailMode.OPEN, bundle, None, None, None, None, None, cause,
+                               overridden))
         if attempt < self.max_attempts:
-            return GateResult(Action.REQUEUE, None, False, POLICY_UNAVAILABLE, fallback.tier,
-                              FailMode.CLOSED, bundle, backoff=self.backoff(attempt),
-                              cause=fallback.cause)
-        return GateResult(Action.REJECT, None, False, RETRIES_EXHAUSTED, fallback.tier,
-                          FailMode.CLOSED, bundle, cause=fallback.cause)
+            return new_result((Action.REQUEUE, None, False, POLICY_UNAVAILABLE, tier,
+                               FailMode.CLOSED, bundle, None, None, self.backoff(attempt),
+                               None, None, cause, False))
+        return new_result((Action.REJECT, None, False, RETRIES_EXHAUSTED, tier,
+                           FailMode.CLOSED, bundle, None, None, None, None, None, cause, False))
 
     def _approval(self, verdict: Verdict, job_id: str, job_hash: str, *, topic: object,
                   env: object, approval: ApprovalToken | str | None) -> GateResult:

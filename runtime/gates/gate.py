@@ -306,7 +306,7 @@ class GateCore:
             mode, overridden = FailMode.CLOSED, False
         if self.metrics is not None:
             self.metrics.policy_unavailable(self.gate, cause)
-        return Fallback(cause, tier, mode, overridden, active)
+        return _new(Fallback, (cause, tier, mode, overridden, active))
 
     def record(self, result: GateResult, active: ActiveBundle | None, *, job_id: object,
                topic: object, env: object, cidr: object) -> None:

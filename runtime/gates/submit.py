@@ -25,6 +25,7 @@ from dualgate.runtime.gates.gate import (
     GateCore,
     GateResult,
     held,
+    new_result,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -81,12 +82,13 @@ class SubmitGate(GateCore):
         return held(answer.template, job_id, job_hash, topic, env)
 
     def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
-        active = fallback.bundle
+        cause, tier, mode, overridden, active = fallback
         bundle = None if active is None else active.content_hash
-        if fallback.fail_mode is FailMode.OPEN:
-            return GateResult(Action.ADMIT, None, True, POLICY_UNAVAILABLE, fallback.tier,
-                              FailMode.OPEN, bundle, http_status=202, cause=fallback.cause,
-                              overridden=fallback.overridden)
-        return GateResult(Action.REJECT, None, False, POLICY_UNAVAILABLE, fallback.tier,
-                          FailMode.CLOSED, bundle, http_status=503,
-                          retry_after=self.unavailable_retry_after, cause=fallback.cause)
+        # All fields in order (new_result): the keyword constructor is Python code.
+        if mode is FailMode.OPEN:
+            return new_result((Action.ADMIT, None, True, POLICY_UNAVAILABLE, tier,
+                               FailMode.OPEN, bundle, 202, None, None, None, None, cause,
+                               overridden))
+        return new_result((Action.REJECT, None, False, POLICY_UNAVAILABLE, tier,
+                           FailMode.CLOSED, bundle, 503, self.unavailable_retry_after, None,
+                           None, None, cause, False))
