@@ -40,6 +40,7 @@ from dualgate.runtime.gates.gate import (
     APPROVED,
     INVALID_ATTEMPT,
     INVALID_JOB,
+    MAX_CACHED_ANSWERS,
     POLICY_UNAVAILABLE,
     RETRIES_EXHAUSTED,
     Action,
@@ -91,9 +92,11 @@ class DispatchGate(GateCore):
         self.used_tokens: UsedTokens = MemoryUsedTokens() if used_tokens is None \
             else used_tokens
         self.reapprove_on_bundle_change = reapprove_on_bundle_change
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        #: Requeues on a verdict by attempt (they depend on nothing else), kept with it.
+        self._requeues: dict[tuple[int, int], tuple[Verdict, GateResult]] = {}
         self._invalid_job = GateResult(Action.REJECT, None, False, INVALID_JOB, None, None,
                                        None)
         self._invalid_attempt = GateResult(Action.REJECT, None, False, INVALID_ATTEMPT, None,
@@ -112,10 +115,25 @@ class DispatchGate(GateCore):
                                cidr=cidr)
         return self._check(topic, env, cidr, job_id, job_hash, attempt, approval)
 
+    @property
+    def max_attempts(self) -> int:
+        """The attempt at which an unavailable policy rejects instead of requeueing."""
+        return self._max_attempts
+
+    @property
+    def backoff_base(self) -> float:
+        """The first requeue's wait, in seconds (fixed: requeues are reused)."""
+        return self._backoff_base
+
+    @property
+    def backoff_max(self) -> float:
+        """The longest requeue wait, in seconds."""
+        return self._backoff_max
+
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before offering the job again after ``attempt``."""
         factor: int = 2 ** min(attempt - 1, _MAX_DOUBLINGS)
-        return min(self.backoff_max, self.backoff_base * factor)
+        return min(self._backoff_max, self._backoff_base * factor)
 
     def template(self, verdict: Verdict) -> tuple[GateResult, bool]:
         decision = verdict.decision
@@ -136,9 +154,16 @@ class DispatchGate(GateCore):
                    approval: ApprovalToken | str | None) -> GateResult:
         verdict = answer.verdict
         if verdict.decision is Decision.THROTTLE:
-            return new_result((Action.REQUEUE, verdict, False, verdict.reason, verdict.tier,
-                               verdict.fail_mode, verdict.bundle, None, None,
-                               self.backoff(attempt), None, None, None, False))
+            key = (id(verdict), attempt)
+            cached = self._requeues.get(key)
+            if cached is not None and cached[0] is verdict:
+                return cached[1]
+            template = answer.template
+            result = new_result((*template[:9], self.backoff(attempt), *template[10:]))
+            if len(self._requeues) >= MAX_CACHED_ANSWERS:
+                self._requeues.clear()
+            self._requeues[key] = (verdict, result)
+            return result
         if approval is None:  # the common hold: no token came with the job
             return held(answer.template, job_id, job_hash, topic, env)
         return self._approval(verdict, job_id, job_hash, topic=topic, env=env,
@@ -152,7 +177,7 @@ class DispatchGate(GateCore):
             return new_result((Action.DISPATCH, None, True, POLICY_UNAVAILABLE, tier,
                                FailMode.OPEN, bundle, None, None, None, None, None, cause,
                                overridden))
-        if attempt < self.max_attempts:
+        if attempt < self._max_attempts:
             return new_result((Action.REQUEUE, None, False, POLICY_UNAVAILABLE, tier,
                                FailMode.CLOSED, bundle, None, None, self.backoff(attempt),
                                None, None, cause, False))

@@ -229,8 +229,10 @@ class GateCore:
         except Exception as error:
             return self._unavailable(error, attempt, job_id=job_id, topic=topic, env=env,
                                      cidr=cidr)
+        # Keyed by the verdict's id: an answer keeps its verdict alive, so an answer
+        # found is that verdict's (an id is reused only after its object is gone).
         answer = self._answers.get(id(verdict))
-        if answer is None or answer[0] is not verdict or answer[1] is not active:
+        if answer is None or answer[1] is not active:
             if verdict.reason == EVALUATION_ERROR:
                 return self._unavailable(None, attempt, job_id=job_id, topic=topic,
                                          env=env, cidr=cidr)
