@@ -243,6 +243,16 @@ def test_check_steps_are_bounded_like_the_methods() -> None:
     assert metrics.snapshot()[names.JOBS_RECEIVED] == {("submit",): 3 * MAX_LABEL_VALUES}
 
 
+def test_odd_check_outcome_labels_are_counted_never_raised_on() -> None:
+    metrics = GateMetrics(use_prometheus=False)
+    odd = CheckOutcome("submit", ["unhashable"], None, 7, "production")  # type: ignore[arg-type]
+    for _ in range(2):
+        metrics.checked(odd)()
+    snapshot = metrics.snapshot()
+    assert snapshot[names.DECISIONS] == {("submit", OTHER, NONE, OTHER): 2.0}
+    assert snapshot[names.FAIL_OPEN] == {("submit", NONE, "production"): 2.0}
+
+
 def test_concurrent_check_steps_lose_nothing() -> None:
     metrics = GateMetrics(use_prometheus=False)
     outcome = CheckOutcome("submit", "allow", "low", "rule")

@@ -217,7 +217,11 @@ class GateMetrics:
         ``requeued{gate}`` and ``kill_switch`` when the outcome is one. A gate keeps the
         step with what it reuses per verdict; the labels are bounded as for the methods
         below."""
-        step = self._checked.get(outcome)
+        try:
+            step = self._checked.get(outcome)
+            cacheable = True
+        except TypeError:  # an unhashable label value: counted (as `other`), never cached
+            step, cacheable = None, False
         if step is not None:
             return step
         gate, decision, tier, reason, env, overridden, requeued, killed = outcome
@@ -235,7 +239,7 @@ class GateMetrics:
             count = self._outcomes.get(key)
             if count is None:
                 count = self._outcomes[key] = Count()
-            if len(self._checked) < MAX_CACHED_TUPLES:
+            if cacheable and len(self._checked) < MAX_CACHED_TUPLES:
                 self._checked[outcome] = count.step
         return count.step
 
