@@ -263,7 +263,7 @@ class GateCore:
     def _answer(self, verdict: Verdict, active: ActiveBundle) -> Answer:
         template, per_job = self.template(verdict)
         step = None if self.metrics is None else self.step(template, None, active)
-        shared = None if self._log is None else self.shared(template, active)
+        shared = None if self._log is None else self.interned(self.shared(template, active))
         answer = Answer(verdict, active, None if per_job else template, step, shared,
                         template)
         # A kill switch's verdict is made per decision: kept, it would only crowd out
@@ -318,19 +318,23 @@ class GateCore:
             self.step(result, env, active)()
         log = self._log
         if log is not None:
-            shared = self.shared(result, active)
-            if shared[_APPROVAL] is None:
-                # Words only: one tuple per outcome, so the log encodes it once.
-                interned = self._interned.get(shared)
-                if interned is None:
-                    if len(self._interned) >= MAX_CACHED_ANSWERS:
-                        self._interned.clear()
-                    interned = self._interned[shared] = shared
-                shared = interned
-            log(shared, job_id if type(job_id) is str else _loggable(job_id),
+            log(self.interned(self.shared(result, active)),
+                job_id if type(job_id) is str else _loggable(job_id),
                 topic if type(topic) is str else _loggable(topic),
                 env if type(env) is str else _loggable(env),
                 cidr if cidr is None or type(cidr) is str else _loggable(cidr))
+
+    def interned(self, shared: tuple[object, ...]) -> tuple[object, ...]:
+        """One tuple per distinct ``shared`` without an approval (words only), so that
+        the decision log encodes each once; one with an approval as it is."""
+        if shared[_APPROVAL] is not None:
+            return shared
+        interned = self._interned.get(shared)
+        if interned is None:
+            if len(self._interned) >= MAX_CACHED_ANSWERS:
+                self._interned.clear()
+            interned = self._interned[shared] = shared
+        return interned
 
     def step(self, result: GateResult, env: object, active: ActiveBundle | None) -> Step:
         """The metrics' step counting one check that ended in ``result``: the job, its
