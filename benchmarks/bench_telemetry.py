@@ -8,13 +8,16 @@ Each row is the median over ``--repeat`` samples of ``--number`` calls, in ns pe
 - ``prometheus_client`` directly: ``counter.labels(...).inc()`` (the lookup it does on
   every call) and a child held by the caller, ``child.inc()``;
 - ``GateMetrics``, with prometheus_client and with plain counters: a decision (4
-  labels) and a fail-open (3 labels), label tuples already seen;
+  labels) and a fail-open (3 labels), label tuples already seen, and the step a gate
+  keeps per verdict, which counts a whole check;
 - ``decision_stamp()``, building an entry with it, ``DecisionLog.record`` alone (the
   writer asleep), and end to end: record, the writer's JSON encoding and the write to a
-  sink that keeps nothing, per entry (the writer's share runs on the same core).
+  sink that keeps nothing, per entry (the writer's share runs on the same core);
+- the same for ``DecisionLog.record_decision``, what a gate calls: the hot path alone,
+  and end to end (the writer builds the line from the shared fields' cached JSON).
 
-A gate's check pays about one ``job_received``, one ``decision``, one stamp and one
-record: the sum is what telemetry adds to ``decide()``, against the 3 µs check budget.
+A gate's check pays one step and one ``record_decision``: the sum is what telemetry
+adds to ``decide()``, against the 3 µs check budget (``bench_gates.py`` measures it).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import timeit
 from typing import Any
 
 from dualgate.runtime.telemetry import CallableSink, DecisionLog, GateMetrics, decision_stamp
+from dualgate.runtime.telemetry.metrics import CheckOutcome
 
 
 def ns_per_call(statement: str, namespace: dict[str, Any], number: int, repeat: int) -> float:
@@ -73,6 +77,8 @@ def cases() -> list[tuple[str, str, dict[str, Any]]]:
              'metrics.decision("submit", "allow", "low", "rule")', {"metrics": metrics}),
             (f"GateMetrics.fail_open ({kind})",
              'metrics.fail_open("submit", "low", "production")', {"metrics": metrics}),
+            (f"GateMetrics.checked step, a whole check ({kind})", "step()",
+             {"step": metrics.checked(CheckOutcome("submit", "allow", "low", "rule"))}),
         ]
     entry = {
         "timestamp": 0.0, "decision_id": "x", "gate": "submit", "job_id": "job-1",
@@ -92,6 +98,14 @@ def cases() -> list[tuple[str, str, dict[str, Any]]]:
                  {"record": asleep.record, "entry": entry}))
     rows.append(("record + encode + write, end to end", "end_to_end(entry)",
                  {"end_to_end": _end_to_end(), "entry": entry}))
+    shared = ("submit", "allow", "allow-reads", "rule", "low", "open", False, "ab12", "infra",
+              None, "admit", None)
+    rows.append(("DecisionLog.record_decision (hot path only)",
+                 'record(shared, "job-1", "infra.vm.read", "production", "10.0.0.1")',
+                 {"record": asleep.record_decision, "shared": shared}))
+    rows.append(("record_decision + line + write, end to end",
+                 'end_to_end(shared, "job-1", "infra.vm.read", "production", "10.0.0.1")',
+                 {"end_to_end": _end_to_end_decision(), "shared": shared}))
     return rows
 
 
@@ -106,6 +120,19 @@ def _end_to_end() -> Any:
         timestamp, decision_id = stamp()
         log.record({**entry, "timestamp": timestamp, "decision_id": decision_id})
         if not next(calls) % 4096:  # keep memory flat: wait for the writer to catch up
+            log.flush()
+
+    return run
+
+
+def _end_to_end_decision() -> Any:
+    """As ``_end_to_end``, for ``record_decision``."""
+    log = DecisionLog(CallableSink(lambda _line: None), max_queue=1 << 30)
+    calls = itertools.count(1)
+
+    def run(shared: tuple[object, ...], *request: object) -> None:
+        log.record_decision(shared, *request)
+        if not next(calls) % 4096:
             log.flush()
 
     return run

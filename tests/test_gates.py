@@ -293,6 +293,12 @@ def test_throttled_jobs_back_off_exponentially_up_to_a_bound(holder: Any) -> Non
     backoffs = [gate.check("infra.db.scale", "staging", attempt=n, **JOB).backoff
                 for n in (1, 2, 3, 4, 5, 6, 10**6)]
     assert backoffs == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    # Asked again, the same answers (reused per attempt), and the settings stay fixed.
+    again = [gate.check("infra.db.scale", "staging", attempt=n, **JOB).backoff
+             for n in (3, 1, 10**6, 2)]
+    assert again == [2.0, 0.5, 10.0, 1.0]
+    with pytest.raises(AttributeError):
+        gate.backoff_base = 2.0  # type: ignore[misc]
 
 
 def test_an_unavailable_policy_requeues_then_rejects(holder: Any) -> None:

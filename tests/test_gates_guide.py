@@ -45,7 +45,7 @@ def test_the_gate_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     namespace: dict[str, Any] = {}
     for block in blocks:
         exec(compile(block, "docs/gates.md", "exec"), namespace)
-    namespace["gate"].core.decision_log.close()
+    namespace["gate"].decision_log.close()
     # The gateway's decision log went to stdout, one JSON line per check.
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and all('"gate":"submit"' in line for line in lines)

@@ -3,13 +3,18 @@ with ETag / If-None-Match and 304, a failing server and backoff, a prompt stop."
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -235,8 +240,75 @@ def test_stop_ends_a_waiting_watcher_at_once(tmp_path: Path) -> None:
     assert holder.watching is False
 
 
+def test_a_holder_dropped_without_stop_ends_its_watcher(tmp_path: Path) -> None:
+    source = tmp_path / "infra.bundle.json"
+    source.write_bytes(infra_bytes())
+    reloads: list[ReloadResult] = []
+    holder = BundleHolder(source, on_reload=reloads.append)
+    holder.start(interval=0.02, jitter=0)
+    assert _eventually(lambda: len(reloads) >= 2)  # the watcher reloaded
+    thread = holder._thread
+    assert thread is not None and thread.is_alive()
+    gone = weakref.ref(holder)
+    del holder
+    gc.collect()
+    assert gone() is None  # the watcher does not keep it alive
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
 def test_the_watcher_rejects_a_bad_schedule(tmp_path: Path) -> None:
     holder = BundleHolder(tmp_path / "missing")
     for options in ({"interval": 0}, {"jitter": 1.0}, {"jitter": -0.1}):
         with pytest.raises(ValueError, match="`interval` > 0"):
             holder.start(**options)  # type: ignore[arg-type]
+
+
+def redirected(url: str, to: str, headers: dict[str, str]) -> Any:
+    from dualgate.runtime.gates.sources import SafeRedirects
+
+    request = urllib.request.Request(url, headers=headers)
+    return SafeRedirects(tuple(headers)).redirect_request(request, None, 302, "Found", {}, to)
+
+
+def test_a_redirect_from_https_to_http_is_refused() -> None:
+    with pytest.raises(urllib.error.URLError, match="refused a redirect from https to `http`"):
+        redirected("https://bundles.example/a.json", "http://bundles.example/a.json", {})
+    kept = redirected("https://bundles.example/a.json", "https://mirror.example/a.json", {})
+    assert kept.full_url == "https://mirror.example/a.json"
+    upgraded = redirected("http://bundles.example/a.json", "https://bundles.example/a.json",
+                          {})
+    assert upgraded.full_url == "https://bundles.example/a.json"
+
+
+def test_the_source_headers_do_not_follow_a_redirect_to_another_origin() -> None:
+    token = {"Authorization": "Bearer secret", "X-Team": "gates"}
+    same = redirected("https://bundles.example/a", "https://bundles.example:443/b", token)
+    assert same.get_header("Authorization") == "Bearer secret"
+    assert same.get_header("X-team") == "gates"
+    other = redirected("https://bundles.example/a", "https://elsewhere.example/b", token)
+    assert other.get_header("Authorization") is None and other.get_header("X-team") is None
+    port = redirected("https://bundles.example/a", "https://bundles.example:8443/b", token)
+    assert port.get_header("Authorization") is None
+
+
+def test_a_redirect_is_followed_end_to_end(server: BundleServer) -> None:
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", server.url)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    front = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{front.server_address[1]}/bundle"
+        fetched = HttpSource(url, headers={"Authorization": "Bearer x"}).fetch(None)
+        assert fetched.data == server.body
+    finally:
+        front.shutdown()
+        front.server_close()

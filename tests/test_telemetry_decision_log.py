@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,13 @@ from dualgate.runtime.telemetry import (
     StdoutSink,
     decision_stamp,
     format_timestamp,
+    format_timestamp_ns,
     parse_entry,
+)
+from dualgate.runtime.telemetry.decision_log import (
+    DECISION_FIELDS,
+    REQUEST_FIELDS,
+    SHARED_FIELDS,
 )
 from dualgate.runtime.telemetry.metrics import DECISION_LOGS_DROPPED
 from tests.profiles import examples
@@ -180,6 +188,13 @@ def test_format_timestamp_round_trips_to_the_microsecond(seconds: float) -> None
     assert abs(parsed.timestamp() - seconds) <= 1e-6 + 1e-9 * seconds
 
 
+@settings(max_examples=examples(100), deadline=None)
+@given(st.integers(0, 253402300799 * 10**9 + 999_999_999))
+def test_format_timestamp_ns_cuts_to_the_microsecond(nanoseconds: int) -> None:
+    expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000)
+    assert format_timestamp_ns(nanoseconds) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def test_decision_ids_are_unique_across_threads() -> None:
     ids: list[str] = []
 
@@ -309,21 +324,192 @@ def test_entries_still_queued_at_exit_are_written(tmp_path: Path) -> None:
     assert jobs(path.read_text().splitlines()) == [f"job-{n}" for n in range(500)]
 
 
-def test_record_decision_writes_the_line_record_writes_for_the_same_entry() -> None:
-    from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS
+class Word(StrEnum):
+    ALLOW = "allow"
+    ODD = "é\u2028\x00"
 
-    values = ("submit", "job-1", "infra.vm.read", "production", None, "allow", "r1",
-              "allow", "low", "open", False, "sha256:x", "infra", None, "admit", None)
+
+WORDS = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(list(Word)))
+SCALARS = st.one_of(WORDS, st.booleans(), st.integers(), st.floats(allow_nan=True))
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3),
+                   st.dictionaries(st.text(max_size=4), SCALARS, max_size=2))
+SHARED = st.tuples(*[VALUES] * (len(SHARED_FIELDS) - 1), st.booleans()).map(
+    lambda values: (*values[:6], values[-1], *values[6:-1]))  # bypass in its place
+
+
+def lines_of(record: Callable[[DecisionLog], None]) -> tuple[list[str], dict[str, int]]:
     lines: list[str] = []
     log = DecisionLog(CallableSink(lines.append))
-    log.record_decision(values)
+    record(log)
     log.close()
-    written = json.loads(lines[0])
-    assert list(written) == ["timestamp", "decision_id", *DECISION_FIELDS]
-    again: list[str] = []
-    other = DecisionLog(CallableSink(again.append))
-    other.record({"timestamp": datetime.fromisoformat(
-        written["timestamp"].replace("Z", "+00:00")).timestamp(),
-        "decision_id": written["decision_id"], **dict(zip(DECISION_FIELDS, values, strict=True))})
-    other.close()
-    assert again == lines
+    return lines, log.stats()["dropped"]  # type: ignore[return-value]
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(shared=SHARED, request=st.tuples(VALUES, VALUES, VALUES, VALUES),
+       stamp=st.integers(0, 4 * 10**18))
+def test_record_decision_writes_the_line_record_writes_for_the_same_entry(
+    shared: tuple[object, ...], request: tuple[object, ...], stamp: int,
+) -> None:
+    """The writer's line from cached shared fields is byte for byte the line the same
+    entry as a dict gives, odd values and unencodable ones (a NaN) included: written
+    alike, or dropped alike (a bypass never)."""
+    from dualgate.runtime.telemetry import decision_log
+
+    job_id, topic, env, cidr = request
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decision_log, "_now", lambda: stamp)  # the time record_decision takes
+        fast, fast_dropped = lines_of(lambda log: [
+            log.record_decision(shared, job_id, topic, env, cidr) for _ in range(2)])
+    ids = [json.loads(line)["decision_id"] for line in fast]
+    assert len(set(ids)) == len(ids)
+    assert {json.loads(line)["timestamp"] for line in fast} <= {format_timestamp_ns(stamp)}
+    values = dict(zip(SHARED_FIELDS, shared, strict=True))
+    values.update(zip(REQUEST_FIELDS, request, strict=True))
+    entries = [{"timestamp": format_timestamp_ns(stamp), "decision_id": decision_id,
+                **{key: values[key] for key in DECISION_FIELDS}} for decision_id in ids]
+    slow, slow_dropped = lines_of(lambda log: [log.record(e) for e in entries])
+    assert fast == slow
+    if not fast:  # not encodable: both dropped, counted the same
+        assert shared[SHARED_FIELDS.index("bypass")] is not True
+        assert fast_dropped == {**slow_dropped, "encode-error": 2}
+    else:
+        assert list(json.loads(fast[0])) == ["timestamp", "decision_id", *DECISION_FIELDS]
+
+
+def test_record_decision_drops_like_record() -> None:
+    shared = ("submit", "allow", None, "rule", "low", "open", False, "h", "p", None,
+              "admit", None)
+    bypass = (*shared[:6], True, *shared[7:])
+    sink = StalledSink()
+    log = DecisionLog(sink, max_queue=2, flush_interval=0.01)
+    log.record_decision(shared, "job-0", "a.b", "dev", None)
+    assert sink.entered.wait(5)
+    for number in range(1, 6):
+        log.record_decision(bypass if number == 5 else shared, f"job-{number}", "a.b", "dev",
+                            None)
+    assert log.stats()["dropped"]["queue-full"] == 2
+    sink.release.set()
+    log.close()
+    log.record_decision(bypass, "job-6", "a.b", "dev", None)
+    assert jobs(sink.lines) == ["job-0", "job-1", "job-2", "job-5"]
+    assert log.stats()["dropped"] == {"queue-full": 2, "sink-error": 0, "encode-error": 0,
+                                      "closed": 1}
+
+
+class BatchSink:
+    """Takes batches, refusing the lines whose job is in ``refuse`` (each once)."""
+
+    def __init__(self, refuse: set[str], *, raising: bool = False) -> None:
+        self.refuse = refuse
+        self.raising = raising
+        self.lines: list[str] = []
+        self.batches = 0
+
+    def write(self, line: str) -> None:
+        raise AssertionError("a batch sink gets batches")
+
+    def write_lines(self, lines: list[str]) -> int:
+        self.batches += 1
+        for index, line in enumerate(lines):
+            job = json.loads(line)["job_id"]
+            if job in self.refuse:
+                self.refuse.discard(job)
+                if self.raising and index == 0:
+                    raise OSError("refused")
+                return index
+            self.lines.append(line)
+        return len(lines)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("raising", [False, True])
+def test_a_batch_sink_gets_batches_and_each_refused_line_is_counted(raising: bool) -> None:
+    sink = BatchSink({"job-3", "job-4", "job-7"}, raising=raising)
+    log = DecisionLog(sink, flush_interval=3600)
+    for number in range(10):
+        log.record(entry(number, bypass=number == 7))
+    assert not log.flush(0.2)  # one batch, cut at each refused line; the bypass waits
+    assert log.flush(5)  # the next cycle offers the bypass again
+    log.close()
+    # The refused bypass is offered again (and taken); the others are counted.
+    assert jobs(sink.lines) == [f"job-{n}" for n in range(10) if n not in (3, 4, 7)] + [
+        "job-7"]
+    assert log.stats()["dropped"]["sink-error"] == 2
+    assert log.stats()["written"] == 8
+    assert sink.batches == 5  # from lines 0, 4, 5 and 8; then the bypass again
+
+
+def test_the_rotating_file_sink_writes_a_batch_as_lines_would_be(tmp_path: Path) -> None:
+    lines = [f'{{"n":{number},"pad":"{"x" * (number % 7)}"}}' for number in range(40)]
+    one, batch = tmp_path / "one", tmp_path / "batch"
+    one.mkdir()
+    batch.mkdir()
+    single = RotatingFileSink(one / "log", max_bytes=100, backups=3)
+    for line in lines:
+        single.write(line)
+    single.close()
+    batched = RotatingFileSink(batch / "log", max_bytes=100, backups=3)
+    assert batched.write_lines(lines[:25]) == 25
+    assert batched.write_lines(lines[25:]) == 15
+    assert batched.write_lines([]) == 0
+    batched.close()
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in batch.iterdir()) == [
+        "log", "log.1", "log.2", "log.3"]
+    for name in names:
+        assert (one / name).read_bytes() == (batch / name).read_bytes()
+
+
+def test_the_rotating_file_sink_counts_only_whole_lines_of_a_failed_write(
+    tmp_path: Path,
+) -> None:
+    class Short:
+        """A file that takes 25 bytes, then refuses (a disk filling up)."""
+
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, data: memoryview) -> int:
+            room = 25 - len(self.data)
+            if room <= 0:
+                raise OSError("no space left on device")
+            taken = bytes(data[:min(room, 10)])
+            self.data += taken
+            return len(taken)
+
+        def close(self) -> None:
+            pass
+
+    sink = RotatingFileSink(tmp_path / "log", max_bytes=1 << 20, backups=1)
+    sink._file.close()
+    short = Short()
+    sink._file = short  # type: ignore[assignment]
+    assert sink.write_lines(["aaaaaaa", "bbbbbbb", "ccccccc", "ddddddd"]) == 3
+    assert short.data == b"aaaaaaa\nbbbbbbb\nccccccc\nd"
+
+
+def test_a_function_sink_refuses_exactly_the_lines_its_function_raises_on() -> None:
+    taken: list[str] = []
+
+    def take(line: str) -> None:
+        if json.loads(line)["job_id"] in ("job-2", "job-5"):
+            raise ValueError("no")
+        taken.append(line)
+
+    log = DecisionLog(CallableSink(take), flush_interval=3600)
+    for number in range(8):
+        log.record(entry(number))
+    log.close()
+    assert jobs(taken) == ["job-0", "job-1", "job-3", "job-4", "job-6", "job-7"]
+    assert log.stats()["dropped"]["sink-error"] == 2
+    assert log.stats()["written"] == 6
+
+
+def test_the_stdout_sink_writes_a_batch(capsys: pytest.CaptureFixture[str]) -> None:
+    sink = StdoutSink()
+    assert sink.write_lines(["a", "b"]) == 2
+    assert sink.write_lines([]) == 0
+    assert capsys.readouterr().out == "a\nb\n"

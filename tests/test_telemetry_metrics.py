@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from dualgate.runtime.telemetry import GateMetrics
 from dualgate.runtime.telemetry import metrics as names
-from dualgate.runtime.telemetry.metrics import MAX_LABEL_VALUES, NONE, OTHER
+from dualgate.runtime.telemetry.metrics import MAX_LABEL_VALUES, NONE, OTHER, CheckOutcome
 from tests.profiles import examples
 
 try:
@@ -193,3 +194,133 @@ def test_the_telemetry_imports_neither_prometheus_client_nor_the_compiler_side()
     forbidden = ("prometheus_client", "dualgate.compiler", "lark", "click", "pydantic", "yaml",
                  "jsonschema")
     assert [m for m in modules if m.split(".")[0] in forbidden or m.startswith(forbidden)] == []
+
+
+OUTCOMES = st.builds(
+    CheckOutcome, st.sampled_from(["submit", "dispatch"]),
+    st.sampled_from(["allow", "deny", "none"]), st.sampled_from(["low", "high", "none"]),
+    st.sampled_from(["rule", "kill-switch", "policy-unavailable"]),
+    st.one_of(st.none(), st.sampled_from(["production", "unknown"])), st.booleans(),
+    st.booleans(), st.booleans())
+
+
+def count_alone(metrics: GateMetrics, outcome: CheckOutcome) -> None:
+    """What ``checked(outcome)()`` stands for, one method at a time."""
+    gate, decision, tier, reason, env, overridden, requeued, killed = outcome
+    metrics.job_received(gate)
+    metrics.decision(gate, decision, tier, reason)
+    if env is not None:
+        metrics.fail_open(gate, tier, env)
+    if overridden:
+        metrics.fail_mode_override(tier)
+    if requeued:
+        metrics.requeued(gate)
+    if killed:
+        metrics.kill_switch()
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.lists(OUTCOMES, max_size=30), st.lists(OUTCOMES, max_size=5))
+def test_one_check_step_counts_what_each_method_counts(outcomes: list[CheckOutcome],
+                                                       alone: list[CheckOutcome]) -> None:
+    stepped, reference = GateMetrics(use_prometheus=False), GateMetrics(use_prometheus=False)
+    for outcome in outcomes:
+        stepped.checked(outcome)()
+        count_alone(reference, outcome)
+    for outcome in alone:  # the methods still count beside the steps
+        count_alone(stepped, outcome)
+        count_alone(reference, outcome)
+    assert stepped.snapshot() == reference.snapshot()
+
+
+def test_check_steps_are_bounded_like_the_methods() -> None:
+    metrics = GateMetrics(use_prometheus=False)
+    for number in range(3 * MAX_LABEL_VALUES):
+        metrics.checked(CheckOutcome("submit", "none", "low", "policy-unavailable",
+                                     f"env-{number}"))()
+    counts = metrics.snapshot()[names.FAIL_OPEN]
+    assert len(counts) == MAX_LABEL_VALUES + 1
+    assert counts[("submit", "low", OTHER)] == 2 * MAX_LABEL_VALUES
+    assert metrics.snapshot()[names.JOBS_RECEIVED] == {("submit",): 3 * MAX_LABEL_VALUES}
+
+
+def test_odd_check_outcome_labels_are_counted_never_raised_on() -> None:
+    metrics = GateMetrics(use_prometheus=False)
+    odd = CheckOutcome("submit", ["unhashable"], None, 7, "production")  # type: ignore[arg-type]
+    for _ in range(2):
+        metrics.checked(odd)()
+    snapshot = metrics.snapshot()
+    assert snapshot[names.DECISIONS] == {("submit", OTHER, NONE, OTHER): 2.0}
+    assert snapshot[names.FAIL_OPEN] == {("submit", NONE, "production"): 2.0}
+
+
+def test_concurrent_check_steps_lose_nothing() -> None:
+    metrics = GateMetrics(use_prometheus=False)
+    outcome = CheckOutcome("submit", "allow", "low", "rule")
+    threads, per_thread = 8, 5000
+
+    def work() -> None:
+        step = metrics.checked(outcome)
+        for _ in range(per_thread):
+            step()
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert metrics.snapshot()[names.DECISIONS] == {
+        ("submit", "allow", "low", "rule"): threads * per_thread}
+
+
+def exposition(registry: object) -> list[str]:
+    """The text format without its `_created` samples (creation times differ)."""
+    text = prometheus_client.generate_latest(registry).decode()  # type: ignore[arg-type]
+    return [line for line in text.splitlines() if "_created" not in line]
+
+
+@NEEDS_PROMETHEUS
+@settings(max_examples=examples(25), deadline=None)
+@given(st.lists(OUTCOMES, max_size=20), st.booleans())
+def test_the_exposition_is_what_prometheus_client_counters_expose(
+    outcomes: list[CheckOutcome], activated: bool,
+) -> None:
+    """The collector exposes exactly what prometheus_client's own counters (a child per
+    `.labels()` tuple) and gauges would for the same counts."""
+    metrics = GateMetrics()
+    registry = prometheus_client.CollectorRegistry()
+    counters = {name: prometheus_client.Counter(name, help_text, labels, registry=registry)
+                for name, (labels, help_text) in names.COUNTERS.items()}
+    info = prometheus_client.Gauge(names.BUNDLE_INFO,
+                                   "The active bundle: its policy and content hash (value 1).",
+                                   ("policy", "hash"), registry=registry)
+    last = prometheus_client.Gauge(names.BUNDLE_LAST_ACTIVATION,
+                                   "When the active bundle was activated (Unix time).",
+                                   registry=registry)
+    counters[names.KILL_SWITCH].inc(0)  # an unlabelled counter shows from the start
+    for outcome in outcomes:
+        metrics.checked(outcome)()
+    if activated:
+        exercise(metrics)
+    for name, series in metrics.snapshot().items():
+        for labels, value in series.items():
+            if name == names.BUNDLE_INFO:
+                info.labels(*labels).set(value)
+            elif name == names.BUNDLE_LAST_ACTIVATION:
+                last.set(value)
+            elif labels:
+                counters[name].labels(*labels).inc(value)
+            else:
+                counters[name].inc(value)
+    assert exposition(metrics.registry) == exposition(registry)
+
+
+@NEEDS_PROMETHEUS
+def test_created_samples_follow_the_counters_and_a_shared_registry_refuses_twins() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    metrics = GateMetrics(registry)
+    metrics.checked(CheckOutcome("submit", "allow", "low", "rule"))()
+    created = registry.get_sample_value("dualgate_jobs_received_created", {"gate": "submit"})
+    assert created is not None and abs(created - time.time()) < 60
+    with pytest.raises(ValueError, match="Duplicated"):
+        GateMetrics(registry)

@@ -40,27 +40,31 @@ from dualgate.runtime.gates.gate import (
     APPROVED,
     INVALID_ATTEMPT,
     INVALID_JOB,
+    MAX_CACHED_ANSWERS,
     POLICY_UNAVAILABLE,
     RETRIES_EXHAUSTED,
     Action,
+    Answer,
     Decider,
+    Fallback,
     GateCore,
     GateResult,
+    held,
     hold_request,
     new_result,
 )
-from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder
+from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
-from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
+from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import Decision, FailMode
 
 GATE = "dispatch"
-_MAX_CACHED_RESULTS = 4096
 #: 2 ** this is the largest backoff factor: beyond it ``backoff_max`` applies anyway.
 _MAX_DOUBLINGS = 62
+_APPROVAL_REQUIRED = Refusal.REQUIRED.value
 
 
-class DispatchGate:
+class DispatchGate(GateCore):
     """Gate B (see the module docstring). Safe to share between threads.
 
     ``approvals`` verifies tokens (without it every token is refused as
@@ -69,6 +73,8 @@ class DispatchGate:
     A requeue waits ``backoff_base * 2 ** (attempt - 1)`` seconds, at most
     ``backoff_max``. ``decider`` and ``fail_modes`` as for ``SubmitGate``.
     """
+
+    GATE = GATE
 
     def __init__(self, holder: BundleHolder, *, decider: Decider | None = None,
                  fail_modes: FailModes | None = None,
@@ -80,78 +86,103 @@ class DispatchGate:
                  decision_log: DecisionLog | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts is at least 1")
-        self.core = GateCore(GATE, holder, decider=decider, fail_modes=fail_modes,
-                             metrics=metrics, decision_log=decision_log)
+        super().__init__(holder, decider=decider, fail_modes=fail_modes, metrics=metrics,
+                         decision_log=decision_log)
         self.approvals = approvals
         self.used_tokens: UsedTokens = MemoryUsedTokens() if used_tokens is None \
             else used_tokens
         self.reapprove_on_bundle_change = reapprove_on_bundle_change
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        #: Requeues on a verdict by attempt (they depend on nothing else), kept with it.
+        self._requeues: dict[tuple[int, int], tuple[Verdict, GateResult]] = {}
         self._invalid_job = GateResult(Action.REJECT, None, False, INVALID_JOB, None, None,
                                        None)
         self._invalid_attempt = GateResult(Action.REJECT, None, False, INVALID_ATTEMPT, None,
                                            None, None)
-        self._results: dict[int, tuple[Verdict, GateResult]] = {}
 
     def check(self, topic: object, env: object, cidr: object = None, *, job_id: object,
               job_hash: object, attempt: object = 1,
               approval: ApprovalToken | str | None = None) -> GateResult:
         """The gate's answer on one job; never raises on request data."""
-        core = self.core
-        if core.metrics is not None:
-            core.metrics.job_received(GATE)
-        if type(job_id) is not str or type(job_hash) is not str or not job_id \
-                or not job_hash:  # each a non-empty plain string
-            core.record(self._invalid_job, None, job_id=job_id, topic=topic, env=env,
-                        cidr=cidr)
-            return self._invalid_job
         if type(attempt) is not int or attempt < 1:
-            core.record(self._invalid_attempt, None, job_id=job_id, topic=topic, env=env,
-                        cidr=cidr)
-            return self._invalid_attempt
-        try:
-            verdict, active = core.decide(topic, env, cidr)
-        except Exception as error:
-            return self._unavailable(error, attempt, job_id=job_id, topic=topic,
-                                     env=env, cidr=cidr)
-        if verdict.reason == EVALUATION_ERROR:
-            return self._unavailable(None, attempt, job_id=job_id, topic=topic,
-                                     env=env, cidr=cidr)
-        core.last_bundle = active
-        decision = verdict.decision
-        if decision is Decision.REQUIRE_HUMAN:
-            result = self._approval(verdict, str(job_id), str(job_hash), topic=topic,
-                                    env=env, approval=approval)
-        elif decision is Decision.THROTTLE:
-            result = new_result((Action.REQUEUE, verdict, False, verdict.reason,
-                                 verdict.tier, verdict.fail_mode, verdict.bundle, None, None,
-                                 self.backoff(attempt), None, None, None, False))
-        else:
-            # allow and deny depend on the verdict alone, a shared object: built once.
-            cached = self._results.get(id(verdict))
-            if cached is not None and cached[0] is verdict:
-                result = cached[1]
-            else:
-                result = self._final(verdict)
-        if core.recording:
-            core.record(result, active, job_id=job_id, topic=topic, env=env, cidr=cidr)
-        return result
+            if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                    or not job_hash:  # the job is checked first
+                return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
+                                   cidr=cidr)
+            return self.refuse(self._invalid_attempt, job_id=job_id, topic=topic, env=env,
+                               cidr=cidr)
+        return self._check(topic, env, cidr, job_id, job_hash, attempt, approval)
+
+    @property
+    def max_attempts(self) -> int:
+        """The attempt at which an unavailable policy rejects instead of requeueing."""
+        return self._max_attempts
+
+    @property
+    def backoff_base(self) -> float:
+        """The first requeue's wait, in seconds (fixed: requeues are reused)."""
+        return self._backoff_base
+
+    @property
+    def backoff_max(self) -> float:
+        """The longest requeue wait, in seconds."""
+        return self._backoff_max
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before offering the job again after ``attempt``."""
         factor: int = 2 ** min(attempt - 1, _MAX_DOUBLINGS)
-        return min(self.backoff_max, self.backoff_base * factor)
+        return min(self._backoff_max, self._backoff_base * factor)
 
-    def _final(self, verdict: Verdict) -> GateResult:
-        action = Action.DISPATCH if verdict.decision is Decision.ALLOW else Action.REJECT
-        result = GateResult(action, verdict, False, verdict.reason, verdict.tier,
-                            verdict.fail_mode, verdict.bundle)
-        if len(self._results) >= _MAX_CACHED_RESULTS:
-            self._results.clear()
-        self._results[id(verdict)] = (verdict, result)
-        return result
+    def template(self, verdict: Verdict) -> tuple[GateResult, bool]:
+        decision = verdict.decision
+        common = (verdict, False, verdict.reason, verdict.tier, verdict.fail_mode,
+                  verdict.bundle)
+        if decision is Decision.REQUIRE_HUMAN:
+            # Dispatched or held by the job's approval; mostly held for want of one.
+            return GateResult(Action.HOLD, verdict, False, _APPROVAL_REQUIRED,
+                              verdict.tier, verdict.fail_mode, verdict.bundle), True
+        if decision is Decision.THROTTLE:
+            # The backoff grows with the job's attempts.
+            return GateResult(Action.REQUEUE, *common), True
+        action = Action.DISPATCH if decision is Decision.ALLOW else Action.REJECT
+        return GateResult(action, *common), False
+
+    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
+                   job_hash: str, topic: object, env: object, attempt: int,
+                   approval: ApprovalToken | str | None) -> GateResult:
+        verdict = answer.verdict
+        if verdict.decision is Decision.THROTTLE:
+            key = (id(verdict), attempt)
+            cached = self._requeues.get(key)
+            if cached is not None and cached[0] is verdict:
+                return cached[1]
+            template = answer.template
+            result = new_result((*template[:9], self.backoff(attempt), *template[10:]))
+            if len(self._requeues) >= MAX_CACHED_ANSWERS:
+                self._requeues.clear()
+            self._requeues[key] = (verdict, result)
+            return result
+        if approval is None:  # the common hold: no token came with the job
+            return held(answer.template, job_id, job_hash, topic, env)
+        return self._approval(verdict, job_id, job_hash, topic=topic, env=env,
+                              approval=approval)
+
+    def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
+        cause, tier, mode, overridden, active = fallback
+        bundle = None if active is None else active.content_hash
+        # All fields in order (new_result): the keyword constructor is Python code.
+        if mode is FailMode.OPEN:
+            return new_result((Action.DISPATCH, None, True, POLICY_UNAVAILABLE, tier,
+                               FailMode.OPEN, bundle, None, None, None, None, None, cause,
+                               overridden))
+        if attempt < self._max_attempts:
+            return new_result((Action.REQUEUE, None, False, POLICY_UNAVAILABLE, tier,
+                               FailMode.CLOSED, bundle, None, None, self.backoff(attempt),
+                               None, None, cause, False))
+        return new_result((Action.REJECT, None, False, RETRIES_EXHAUSTED, tier,
+                           FailMode.CLOSED, bundle, None, None, None, None, None, cause, False))
 
     def _approval(self, verdict: Verdict, job_id: str, job_hash: str, *, topic: object,
                   env: object, approval: ApprovalToken | str | None) -> GateResult:
@@ -196,24 +227,3 @@ class DispatchGate:
         if claim is Claim.CLAIMED:
             return token, None
         return token, Refusal.REUSED if claim is Claim.REUSED else Refusal.STORE_FULL
-
-    def _unavailable(self, error: BaseException | None, attempt: int, *, job_id: object,
-                     topic: object, env: object, cidr: object) -> GateResult:
-        core = self.core
-        fallback = core.fallback(error, topic, env)
-        active: ActiveBundle | None = fallback.bundle
-        bundle = None if active is None else active.content_hash
-        if fallback.fail_mode is FailMode.OPEN:
-            result = GateResult(Action.DISPATCH, None, True, POLICY_UNAVAILABLE, fallback.tier,
-                                FailMode.OPEN, bundle, cause=fallback.cause,
-                                overridden=fallback.overridden)
-        elif attempt < self.max_attempts:
-            result = GateResult(Action.REQUEUE, None, False, POLICY_UNAVAILABLE, fallback.tier,
-                                FailMode.CLOSED, bundle, backoff=self.backoff(attempt),
-                                cause=fallback.cause)
-        else:
-            result = GateResult(Action.REJECT, None, False, RETRIES_EXHAUSTED, fallback.tier,
-                                FailMode.CLOSED, bundle, cause=fallback.cause)
-        core.record(result, active, job_id=job_id, topic=topic, env=env,
-                    cidr=cidr)
-        return result

@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 from dualgate.runtime.bundle import Bundle
 from dualgate.runtime.gates.approvals import ApprovalRequest, ApprovalToken, Binding
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder, PolicyUnavailable
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
+from dualgate.runtime.telemetry.decision_log import SHARED_FIELDS
+from dualgate.runtime.telemetry.metrics import CheckOutcome, Step
 from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
 from dualgate.runtime.vocabulary import FailMode, TierName
 
@@ -111,10 +113,14 @@ class GateResult(NamedTuple):
         }
 
 
+#: Builds a named tuple from a tuple of all its fields, without the named tuple's
+#: Python-level ``__new__`` (a third of a check's cost on the hold path).
+_new = tuple.__new__
+
+
 def new_result(fields: tuple[object, ...]) -> GateResult:
-    """A ``GateResult`` of all its fields in order, built without the named tuple's
-    Python-level ``__new__`` (a third of a check's cost on the hold path)."""
-    return tuple.__new__(GateResult, fields)
+    """A ``GateResult`` of all its fields in order, built as ``_new`` builds it."""
+    return _new(GateResult, fields)
 
 
 class Decider(Protocol):
@@ -134,26 +140,154 @@ class Fallback(NamedTuple):
     bundle: ActiveBundle | None
 
 
-class GateCore:
-    """The machinery one gate instance uses; see the module docstring.
+class Answer(NamedTuple):
+    """What a gate keeps per verdict (a shared object): its ``template`` result, the
+    result itself (None when it is built per job, by ``job_result``), the metrics' step
+    counting it and the decision log's shared fields (each None when that telemetry is
+    off). A result built per job with the template's action and reason is counted and
+    logged as the template; any other on its own."""
 
-    Safe to share between threads: its only mutable state is the last bundle seen (one
-    attribute, replaced whole) and the env-label cache (replaced whole).
+    verdict: Verdict
+    active: ActiveBundle
+    result: GateResult | None
+    step: Step | None
+    shared: tuple[object, ...] | None
+    template: GateResult
+
+
+#: Answers (and shared log fields) kept per gate; past this many the cache starts over.
+MAX_CACHED_ANSWERS = 4096
+#: Where the approval sits in the decision log's shared fields.
+_APPROVAL = SHARED_FIELDS.index("approval")
+
+
+class GateCore:
+    """What both gates are built on: the check, fallback, counting and logging they
+    share (see the module docstring); a gate class says what each decision means.
+
+    A subclass gives ``GATE`` and the ``_invalid_job`` result, and implements
+    ``template`` (the answer to a verdict), ``job_result`` (the result for one job when
+    it is built per job) and ``fallback_result`` (the answer when the policy is
+    unavailable). Its ``check`` calls ``_check``.
+
+    Safe to share between threads: its mutable state is the last bundle seen (one
+    attribute, replaced whole) and caches that are replaced or filled one entry at a time.
     """
 
-    def __init__(self, gate: str, holder: BundleHolder, *, decider: Decider | None,
+    GATE: ClassVar[str]
+    _invalid_job: GateResult
+
+    def __init__(self, holder: BundleHolder, *, decider: Decider | None,
                  fail_modes: FailModes | None, metrics: GateMetrics | None,
                  decision_log: DecisionLog | None) -> None:
-        self.gate = gate
+        self.gate = self.GATE
         self.holder = holder
         self.decide: Decider = holder.decide if decider is None else decider
         self.fail_modes = FailModes.from_environment() if fail_modes is None else fail_modes
         self.metrics = metrics
         self.decision_log = decision_log
-        #: Whether ``record`` has anything to do (the hot path skips the call if not).
+        self._log = None if decision_log is None else decision_log.record_decision
+        #: Whether ``record`` has anything to do.
         self.recording = metrics is not None or decision_log is not None
         self.last_bundle: ActiveBundle | None = None
         self._env_labels: tuple[Bundle | None, frozenset[str]] = (None, frozenset())
+        self._answers: dict[int, Answer] = {}
+        self._interned: dict[tuple[object, ...], tuple[object, ...]] = {}
+
+    # -- what a gate says ----------------------------------------------------------
+
+    def template(self, verdict: Verdict) -> tuple[GateResult, bool]:
+        """The gate's result on ``verdict`` (what is counted and logged), and whether
+        the result is built per job instead."""
+        raise NotImplementedError
+
+    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
+                   job_hash: str, topic: object, env: object, attempt: int,
+                   approval: ApprovalToken | str | None) -> GateResult:
+        """The result for one job of an answer whose result is built per job."""
+        raise NotImplementedError
+
+    def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
+        """The result when the policy is unavailable and ``fallback`` applies."""
+        raise NotImplementedError
+
+    # -- the check -----------------------------------------------------------------
+
+    # Positional arguments on the hot path: the cheapest call.
+    def _check(self, topic: object, env: object, cidr: object,  # noqa: PLR0917
+               job_id: object, job_hash: object, attempt: int,
+               approval: ApprovalToken | str | None) -> GateResult:
+        """One job through the gate: never raises on request data. A job id and hash
+        are non-empty strings, else ``_invalid_job``; then the decider's verdict is
+        answered from the verdict's cached ``Answer`` and counted and logged once."""
+        if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                or not job_hash:  # each a non-empty plain string
+            return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
+                               cidr=cidr)
+        try:
+            verdict, active = self.decide(topic, env, cidr)
+        except Exception as error:
+            return self._unavailable(error, attempt, job_id=job_id, topic=topic, env=env,
+                                     cidr=cidr)
+        # Keyed by the verdict's id: an answer keeps its verdict alive, so an answer
+        # found is that verdict's (an id is reused only after its object is gone).
+        answer = self._answers.get(id(verdict))
+        if answer is None or answer[1] is not active:
+            if verdict.reason == EVALUATION_ERROR:
+                return self._unavailable(None, attempt, job_id=job_id, topic=topic,
+                                         env=env, cidr=cidr)
+            answer = self._answer(verdict, active)
+        self.last_bundle = active
+        _verdict, _active, result, step, shared, template = answer
+        if result is None:
+            result = self.job_result(answer, job_id, job_hash, topic, env, attempt,
+                                     approval)
+            if result[0] is not template[0] or result[3] != template[3]:
+                # Another action or reason than the template's: counted on its own.
+                if self.recording:
+                    self.record(result, active, job_id=job_id, topic=topic, env=env,
+                                cidr=cidr)
+                return result
+        if step is not None:
+            step()
+        if shared is not None:
+            log = self._log
+            assert log is not None  # a shared tuple is built only with a log
+            if type(topic) is str and type(env) is str and (
+                    cidr is None or type(cidr) is str):
+                log(shared, job_id, topic, env, cidr)
+            else:
+                log(shared, job_id, _loggable(topic), _loggable(env), _loggable(cidr))
+        return result
+
+    def _answer(self, verdict: Verdict, active: ActiveBundle) -> Answer:
+        template, per_job = self.template(verdict)
+        step = None if self.metrics is None else self.step(template, None, active)
+        shared = None if self._log is None else self.interned(self.shared(template, active))
+        answer = Answer(verdict, active, None if per_job else template, step, shared,
+                        template)
+        # A kill switch's verdict is made per decision: kept, it would only crowd out
+        # the verdicts that repeat.
+        if verdict.reason != KILL_SWITCH:
+            if len(self._answers) >= MAX_CACHED_ANSWERS:
+                self._answers.clear()
+            self._answers[id(verdict)] = answer
+        return answer
+
+    def _unavailable(self, error: BaseException | None, attempt: int, *, job_id: object,
+                     topic: object, env: object, cidr: object) -> GateResult:
+        fallback = self.fallback(error, topic, env)
+        result = self.fallback_result(fallback, attempt)
+        self.record(result, fallback.bundle, job_id=job_id, topic=topic, env=env, cidr=cidr)
+        return result
+
+    def refuse(self, result: GateResult, *, job_id: object, topic: object, env: object,
+               cidr: object) -> GateResult:
+        """``result`` (a refusal before any decision), counted and logged."""
+        self.record(result, None, job_id=job_id, topic=topic, env=env, cidr=cidr)
+        return result
+
+    # -- fallback, counting and logging --------------------------------------------
 
     def fallback(self, error: BaseException | None, topic: object, env: object) -> Fallback:
         """The cause, tier and fail mode for a check the decider could not answer
@@ -174,47 +308,63 @@ class GateCore:
             mode, overridden = FailMode.CLOSED, False
         if self.metrics is not None:
             self.metrics.policy_unavailable(self.gate, cause)
-        return Fallback(cause, tier, mode, overridden, active)
+        return _new(Fallback, (cause, tier, mode, overridden, active))
 
     def record(self, result: GateResult, active: ActiveBundle | None, *, job_id: object,
                topic: object, env: object, cidr: object) -> None:
-        """Count ``result`` and write its decision-log entry.
-
-        On the hot path: the result is unpacked in one step, and enum members go to the
-        metrics and the log as they are (they are strings; JSON writes their value).
-        """
-        (action, verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
-         _request, approval, cause, overridden) = result
-        metrics = self.metrics
-        if metrics is not None:
-            tier_label = _NO_TIER if tier is None else tier
-            # The policy's decision, as the alert rules and dashboards read it; "none"
-            # when no verdict was reached (the tier's fail mode decided the action).
-            metrics.decision(self.gate, _NO_TIER if verdict is None else verdict.decision,
-                             tier_label, reason)
-            if bypass:
-                metrics.fail_open(self.gate, tier_label, self.env_label(env, active))
-                if overridden:
-                    metrics.fail_mode_override(tier_label)
-            if action is Action.REQUEUE:
-                metrics.requeued(self.gate)
-            if reason == KILL_SWITCH:
-                metrics.kill_switch()
-        log = self.decision_log
+        """Count ``result`` and write its decision-log entry (the path of results that
+        are not reused)."""
+        if self.metrics is not None:
+            self.step(result, env, active)()
+        log = self._log
         if log is not None:
-            log.record_decision((
-                self.gate, job_id if type(job_id) is str else _loggable(job_id),
+            log(self.interned(self.shared(result, active)),
+                job_id if type(job_id) is str else _loggable(job_id),
                 topic if type(topic) is str else _loggable(topic),
                 env if type(env) is str else _loggable(env),
-                cidr if cidr is None or type(cidr) is str else _loggable(cidr),
-                None if verdict is None else verdict.decision,
-                None if verdict is None else verdict.rule,
-                reason, tier, mode, bypass, bundle,
-                None if active is None else active.policy,
-                None if approval is None else {
-                    "token_id": approval.token_id, "approver": approval.approver},
-                action, cause,
-            ))
+                cidr if cidr is None or type(cidr) is str else _loggable(cidr))
+
+    def interned(self, shared: tuple[object, ...]) -> tuple[object, ...]:
+        """One tuple per distinct ``shared`` without an approval (words only), so that
+        the decision log encodes each once; one with an approval as it is."""
+        if shared[_APPROVAL] is not None:
+            return shared
+        interned = self._interned.get(shared)
+        if interned is None:
+            if len(self._interned) >= MAX_CACHED_ANSWERS:
+                self._interned.clear()
+            interned = self._interned[shared] = shared
+        return interned
+
+    def step(self, result: GateResult, env: object, active: ActiveBundle | None) -> Step:
+        """The metrics' step counting one check that ended in ``result``: the job, its
+        decision and, when it is one, the bypass (by ``env``'s bounded label), the
+        override, the requeue or the kill switch."""
+        assert self.metrics is not None
+        (action, verdict, bypass, reason, tier, _mode, _bundle, _status, _retry, _backoff,
+         _request, _approval, _cause, overridden) = result
+        tier_label = _NO_TIER if tier is None else tier
+        # The policy's decision, as the alert rules and dashboards read it; "none"
+        # when no verdict was reached (the tier's fail mode decided the action).
+        return self.metrics.checked(tuple.__new__(CheckOutcome, (
+            self.gate, _NO_TIER if verdict is None else verdict.decision, tier_label, reason,
+            self.env_label(env, active) if bypass else None, bypass and overridden,
+            action is Action.REQUEUE, reason == KILL_SWITCH)))
+
+    def shared(self, result: GateResult, active: ActiveBundle | None) -> tuple[object, ...]:
+        """The decision log's ``SHARED_FIELDS`` of ``result``: every field of its entry
+        but the request's. Enum members go as they are (they are strings; JSON writes
+        their value)."""
+        (action, verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
+         _request, approval, cause, _overridden) = result
+        return (
+            self.gate, None if verdict is None else verdict.decision,
+            None if verdict is None else verdict.rule, reason, tier, mode, bypass, bundle,
+            None if active is None else active.policy,
+            None if approval is None else {
+                "token_id": approval.token_id, "approver": approval.approver},
+            action, cause,
+        )
 
     def env_label(self, env: object, active: ActiveBundle | None) -> str:
         """``env`` when the bundle declares it, else ``unknown``: a bounded label."""
@@ -241,9 +391,24 @@ class GateCore:
 def hold_request(verdict: Verdict, job_id: str, job_hash: str, topic: object,
                  env: object) -> ApprovalRequest:
     """What to approve for a hold: the job, the bundle that decided and its rule."""
-    binding = (job_hash, verdict.bundle, verdict.rule, str(topic), str(env))
-    return tuple.__new__(ApprovalRequest, (
-        job_id, tuple.__new__(Binding, binding)))
+    binding = (job_hash, verdict.bundle, verdict.rule,
+               topic if type(topic) is str else str(topic),
+               env if type(env) is str else str(env))
+    return _new(ApprovalRequest, (job_id, _new(Binding, binding)))
+
+
+def held(template: GateResult, job_id: str, job_hash: str, topic: object,
+         env: object) -> GateResult:
+    """``template`` (a hold on its verdict) with this job's ``approval_request``, as
+    ``hold_request`` makes it (built inline: this is a hot path)."""
+    verdict = template[1]
+    assert verdict is not None  # a hold is on a verdict
+    binding = _new(Binding, (job_hash, verdict.bundle, verdict.rule,
+                             topic if type(topic) is str else str(topic),
+                             env if type(env) is str else str(env)))
+    # Concatenation: a third cheaper here than unpacking into a new tuple.
+    return _new(GateResult, template[:10]  # noqa: RUF005
+                + (_new(ApprovalRequest, (job_id, binding)),) + template[11:])
 
 
 def _cause(error: BaseException | None) -> str:

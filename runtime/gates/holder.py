@@ -30,6 +30,7 @@ import random
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -285,7 +286,8 @@ class BundleHolder:
         """Start the watcher thread: every ``interval`` seconds (± ``jitter``, a
         fraction), reload the kill-switch file and the bundle; after consecutive
         failed reloads the bundle's wait doubles each time, up to ``max_backoff``
-        (the kill-switch file is still read at every tick)."""
+        (the kill-switch file is still read at every tick). The watcher ends with
+        ``stop()``, or at its next tick once the holder is garbage."""
         if not interval > 0 or not 0 <= jitter < 1 or not max_backoff > 0:
             raise ValueError("the watcher needs `interval` > 0, 0 <= `jitter` < 1 and "
                              "`max_backoff` > 0")
@@ -293,8 +295,11 @@ class BundleHolder:
             if self._thread is not None and self._thread.is_alive():
                 raise RuntimeError("the watcher is already running")
             self._stop = threading.Event()
+            # The thread holds the holder weakly: a holder nobody references any more
+            # (and never stopped) ends its watcher at the next tick.
             self._thread = threading.Thread(
-                target=self._watch, args=(self._stop, interval, jitter, max_backoff),
+                target=_watch, args=(weakref.ref(self), self._stop, interval, jitter,
+                                     max_backoff),
                 name="dualgate-bundle-watcher", daemon=True)
             self._thread.start()
 
@@ -307,31 +312,14 @@ class BundleHolder:
             thread.join(timeout)
 
     @property
+    def consecutive_failures(self) -> int:
+        """Reloads that failed since the last successful check of the source."""
+        return self._failures
+
+    @property
     def watching(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive()
-
-    def _watch(self, stop: threading.Event, interval: float, jitter: float,
-               max_backoff: float) -> None:
-        # Two schedules: the kill-switch file every interval, the bundle after its
-        # backoff, so that an incident's kill switch never waits for a failing server.
-        draw = random.Random()
-        next_kills = next_bundle = time.monotonic() + watch_delay(
-            interval, jitter, 0, max_backoff, draw.random())
-        while not stop.wait(max(0.0, min(next_kills, next_bundle) - time.monotonic())):
-            now = time.monotonic()
-            try:
-                if now >= next_kills:
-                    next_kills = now + watch_delay(interval, jitter, 0, max_backoff,
-                                                   draw.random())
-                    self._kills.reload_file()
-                if now >= next_bundle:
-                    next_bundle = now + interval  # replaced below once the reload is done
-                    self.reload()
-                    next_bundle = time.monotonic() + watch_delay(
-                        interval, jitter, self._failures, max_backoff, draw.random())
-            except Exception:  # a bug must not end the watcher silently
-                logger.exception("the bundle watcher's reload failed")
 
     # -- status --------------------------------------------------------------------
 
@@ -501,6 +489,35 @@ class BundleHolder:
                 ReloadOutcome.ACTIVATED,
                 f"activated the persisted bundle `{bundle.content_hash[:12]}` because the "
                 f"source failed: {why}", self._active)
+
+
+def _watch(holder_ref: weakref.ref[BundleHolder], stop: threading.Event, interval: float,
+           jitter: float, max_backoff: float) -> None:
+    """The watcher thread's loop (see ``BundleHolder.start``)."""
+    # Two schedules: the kill-switch file every interval, the bundle after its
+    # backoff, so that an incident's kill switch never waits for a failing server.
+    draw = random.Random()
+    next_kills = next_bundle = time.monotonic() + watch_delay(
+        interval, jitter, 0, max_backoff, draw.random())
+    while not stop.wait(max(0.0, min(next_kills, next_bundle) - time.monotonic())):
+        holder = holder_ref()
+        if holder is None:
+            return  # nobody holds the holder: nobody would read what is loaded
+        now = time.monotonic()
+        try:
+            if now >= next_kills:
+                next_kills = now + watch_delay(interval, jitter, 0, max_backoff,
+                                               draw.random())
+                holder.reload_kill_switches()
+            if now >= next_bundle:
+                next_bundle = now + interval  # replaced below once the reload is done
+                holder.reload()
+                next_bundle = time.monotonic() + watch_delay(
+                    interval, jitter, holder.consecutive_failures, max_backoff,
+                    draw.random())
+        except Exception:  # a bug must not end the watcher silently
+            logger.exception("the bundle watcher's reload failed")
+        del holder  # not held while waiting
 
 
 def _killed(active: ActiveBundle, topic: object) -> Verdict:

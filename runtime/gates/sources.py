@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 #: The largest bundle a source returns; a bigger answer is refused unread.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -62,12 +63,42 @@ class FileSource:
         return Fetched(data, None)
 
 
+class SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but never from ``https`` to anything else (a downgrade would
+    let a network attacker serve the bundle, or read the request's headers), and sends
+    the ``sensitive`` headers (the source's own) only to the origin they were given
+    for: a redirect to another scheme, host or port goes without them."""
+
+    def __init__(self, sensitive: tuple[str, ...] = ()) -> None:
+        # urllib keeps header names capitalized ("Authorization", "X-token").
+        self.sensitive = tuple(name.capitalize() for name in sensitive)
+
+    # urllib's signature, positional arguments and all.
+    def redirect_request(self, req: urllib.request.Request, fp: Any,  # noqa: PLR0917
+                         code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if old.scheme.lower() == "https" and new.scheme.lower() != "https":
+            raise urllib.error.URLError(
+                f"refused a redirect from https to `{new.scheme}` (a downgrade)")
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and _origin(old) != _origin(new):
+            for name in self.sensitive:
+                redirected.remove_header(name)
+        return redirected
+
+
+def _origin(url: urllib.parse.SplitResult) -> tuple[str, str | None, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme.lower())
+    return url.scheme.lower(), url.hostname, url.port or default
+
+
 class HttpSource:
     """A bundle served over HTTP(S), fetched with ``If-None-Match`` when an ETag is
-    known: ``304`` means unchanged. Redirects are followed; ``timeout`` bounds each
-    connect and read; ``headers`` are sent with every request (an authorization
-    token, say); ``context`` sets TLS (default: the system's CAs, certificates
-    verified)."""
+    known: ``304`` means unchanged. Redirects are followed, except from https to http
+    (refused); ``timeout`` bounds each connect and read; ``headers`` are sent with
+    every request (an authorization token, say), and not past a redirect to another
+    origin; ``context`` sets TLS (default: the system's CAs, certificates verified)."""
 
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  headers: dict[str, str] | None = None,
@@ -80,6 +111,8 @@ class HttpSource:
         self.context = context
         self.headers = dict(headers or {})
         self.max_bytes = max_bytes
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), SafeRedirects(tuple(self.headers)))
 
     @property
     def name(self) -> str:
@@ -91,8 +124,7 @@ class HttpSource:
             headers["If-None-Match"] = etag
         request = urllib.request.Request(self.url, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout,
-                                        context=self.context) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 data = response.read(self.max_bytes + 1)
                 given = response.headers.get("ETag")
         except urllib.error.HTTPError as error:

@@ -13,28 +13,29 @@ A job id or hash that is no non-empty string is rejected with 400 (``invalid-job
 
 from __future__ import annotations
 
+from dualgate.runtime.gates.approvals import ApprovalToken
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.gate import (
     INVALID_JOB,
     POLICY_UNAVAILABLE,
     Action,
+    Answer,
     Decider,
+    Fallback,
     GateCore,
     GateResult,
-    hold_request,
+    held,
     new_result,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
-from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
+from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import Decision, FailMode
 
 GATE = "submit"
-#: Results built per verdict object and reused; past this many the cache starts over.
-_MAX_CACHED_RESULTS = 4096
 
 
-class SubmitGate:
+class SubmitGate(GateCore):
     """Gate A (see the module docstring). Safe to share between threads.
 
     ``decider`` replaces ``holder.decide`` (a remote decision client, say); the holder
@@ -43,85 +44,51 @@ class SubmitGate:
     waits, ``unavailable_retry_after`` those a client waits after a 503.
     """
 
+    GATE = GATE
+
     def __init__(self, holder: BundleHolder, *, decider: Decider | None = None,
                  fail_modes: FailModes | None = None, metrics: GateMetrics | None = None,
                  decision_log: DecisionLog | None = None, retry_after: float = 1.0,
                  unavailable_retry_after: float = 5.0) -> None:
-        self.core = GateCore(GATE, holder, decider=decider, fail_modes=fail_modes,
-                             metrics=metrics, decision_log=decision_log)
+        super().__init__(holder, decider=decider, fail_modes=fail_modes, metrics=metrics,
+                         decision_log=decision_log)
         self.retry_after = retry_after
         self.unavailable_retry_after = unavailable_retry_after
         self._invalid_job = GateResult(Action.REJECT, None, False, INVALID_JOB, None, None,
                                        None, http_status=400)
-        self._results: dict[int, tuple[Verdict, GateResult]] = {}
 
     def check(self, topic: object, env: object, cidr: object = None, *, job_id: object,
               job_hash: object) -> GateResult:
         """The gate's answer on one job; never raises on request data."""
-        core = self.core
-        if core.metrics is not None:
-            core.metrics.job_received(GATE)
-        if type(job_id) is not str or type(job_hash) is not str or not job_id \
-                or not job_hash:  # each a non-empty plain string
-            core.record(self._invalid_job, None, job_id=job_id, topic=topic, env=env,
-                        cidr=cidr)
-            return self._invalid_job
-        try:
-            verdict, active = core.decide(topic, env, cidr)
-        except Exception as error:
-            return self._unavailable(error, job_id=job_id, topic=topic,
-                                     env=env, cidr=cidr)
-        if verdict.reason == EVALUATION_ERROR:
-            return self._unavailable(None, job_id=job_id, topic=topic,
-                                     env=env, cidr=cidr)
-        core.last_bundle = active
-        # Verdicts are shared objects, so the answer to one is built once; a hold names
-        # its job and is built every time.
-        cached = self._results.get(id(verdict))
-        if cached is not None and cached[0] is verdict:
-            result = cached[1]
-        else:
-            result = self._answer(verdict, job_id, job_hash, topic, env)
-        if core.recording:
-            core.record(result, active, job_id=job_id, topic=topic, env=env, cidr=cidr)
-        return result
+        return self._check(topic, env, cidr, job_id, job_hash, 1, None)
 
-    def _answer(self, verdict: Verdict, job_id: object, job_hash: object, topic: object,
-                env: object) -> GateResult:
+    def template(self, verdict: Verdict) -> tuple[GateResult, bool]:
         decision = verdict.decision
         common = (verdict, False, verdict.reason, verdict.tier, verdict.fail_mode,
                   verdict.bundle)
         if decision is Decision.REQUIRE_HUMAN:
-            request = hold_request(verdict, str(job_id), str(job_hash), topic, env)
-            return new_result((Action.HOLD, *common, 202, None, None, request, None, None,
-                               False))
+            # A hold names its job: built per job, counted and logged as this one.
+            return GateResult(Action.HOLD, *common, http_status=202), True
         if decision is Decision.ALLOW:
-            result = GateResult(Action.ADMIT, *common, http_status=202)
-        elif decision is Decision.THROTTLE:
-            result = GateResult(Action.THROTTLE, *common, http_status=429,
-                                retry_after=self.retry_after)
-        else:
-            result = GateResult(Action.REJECT, *common, http_status=403)
-        if len(self._results) >= _MAX_CACHED_RESULTS:
-            self._results.clear()
-        self._results[id(verdict)] = (verdict, result)
-        return result
+            return GateResult(Action.ADMIT, *common, http_status=202), False
+        if decision is Decision.THROTTLE:
+            return GateResult(Action.THROTTLE, *common, http_status=429,
+                              retry_after=self.retry_after), False
+        return GateResult(Action.REJECT, *common, http_status=403), False
 
-    def _unavailable(self, error: BaseException | None, *, job_id: object, topic: object,
-                     env: object, cidr: object) -> GateResult:
-        core = self.core
-        fallback = core.fallback(error, topic, env)
-        active = fallback.bundle
+    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
+                   job_hash: str, topic: object, env: object, attempt: int,
+                   approval: ApprovalToken | str | None) -> GateResult:
+        return held(answer.template, job_id, job_hash, topic, env)
+
+    def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
+        cause, tier, mode, overridden, active = fallback
         bundle = None if active is None else active.content_hash
-        if fallback.fail_mode is FailMode.OPEN:
-            result = GateResult(Action.ADMIT, None, True, POLICY_UNAVAILABLE, fallback.tier,
-                                FailMode.OPEN, bundle, http_status=202,
-                                cause=fallback.cause, overridden=fallback.overridden)
-        else:
-            result = GateResult(Action.REJECT, None, False, POLICY_UNAVAILABLE,
-                                fallback.tier, FailMode.CLOSED, bundle, http_status=503,
-                                retry_after=self.unavailable_retry_after,
-                                cause=fallback.cause)
-        core.record(result, active, job_id=job_id, topic=topic, env=env,
-                    cidr=cidr)
-        return result
+        # All fields in order (new_result): the keyword constructor is Python code.
+        if mode is FailMode.OPEN:
+            return new_result((Action.ADMIT, None, True, POLICY_UNAVAILABLE, tier,
+                               FailMode.OPEN, bundle, 202, None, None, None, None, cause,
+                               overridden))
+        return new_result((Action.REJECT, None, False, POLICY_UNAVAILABLE, tier,
+                           FailMode.CLOSED, bundle, 503, self.unavailable_retry_after, None,
+                           None, None, cause, False))

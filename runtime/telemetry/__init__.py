@@ -15,6 +15,7 @@ from dualgate.runtime.telemetry.decision_log import (
     DecisionLog,
     decision_stamp,
     format_timestamp,
+    format_timestamp_ns,
     parse_entry,
 )
 from dualgate.runtime.telemetry.metrics import GateMetrics
@@ -31,5 +32,6 @@ __all__ = [
     "StdoutSink",
     "decision_stamp",
     "format_timestamp",
+    "format_timestamp_ns",
     "parse_entry",
 ]

@@ -2,7 +2,12 @@
 
 ``record(entry)`` appends the entry (a dict, not yet encoded) to a queue and returns; a
 writer thread wakes every ``flush_interval`` seconds, encodes the queued entries to JSON
-and hands them to the sink one line at a time. Nothing is lost without a count:
+and hands them to the sink (a batch at a time when the sink takes batches). A gate calls
+``record_decision`` instead: it queues one tuple (the time, the fields its verdict
+shares with every job it decides, and the job's four request values), and the writer
+builds the line from the shared fields' JSON, encoded once per fields object, and the
+request values; the line is the one ``record`` writes for the same entry. Nothing is
+lost without a count:
 
 - a full queue drops the entry, counted as ``queue-full``;
 - an entry that cannot be encoded is dropped, counted as ``encode-error``;
@@ -34,7 +39,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dualgate.runtime.telemetry.metrics import GateMetrics
@@ -45,9 +50,19 @@ ENTRY_KEYS = (
     "timestamp", "decision_id", "gate", "job_id", "topic", "env", "cidr", "decision",
     "rule", "reason", "tier", "fail_mode", "bypass", "bundle", "policy", "approval",
 )
-#: The fields ``record_decision`` takes, in order: an entry's after its timestamp and id.
+#: The keys of a gate's entry after its timestamp and id: ``ENTRY_KEYS``, then the action
+#: and the cause of an unavailable policy.
 DECISION_FIELDS = (*ENTRY_KEYS[2:], "action", "cause")
-_BYPASS = DECISION_FIELDS.index("bypass")
+#: The request values of a gate's entry: what ``record_decision`` takes job by job.
+REQUEST_FIELDS = ("job_id", "topic", "env", "cidr")
+#: The fields ``record_decision`` takes as one tuple, in order: those a verdict's answer
+#: shares with every job it decides (the rest of ``DECISION_FIELDS``).
+SHARED_FIELDS = tuple(key for key in DECISION_FIELDS if key not in REQUEST_FIELDS)
+_BYPASS = SHARED_FIELDS.index("bypass")
+#: Lines handed to a sink's ``write_lines`` at once.
+BATCH_LINES = 512
+#: Shared-field encodings the writer keeps; past this many it starts over.
+MAX_CACHED_FRAGMENTS = 4096
 QUEUE_FULL = "queue-full"
 SINK_ERROR = "sink-error"
 ENCODE_ERROR = "encode-error"
@@ -92,6 +107,17 @@ def format_timestamp(seconds: float) -> str:
     return f"{cached[1]}.{micro:06d}Z"
 
 
+def format_timestamp_ns(nanoseconds: int) -> str:
+    """Unix nanoseconds (``time.time_ns()``) as RFC 3339 UTC with microseconds (the
+    nanoseconds cut, not rounded): ``2026-12-01T09:30:00.000001Z``."""
+    seconds, nanos = divmod(nanoseconds, 1_000_000_000)
+    return f"{_second_text(seconds)}.{nanos // 1000:06d}Z"
+
+
+def _second_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def parse_entry(line: str) -> dict[str, Any]:
     """One decision-log line as a dict; ValueError (a one-line message) when it is not a
     JSON object with string ``topic`` and ``env`` and a string or null ``cidr``."""
@@ -120,7 +146,9 @@ class DecisionLog:
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be positive, not `{flush_interval}`")
         self.sink = sink
-        self.max_queue = max_queue
+        self._max_queue = max_queue
+        #: ``max_queue`` while open, 0 once closed: the hot path's one test.
+        self._limit = max_queue
         self.metrics = metrics
         self.flush_interval = flush_interval
         self._queue: deque[Any] = deque()
@@ -128,6 +156,7 @@ class DecisionLog:
         self._closed = False
         self._close_lock = threading.Lock()
         self._retry: list[str] = []
+        self._fragments: dict[int, tuple[tuple[object, ...], str, str, bool]] = {}
         self._waiting: list[threading.Event] = []
         self._written = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
@@ -145,24 +174,35 @@ class DecisionLog:
         try:
             if self._closed:
                 self._drop(CLOSED)
-            elif len(self._queue) < self.max_queue or entry.get("bypass") is True:
+            elif len(self._queue) < self._max_queue or entry.get("bypass") is True:
                 self._queue.append(entry)
             else:
                 self._drop(QUEUE_FULL)
         except Exception:  # not a mapping: it could never be encoded
             self._drop(ENCODE_ERROR)
 
-    def record_decision(self, values: tuple[object, ...]) -> None:
-        """Queue one gate decision: the values of ``DECISION_FIELDS`` in order, stamped
-        here with ``decision_stamp()``'s time and id. The line written is the one
-        ``record`` writes for the same entry; the dict is built on the writer thread, so
-        that the gate's hot path builds one tuple. Never blocks and never raises."""
-        if self._closed:
+    def record_decision(self, shared: tuple[object, ...], job_id: object, topic: object,
+                        env: object, cidr: object) -> None:
+        """Queue one gate decision, stamped now (``time.time_ns()``, written as
+        ``format_timestamp_ns`` writes it): ``shared`` holds the values of
+        ``SHARED_FIELDS`` in order, the rest are the job's. The line written, with a new
+        decision id, is the one ``record`` writes for the same entry; it is built on the
+        writer thread, so that the gate's hot path builds one small tuple. ``shared``
+        and the values must not be changed afterwards. Never blocks and never raises."""
+        queue = self._queue
+        if len(queue) < self._limit:
+            queue.append((_now(), shared, job_id, topic, env, cidr))
+        elif self._closed:
             self._drop(CLOSED)
-        elif len(self._queue) < self.max_queue or values[_BYPASS] is True:
-            self._queue.append((time.time(), _id_prefix, _next_id(), values))
+        elif _bypass(shared):
+            queue.append((_now(), shared, job_id, topic, env, cidr))
         else:
             self._drop(QUEUE_FULL)
+
+    @property
+    def max_queue(self) -> int:
+        """How many entries (bypasses aside) the queue holds before it drops."""
+        return self._max_queue
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every entry recorded before the call is written or counted as
@@ -181,6 +221,7 @@ class DecisionLog:
         with self._close_lock:
             if self._closed:
                 return
+            self._limit = 0
             self._closed = True
         atexit.unregister(self.close)
         self._wake.set()
@@ -211,40 +252,115 @@ class DecisionLog:
 
     def _drain(self) -> None:
         retry, self._retry = self._retry, []
-        for line in retry:
-            self._write(line, bypass=True)
+        self._write(retry, [True] * len(retry))
         queue = self._queue
+        fragments = self._fragments
+        lines: list[str] = []
+        bypasses: list[bool] = []
+        second, second_text = -1, ""  # the second last formatted, with its text
         while queue:
             item = queue.popleft()
-            if isinstance(item, threading.Event):
+            if type(item) is tuple:
+                # A gate's decision: the line from the shared fields' cached JSON, the
+                # time formatted and the strings (nearly every value) escaped inline,
+                # as the encoder escapes them; anything else takes the slow path.
+                try:
+                    stamp, shared, job_id, topic, env, cidr = item
+                    cached = fragments.get(id(shared))
+                    if cached is None or cached[0] is not shared:
+                        cached = self._fragment(shared)
+                    seconds, nanos = divmod(stamp, 1_000_000_000)
+                    if seconds != second:
+                        second, second_text = seconds, _second_text(seconds)
+                    # (str and hex: format specs cost several times as much here.)
+                    encoded: str | None = (
+                        f'{{"timestamp":"{second_text}.{str(1_000_000 + nanos // 1000)[1:]}Z",'
+                        f'"decision_id":"{_id_prefix}{hex(_next_id())[2:]}","gate":{cached[1]},'
+                        f'"job_id":'
+                        f'{_escape(job_id) if type(job_id) is str else _scalar(job_id)},'
+                        f'"topic":{_escape(topic) if type(topic) is str else _scalar(topic)},'
+                        f'"env":{_escape(env) if type(env) is str else _scalar(env)},'
+                        f'"cidr":{_escape(cidr) if type(cidr) is str else _scalar(cidr)},'
+                        f'{cached[2]}}}')
+                    bypass = cached[3]
+                except Exception:
+                    bypass, encoded = self._slow_line(item)
+            elif isinstance(item, threading.Event):
                 self._waiting.append(item)
                 continue
-            if type(item) is tuple:
-                stamp, prefix, number, values = item
-                item = {"timestamp": stamp, "decision_id": f"{prefix}{number:x}",
-                        **dict(zip(DECISION_FIELDS, values, strict=True))}
-            try:
-                bypass = item.get("bypass") is True
-            except Exception:  # record() read it once; a mapping that fails now is not one
-                bypass = False
-            encoded = _encode(item, bypass=bypass)
+            else:
+                try:
+                    bypass = item.get("bypass") is True
+                except Exception:  # record() read it once; a mapping that fails now is not one
+                    bypass = False
+                encoded = _encode(item, bypass=bypass)
             if encoded is None:
                 self._drop(ENCODE_ERROR)
-            else:
-                self._write(encoded, bypass=bypass)
+                continue
+            lines.append(encoded)
+            bypasses.append(bypass)
+            if len(lines) >= BATCH_LINES:
+                self._write(lines, bypasses)
+                lines, bypasses = [], []
+        self._write(lines, bypasses)
         if not self._retry:
             self._release_waiting()
 
-    def _write(self, line: str, *, bypass: bool) -> None:
+    def _fragment(self, shared: tuple[object, ...]) -> tuple[tuple[object, ...], str, str,
+                                                              bool]:
+        """``shared``'s JSON: the gate's value, and the fields after the request's as
+        the tail of an object, and whether it is a bypass; cached by identity (the tuple
+        is kept with it)."""
+        gate, *rest = shared
+        if len(rest) != len(SHARED_FIELDS) - 1:
+            raise ValueError("not the shared fields")
+        tail = ",".join(f"{_ENCODER.encode(key)}:{_ENCODER.encode(value)}"
+                        for key, value in zip(SHARED_FIELDS[1:], rest, strict=True))
+        cached = (shared, _ENCODER.encode(gate), tail, shared[_BYPASS] is True)
+        if len(self._fragments) >= MAX_CACHED_FRAGMENTS:
+            self._fragments.clear()
+        self._fragments[id(shared)] = cached
+        return cached
+
+    def _slow_line(self, item: tuple[Any, ...]) -> tuple[bool, str | None]:
+        """A ``record_decision`` entry as ``record`` would encode it (its dict)."""
+        stamp, shared, job_id, topic, env, cidr = item
         try:
-            self.sink.write(line)
-        except Exception:
-            if bypass:
-                self._retry.append(line)
+            entry = {"timestamp": format_timestamp_ns(stamp),
+                     "decision_id": f"{_id_prefix}{_next_id():x}",
+                     **dict(zip(DECISION_FIELDS, _in_order(shared, (job_id, topic, env, cidr)),
+                                strict=True))}
+            bypass = entry["bypass"] is True
+        except Exception:  # not a tuple of the shared fields: it could never be encoded
+            return False, None
+        return bypass, _encode(entry, bypass=bypass)
+
+    def _write(self, lines: list[str], bypasses: list[bool]) -> None:
+        """Hand ``lines`` to the sink in order: in batches when it has ``write_lines``;
+        a line it refuses is counted, or kept to offer again when it is a bypass."""
+        write_lines = getattr(self.sink, "write_lines", None)
+        start, total = 0, len(lines)
+        while start < total:
+            if write_lines is None:
+                try:
+                    self.sink.write(lines[start])
+                    taken = 1
+                except Exception:
+                    taken = 0
             else:
-                self._drop(SINK_ERROR)
-        else:
-            self._written += 1
+                try:
+                    taken = max(0, min(int(write_lines(lines[start:])), total - start))
+                except Exception:  # raised: as if the first line was refused
+                    taken = 0
+            self._written += taken
+            start += taken
+            if taken == 0 or (start < total and write_lines is not None):
+                # lines[start] was refused: the sink took the lines before it only.
+                if bypasses[start]:
+                    self._retry.append(lines[start])
+                else:
+                    self._drop(SINK_ERROR)
+                start += 1
 
     def _release_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
@@ -260,6 +376,30 @@ class DecisionLog:
 
 # Built once: json.dumps with any option builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+#: The encoder's own string escape (``ensure_ascii``), what it writes for a ``str``.
+_escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_now = time.time_ns
+
+
+def _bypass(shared: tuple[object, ...]) -> bool:
+    try:
+        return shared[_BYPASS] is True
+    except Exception:  # no shared fields: the writer counts it as unencodable
+        return False
+
+
+def _scalar(value: object) -> str:
+    """A request value's JSON as the encoder writes it inside an object."""
+    if value is None:
+        return "null"
+    return _ENCODER.encode(value)
+
+
+def _in_order(shared: tuple[object, ...], request: tuple[object, ...]) -> list[object]:
+    """The values of ``DECISION_FIELDS`` from the shared and the request values."""
+    values = dict(zip(SHARED_FIELDS, shared, strict=True))
+    values.update(zip(REQUEST_FIELDS, request, strict=True))
+    return [values[key] for key in DECISION_FIELDS]
 _LENIENT_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=repr)
 
 

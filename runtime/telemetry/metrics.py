@@ -1,15 +1,20 @@
 """The gates' metrics: every job, decision, bypass and reload counted, with or without
 ``prometheus_client``.
 
-With ``prometheus_client`` installed (the ``dualgate[metrics]`` extra) the counters are
-Prometheus metrics in a registry of their own; without it they are plain thread-safe
-counters, and the gates work the same. Either way ``snapshot()`` reads them.
+The counts live in this module's own counters either way; with ``prometheus_client``
+installed (the ``dualgate[metrics]`` extra) one collector in a registry of their own
+exposes them, as counters and gauges with the names below, at scrape time. Without it
+the gates work the same, and ``snapshot()`` reads the counts in both cases.
 
-Cost: a labelled child is created once per label tuple and cached with its increment
-(for a prometheus_client child, its value's own ``inc``, which skips the checks
-``Counter.inc`` repeats on every call: a cached child is always observable and the amount
-is always 1), so counting on the hot path is one dict lookup and one call.
-``benchmarks/bench_telemetry.py`` measures it beside a bare counter increment.
+Cost: a counter is an ``itertools.count`` whose step is one C call that cannot lose an
+increment to another thread (under the GIL, as the rest of CPython's builtins), with no
+lock. A labelled counter is created once per label tuple and its step cached under the
+tuple callers pass, so counting through the methods is one dict lookup and one call.
+A gate counts a whole check with one step: ``checked()`` gives, once per distinct
+outcome, one counter whose value is added, at read time, to each series that outcome
+counts (a job received, its decision, and a bypass, an override, a requeue or a kill
+switch when it is one), so the series of one check never disagree and the hot path
+pays one call. ``benchmarks/bench_telemetry.py`` measures it beside a bare counter step.
 
 Label sets are bounded: each label of a metric keeps at most ``MAX_LABEL_VALUES``
 distinct values (and values of at most ``MAX_LABEL_LENGTH`` characters); any further
@@ -21,10 +26,11 @@ values.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 #: The metric names, as Prometheus exposes them; the alert rules are written against these.
 JOBS_RECEIVED = "dualgate_jobs_received_total"
@@ -54,80 +60,96 @@ COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
     BUNDLE_RELOADS: (("result",), "Bundle reload attempts by result."),
     DECISION_LOGS_DROPPED: (("reason",), "Decision-log entries that were not written."),
 }
+_BUNDLE_INFO_HELP = "The active bundle: its policy and content hash (value 1)."
+_BUNDLE_LAST_ACTIVATION_HELP = "When the active bundle was activated (Unix time)."
 
 #: How many distinct values one label of one metric keeps before counting under ``other``.
 MAX_LABEL_VALUES = 64
 #: The longest label value kept; a longer one is counted under ``other``.
 MAX_LABEL_LENGTH = 128
-#: How many raw label tuples one metric caches for the hot path.
+#: How many raw label tuples (and check outcomes) one metric caches for the hot path.
 MAX_CACHED_TUPLES = 4096
 OTHER = "other"
 NONE = "none"
 
 Snapshot = dict[str, dict[tuple[str, ...], float]]
+Step = Callable[[], object]
 
 
-class _Child(Protocol):
-    def inc(self, amount: float = 1) -> None: ...
+class Count:
+    """An exact counter without a lock: ``step()`` adds one (``itertools.count``'s
+    ``__next__``, atomic under the GIL); ``value`` reads it. ``created`` is when it was
+    made (Unix time), for the exposition's ``_created`` samples."""
 
-
-class _PlainCounter:
-    """A thread-safe counter: the fallback when prometheus_client is not installed."""
-
-    __slots__ = ("_lock", "value")
+    __slots__ = ("_count", "created", "step")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0.0
+        self._count = itertools.count()
+        self.step: Step = self._count.__next__
+        self.created = time.time()
 
-    def inc(self, amount: float = 1) -> None:
-        with self._lock:
-            self.value += amount
+    def inc(self) -> None:
+        self.step()
+
+    @property
+    def value(self) -> int:
+        # The one way itertools.count shows its next value: its repr, `count(N)`.
+        return int(repr(self._count)[6:-1])
 
 
-_Increment = Callable[[], None]
+class CheckOutcome(NamedTuple):
+    """What one gate check counts (the key of ``GateMetrics.checked``): a job received
+    by ``gate``, its ``decision``/``tier``/``reason`` (label words), and, when set, a
+    bypass in ``fail_open_env``, an ``overridden`` fail mode, a ``requeued`` job, a job
+    ``killed`` by a kill switch."""
 
-
-def _increment(child: _Child) -> _Increment:
-    """A call that adds 1 to ``child``: a prometheus_client child's value's ``inc`` bound
-    to 1 (what ``Counter.inc(1)`` comes down to), else the child's own ``inc``."""
-    value = getattr(child, "_value", None)
-    inc = getattr(value, "inc", None)
-    if callable(inc):
-        return functools.partial(inc, 1)
-    return child.inc
+    gate: str
+    decision: str
+    tier: str
+    reason: str
+    fail_open_env: str | None = None
+    overridden: bool = False
+    requeued: bool = False
+    killed: bool = False
 
 
 class _Family:
-    """One metric's children by (bounded) label tuple, created on first use.
+    """One metric's counters by (bounded) label tuple, created on first use.
 
-    ``cache`` maps the label tuples callers pass to their child's increment, for the hot
-    path;
-    ``child()`` is the slow path that bounds the values and fills the cache.
+    ``cache`` maps the label tuples callers pass to their counter's step, for the hot
+    path; ``bounded()`` and ``child()`` are the slow path that bounds the values and
+    fills the cache.
     """
 
-    def __init__(self, labels: tuple[str, ...], make: Callable[[tuple[str, ...]], _Child]):
+    def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
-        self.cache: dict[tuple[Any, ...], _Increment] = {}
-        self.children: dict[tuple[str, ...], _Child] = {}
-        self._make = make
+        self.cache: dict[tuple[Any, ...], Step] = {}
+        self.children: dict[tuple[str, ...], Count] = {}
         self._accepted: tuple[set[str], ...] = tuple(set() for _ in labels)
         self._lock = threading.Lock()
 
-    def child(self, key: tuple[Any, ...]) -> _Child:
-        """The child counting ``key`` (bounded), created on first use; caches its
-        increment under ``key``."""
+    def child(self, key: tuple[Any, ...]) -> Count:
+        """The counter of ``key`` (bounded), created on first use; caches its step
+        under ``key``."""
         with self._lock:
-            bounded = tuple(self._bound(index, value) for index, value in enumerate(key))
+            bounded = self._bounded(key)
             child = self.children.get(bounded)
             if child is None:
-                child = self.children[bounded] = self._make(bounded)
+                child = self.children[bounded] = Count()
             try:
                 if len(self.cache) < MAX_CACHED_TUPLES:
-                    self.cache[key] = _increment(child)
+                    self.cache[key] = child.step
             except TypeError:  # an unhashable label value: counted, never cached
                 pass
             return child
+
+    def bounded(self, key: tuple[Any, ...]) -> tuple[str, ...]:
+        """``key`` as the label tuple it is counted under."""
+        with self._lock:
+            return self._bounded(key)
+
+    def _bounded(self, key: tuple[Any, ...]) -> tuple[str, ...]:
+        return tuple(self._bound(index, value) for index, value in enumerate(key))
 
     def _bound(self, index: int, value: object) -> str:
         if value is None:
@@ -156,7 +178,7 @@ class GateMetrics:
     ``prometheus_client.generate_latest(metrics.registry)``.
 
     Every method is thread-safe, never raises on label values, and costs one dict lookup
-    and one increment once a label tuple has been seen.
+    and one counter step once a label tuple has been seen.
     """
 
     def __init__(self, registry: Any = None, *, use_prometheus: bool | None = None) -> None:
@@ -167,49 +189,70 @@ class GateMetrics:
         self._lock = threading.Lock()
         self._bundle_info_labels: tuple[str, str] | None = None
         self._last_activation = 0.0
-        self.registry: Any = None
-        self._metrics: dict[str, Any] = {}
-        if prometheus is None:
-            self._families = {
-                name: _Family(labels, lambda _key: _PlainCounter())
-                for name, (labels, _help) in COUNTERS.items()
-            }
-        else:
-            self.registry = prometheus.CollectorRegistry() if registry is None else registry
-            self._families = {}
-            for name, (labels, help_text) in COUNTERS.items():
-                counter = prometheus.Counter(name, help_text, labels, registry=self.registry)
-                self._metrics[name] = counter
-                self._families[name] = _Family(labels, _labelled(counter))
-            self._metrics[BUNDLE_INFO] = prometheus.Gauge(
-                BUNDLE_INFO, "The active bundle: its policy and content hash (value 1).",
-                ("policy", "hash"), registry=self.registry,
-            )
-            self._metrics[BUNDLE_LAST_ACTIVATION] = prometheus.Gauge(
-                BUNDLE_LAST_ACTIVATION, "When the active bundle was activated (Unix time).",
-                registry=self.registry,
-            )
+        self._families = {name: _Family(labels) for name, (labels, _help) in COUNTERS.items()}
+        #: Check outcomes: the caller's key to its step, and each bounded outcome's
+        #: counter with the series it adds to.
+        self._checked: dict[CheckOutcome, Step] = {}
+        self._outcomes: dict[tuple[tuple[str, tuple[str, ...]], ...], Count] = {}
         # The hot path reads these caches directly: one attribute load, one dict lookup.
         self._jobs_received = self._families[JOBS_RECEIVED].cache
         self._decisions = self._families[DECISIONS].cache
         self._fail_open = self._families[FAIL_OPEN].cache
-        self._kill_switch = _increment(self._families[KILL_SWITCH].child(()))
+        self._kill_switch = self._families[KILL_SWITCH].child(()).step
+        self.registry: Any = None
+        if prometheus is not None:
+            self.registry = prometheus.CollectorRegistry() if registry is None else registry
+            self.registry.register(_Collector(self, prometheus))
 
     @property
     def uses_prometheus(self) -> bool:
-        """Whether the values live in prometheus_client metrics (else plain counters)."""
+        """Whether a prometheus_client registry exposes the values (else plain counters
+        only ``snapshot()`` reads)."""
         return self.registry is not None
 
+    def checked(self, outcome: CheckOutcome) -> Step:
+        """The step that counts one gate check of ``outcome``: one call adds one to
+        ``jobs_received{gate}`` and ``decisions{gate,decision,tier,reason}``, and to
+        ``fail_open{gate,tier,env}``, ``fail_mode_overrides{tier}``,
+        ``requeued{gate}`` and ``kill_switch`` when the outcome is one. A gate keeps the
+        step with what it reuses per verdict; the labels are bounded as for the methods
+        below."""
+        try:
+            step = self._checked.get(outcome)
+            cacheable = True
+        except TypeError:  # an unhashable label value: counted (as `other`), never cached
+            step, cacheable = None, False
+        if step is not None:
+            return step
+        gate, decision, tier, reason, env, overridden, requeued, killed = outcome
+        series = [(JOBS_RECEIVED, (gate,)), (DECISIONS, (gate, decision, tier, reason))]
+        if env is not None:
+            series.append((FAIL_OPEN, (gate, tier, env)))
+        if overridden:
+            series.append((FAIL_MODE_OVERRIDES, (tier,)))
+        if requeued:
+            series.append((REQUEUED, (gate,)))
+        if killed:
+            series.append((KILL_SWITCH, ()))
+        key = tuple((name, self._families[name].bounded(labels)) for name, labels in series)
+        with self._lock:
+            count = self._outcomes.get(key)
+            if count is None:
+                count = self._outcomes[key] = Count()
+            if cacheable and len(self._checked) < MAX_CACHED_TUPLES:
+                self._checked[outcome] = count.step
+        return count.step
+
     def job_received(self, gate: str) -> None:
-        """Count one job a gate was asked to check (before anything else happens)."""
+        """Count one job a gate was asked to check (a gate counts it with ``checked``)."""
         try:
             self._jobs_received[(gate,)]()
         except (KeyError, TypeError):
             self._families[JOBS_RECEIVED].child((gate,)).inc()
 
     def decision(self, gate: str, decision: str, tier: str, reason: str) -> None:
-        """Count one gate decision. Called once per checked job, bypassed or not, so that
-        the decisions of a tier add up to the jobs of that tier (the bypass ratio's
+        """Count one gate decision. Counted once per checked job, bypassed or not, so
+        that the decisions of a tier add up to the jobs of that tier (the bypass ratio's
         denominator)."""
         try:
             self._decisions[(gate, decision, tier, reason)]()
@@ -246,15 +289,8 @@ class GateMetrics:
     def bundle_activated(self, policy: str, content_hash: str, timestamp: float) -> None:
         """Record the newly active bundle: ``dualgate_bundle_info`` then holds exactly one
         series, this bundle's, and the activation gauge its Unix time."""
-        labels = (str(policy), str(content_hash))
         with self._lock:
-            if self.registry is not None:
-                info = self._metrics[BUNDLE_INFO]
-                if self._bundle_info_labels is not None and self._bundle_info_labels != labels:
-                    info.remove(*self._bundle_info_labels)
-                info.labels(*labels).set(1)
-                self._metrics[BUNDLE_LAST_ACTIVATION].set(timestamp)
-            self._bundle_info_labels = labels
+            self._bundle_info_labels = (str(policy), str(content_hash))
             self._last_activation = float(timestamp)
 
     def decision_log_dropped(self, reason: str) -> None:
@@ -265,24 +301,40 @@ class GateMetrics:
         """Every metric by name, then by label-value tuple (in the label order of
         ``COUNTERS``; ``()`` for a metric without labels): its current value. Only label
         tuples seen so far appear; the gauges appear once a bundle was activated."""
-        result: Snapshot = {name: {} for name in COUNTERS}
-        if self.registry is None:
-            for name, family in self._families.items():
-                result[name] = {
-                    key: child.value for key, child in list(family.children.items())
-                    if isinstance(child, _PlainCounter)
-                }
-        else:
-            for name, (labels, _help) in COUNTERS.items():
-                result[name] = _collected(self._metrics[name], name, labels)
+        result: Snapshot = {name: {key: float(value) for key, (value, _created)
+                                   in series.items()}
+                            for name, series in self.series().items()}
         with self._lock:
             if self._bundle_info_labels is None:
-                result.setdefault(BUNDLE_INFO, {})
-                result.setdefault(BUNDLE_LAST_ACTIVATION, {})
+                result[BUNDLE_INFO] = {}
+                result[BUNDLE_LAST_ACTIVATION] = {}
             else:
                 result[BUNDLE_INFO] = {self._bundle_info_labels: 1.0}
                 result[BUNDLE_LAST_ACTIVATION] = {(): self._last_activation}
         return result
+
+    def series(self) -> dict[str, dict[tuple[str, ...], tuple[int, float]]]:
+        """Every counter's series: its value and when it was created (the earliest of
+        the counters that add to it)."""
+        result: dict[str, dict[tuple[str, ...], tuple[int, float]]] = {}
+        for name, family in self._families.items():
+            result[name] = {key: (child.value, child.created)
+                            for key, child in list(family.children.items())}
+        with self._lock:
+            outcomes = list(self._outcomes.items())
+        for series, count in outcomes:
+            value, created = count.value, count.created
+            for name, labels in series:
+                known = result[name].get(labels)
+                result[name][labels] = (value, created) if known is None else (
+                    known[0] + value, min(known[1], created))
+        return result
+
+    def bundle_gauges(self) -> tuple[tuple[str, str] | None, float]:
+        """The active bundle's (policy, hash) labels (None before any) and its
+        activation time (0 before any)."""
+        with self._lock:
+            return self._bundle_info_labels, self._last_activation
 
     def _count(self, name: str, key: tuple[Any, ...]) -> None:
         family = self._families[name]
@@ -292,24 +344,42 @@ class GateMetrics:
             family.child(key).inc()
 
 
-def _labelled(counter: Any) -> Callable[[tuple[str, ...]], _Child]:
-    def make(key: tuple[str, ...]) -> _Child:
-        child: _Child = counter.labels(*key) if key else counter
-        return child
-    return make
+class _Collector:
+    """Exposes a ``GateMetrics``'s counts to a prometheus_client registry at scrape
+    time, as the counters and gauges of ``COUNTERS`` and the bundle gauges."""
 
+    def __init__(self, metrics: GateMetrics, prometheus: Any) -> None:
+        self._metrics = metrics
+        self._core = prometheus.metrics_core
+        self._created_module = prometheus.metrics
 
-def _collected(
-    metric: Any, name: str, labels: tuple[str, ...],
-) -> dict[tuple[str, ...], float]:
-    """A prometheus_client metric's current values by label tuple (its ``_created``
-    samples left out)."""
-    values: dict[tuple[str, ...], float] = {}
-    for family in metric.collect():
-        for sample in family.samples:
-            if sample.name == name:
-                values[tuple(sample.labels[label] for label in labels)] = float(sample.value)
-    return values
+    def describe(self) -> Iterator[Any]:
+        """The metric families without samples, so that a registry refuses a second
+        collector of the same names."""
+        core = self._core
+        for name, (labels, help_text) in COUNTERS.items():
+            yield core.CounterMetricFamily(name, help_text, labels=labels)
+        yield core.GaugeMetricFamily(BUNDLE_INFO, _BUNDLE_INFO_HELP, labels=("policy", "hash"))
+        yield core.GaugeMetricFamily(BUNDLE_LAST_ACTIVATION, _BUNDLE_LAST_ACTIVATION_HELP)
+
+    def collect(self) -> Iterator[Any]:
+        core = self._core
+        # prometheus_client's own switch for `_created` samples (its env variable or
+        # `disable_created_metrics()`), read as its counters read it.
+        with_created = getattr(self._created_module, "_use_created", True)
+        for name, series in self._metrics.series().items():
+            labels, help_text = COUNTERS[name]
+            family = core.CounterMetricFamily(name, help_text, labels=labels)
+            for key, (value, created) in series.items():
+                family.add_metric(key, float(value), created=created if with_created else None)
+            yield family
+        info_labels, activated = self._metrics.bundle_gauges()
+        info = core.GaugeMetricFamily(BUNDLE_INFO, _BUNDLE_INFO_HELP, labels=("policy", "hash"))
+        if info_labels is not None:
+            info.add_metric(info_labels, 1.0)
+        yield info
+        yield core.GaugeMetricFamily(BUNDLE_LAST_ACTIVATION, _BUNDLE_LAST_ACTIVATION_HELP,
+                                     value=activated)
 
 
 def _prometheus_client(*, required: bool) -> Any:
@@ -317,6 +387,8 @@ def _prometheus_client(*, required: bool) -> Any:
     and not required."""
     try:
         import prometheus_client
+        import prometheus_client.metrics
+        import prometheus_client.metrics_core
     except ImportError:
         if required:
             raise ImportError(
