@@ -28,7 +28,9 @@ from typing import Any
 
 from dualgate.runtime.bundle_format import serialize
 from dualgate.runtime.gates import ActiveBundle, BundleHolder, PolicyUnavailable
+from dualgate.runtime.gates.killswitch import KILL_SWITCH
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics, decision_stamp
+from dualgate.runtime.telemetry.metrics import CheckOutcome, Step
 from dualgate.runtime.verdict import MALFORMED_REQUEST, Verdict
 from dualgate.runtime.vocabulary import Decision
 from dualgate.server.requests import DEFAULT_GATE, DecideRequest
@@ -37,8 +39,9 @@ from dualgate.server.requests import DEFAULT_GATE, DecideRequest
 _MAX_ENCODED = 4096
 _NO_TIER = "none"
 NO_BUNDLE = "no-bundle"
-#: A verdict, its JSON without the closing brace, and its decision, tier and reason words.
-_Encoded = tuple[Verdict, bytes, str, str, str]
+#: A verdict, its JSON without the closing brace, its decision, tier and reason words, and
+#: the counter step of a decision by each gate that asked.
+_Encoded = tuple[Verdict, bytes, str, str, str, dict[str, Step]]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -102,7 +105,6 @@ class DecisionService:
         keeps what it calls in locals and each verdict's encoding and label words in
         ``_encoded``."""
         decide = self.holder.decide
-        job_received, count = self.metrics.job_received, self.metrics.decision
         log, encoded = self.decision_log, self._encoded
         answers: list[bytes] = []
         append = answers.append
@@ -114,13 +116,16 @@ class DecisionService:
                 append(self._malformed(item, self.holder.active, stamp, decision_id))
                 continue
             topic, env, cidr, gate, job_id = item
-            job_received(gate)
             verdict, active = decide(topic, env, cidr)
             cached = encoded.get(id(verdict))
             if cached is None or cached[0] is not verdict:
                 cached = self._encode(verdict)
-            _, prefix, decision, tier, reason = cached
-            count(gate, decision, tier, reason)
+            _, prefix, decision, tier, reason, steps = cached
+            # One counter step counts the job received and its decision (``checked``).
+            step = steps.get(gate)
+            if step is None:
+                step = steps[gate] = self._step(gate, decision, tier, reason)
+            step()
             if log is not None:
                 log.record({
                     "timestamp": stamp, "decision_id": decision_id, "gate": gate,
@@ -138,10 +143,17 @@ class DecisionService:
         if len(self._encoded) >= _MAX_ENCODED:
             self._encoded.clear()
         tier = _NO_TIER if verdict.tier is None else verdict.tier.value
-        entry = (verdict, _ENCODER.encode(verdict.to_json())[:-1].encode(),
-                 verdict.decision.value, tier, verdict.reason)
+        entry: _Encoded = (verdict, _ENCODER.encode(verdict.to_json())[:-1].encode(),
+                 verdict.decision.value, tier, verdict.reason, {})
         self._encoded[id(verdict)] = entry
         return entry
+
+    def _step(self, gate: str, decision: str, tier: str, reason: str) -> Step:
+        """The counter step of one decision by ``gate``: the job received and its decision
+        in one call; the verdict's cache entry keeps it per gate (gate names are bounded
+        words, and the entries are bounded too)."""
+        return self.metrics.checked(CheckOutcome(gate, decision, tier, reason,
+                                                 killed=reason == KILL_SWITCH))
 
     def _malformed(self, fault: str, active: ActiveBundle | None, stamp: float,
                    decision_id: str) -> bytes:

@@ -147,6 +147,22 @@ def test_metrics_count_under_the_gate_the_request_names(client: Any, served: Ser
     assert 'dualgate_bundle_reloads_total{result="activated"} 1.0' in exposition.text
 
 
+def test_a_killed_topic_is_denied_and_counted_as_a_kill_switch(
+        client: Any, served: Served) -> None:
+    served.holder.kill("payments.**", "INC-7")
+    batch = {"requests": [{"topic": "payments.refund", "env": "production", "gate": "submit"},
+                          {"topic": "repo.file.read", "env": "staging", "gate": "submit"},
+                          {"topic": "payments.charge", "env": "staging", "gate": "submit"}]}
+    answers = client.post("/v1/decide/batch", json=batch).json()["results"]
+    assert [(a["decision"], a["reason"]) for a in answers] == [
+        ("deny", "kill-switch"), ("allow", "rule"), ("deny", "kill-switch")]
+    snapshot = served.metrics.snapshot()
+    assert snapshot["dualgate_kill_switch_total"] == {(): 2.0}
+    assert snapshot["dualgate_jobs_received_total"] == {("submit",): 3.0}
+    assert snapshot["dualgate_decisions_total"] == {
+        ("submit", "deny", "high", "kill-switch"): 2.0, ("submit", "allow", "low", "rule"): 1.0}
+
+
 def test_batch_answers_in_order_and_denies_malformed_items(
         client: Any, served: Served, bundle_path: Path) -> None:
     items: list[Any] = [*REQUESTS, 7, {"topic": "a.b", "env": "production", "colour": 1},
