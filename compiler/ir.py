@@ -4,7 +4,11 @@ Immutable pydantic models. Every node may carry the ``span`` it came from, but s
 never take part in equality or hashing, so the DSL and YAML forms of one policy give
 equal IR. Structural validity (pattern and network syntax, aware timestamps, names)
 is enforced by the models; cross-references (declared envs, unique ids) are checked
-by ``validation`` so that they become diagnostics with locations.
+by ``frontend.lowering`` so that they become diagnostics with locations.
+
+The models' validators are built on first validation (``defer_build``), not at import:
+lowering checks every value itself and builds the IR with ``model_construct``, so a
+command that only reads policies (`dualgate lint`) never pays for building them.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ PolicyNetwork = Annotated[
 class Node(BaseModel):
     """Base of all IR nodes: frozen, strict about keys, equal when their meaning is."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
 
@@ -77,7 +81,8 @@ class TopicPattern(Node):
     @classmethod
     def parse(cls, text: str, span: Span | None = None) -> TopicPattern:
         """The pattern written as ``text``; raises ``PatternError`` if malformed."""
-        return cls(segments=parse_pattern(text), span=span)
+        # parse_pattern is the check ``_valid`` makes; validating again would repeat it.
+        return cls.model_construct(segments=parse_pattern(text), span=span)
 
     @property
     def text(self) -> str:
