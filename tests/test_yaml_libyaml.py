@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,7 @@ from dualgate.compiler.frontend.yaml_front import (
     libyaml_in_use,
     parse_yaml_policy,
     read_yaml_data,
+    schema_violations,
     yaml_comments,
 )
 from dualgate.schemas import load_schema
@@ -121,6 +123,20 @@ def damaged(draw: st.DrawFn) -> str:
 @given(damaged())
 def test_damaged_policies_get_the_same_diagnostics(text: str) -> None:
     assert_both_loaders_agree(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged())
+def test_the_fast_schema_check_passes_exactly_what_jsonschema_passes(text: str) -> None:
+    """``schema_violations`` skips jsonschema when fastjsonschema passes the data: the two
+    must agree on every document, or a violation would go unreported."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    schema = load_schema("policy")
+    valid = not list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    assert (list(schema_violations(schema, data)) == []) is valid
 
 
 @pytest.mark.parametrize("text", [
