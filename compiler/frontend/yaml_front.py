@@ -106,7 +106,12 @@ class _Document:
     nodes: dict[JsonPath, Node] = field(default_factory=dict)
     keys: dict[JsonPath, Node] = field(default_factory=dict)
     values: int = 0
-    limit: int = 0
+    #: How many values expansion may build: the allowance alone until it is passed, then
+    #: (counting the nodes of ``root`` once) the allowance plus the factor per node.
+    limit: int = _EXPANSION_ALLOWANCE
+    root: Node | None = None
+    counted: bool = False
+    constructor: SafeConstructor = field(default_factory=SafeConstructor)
 
 
 def parse_yaml_policy(
@@ -360,8 +365,7 @@ def _compose(
                 help="write one document per file, without a second `---`",
             )
         )
-    document = _Document()
-    document.limit = _EXPANSION_ALLOWANCE + _EXPANSION_FACTOR * _written_nodes(documents[0])
+    document = _Document(root=documents[0])
     document.data = _to_data(documents[0], (), document, source, frozenset())
     return document
 
@@ -444,19 +448,32 @@ def _to_data(
     fails on a deep document before this runs, libyaml does not, and both must agree.
     """
     document.values += 1
-    if len(enclosing) > _MAX_DEPTH:
-        raise _too_deep(source)
-    if id(node) in enclosing:
-        raise _YamlError(Diagnostic.of(
-            "invalid-yaml", "an alias refers to a collection that contains it",
-            _span(source, node), help="YAML aliases cannot make a value contain itself",
-        ))
+    if document.values > document.limit and not document.counted:
+        assert document.root is not None
+        document.limit += _EXPANSION_FACTOR * _written_nodes(document.root)
+        document.counted = True
     if document.values > document.limit:
         raise _YamlError(Diagnostic.of(
             "invalid-yaml", "the document is too large once its aliases are expanded",
             _span(source, node), help="write the values out instead of nesting aliases",
         ))
     document.nodes[path] = node
+    if isinstance(node, ScalarNode):
+        if node.tag in _TYPED_TAGS:
+            try:
+                return document.constructor.construct_object(node)
+            except Exception:
+                # An explicit tag on text it cannot read (`!!bool maybe`, `!!int ""`) makes
+                # PyYAML's constructors raise all sorts of errors; keep the text instead.
+                return node.value
+        return node.value
+    if len(enclosing) >= _MAX_DEPTH:
+        raise _too_deep(source)
+    if id(node) in enclosing:
+        raise _YamlError(Diagnostic.of(
+            "invalid-yaml", "an alias refers to a collection that contains it",
+            _span(source, node), help="YAML aliases cannot make a value contain itself",
+        ))
     inside = enclosing | {id(node)}
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
@@ -482,20 +499,11 @@ def _to_data(
             document.keys[(*path, key)] = key_node
             result[key] = _to_data(value_node, (*path, key), document, source, inside)
         return result
-    if isinstance(node, SequenceNode):
-        return [
-            _to_data(item, (*path, i), document, source, inside)
-            for i, item in enumerate(node.value)
-        ]
-    assert isinstance(node, ScalarNode)
-    if node.tag in _TYPED_TAGS:
-        try:
-            return SafeConstructor().construct_object(node)
-        except Exception:
-            # An explicit tag on text it cannot read (`!!bool maybe`, `!!int ""`) makes
-            # PyYAML's constructors raise all sorts of errors; keep the text instead.
-            return node.value
-    return node.value
+    assert isinstance(node, SequenceNode)
+    return [
+        _to_data(item, (*path, i), document, source, inside)
+        for i, item in enumerate(node.value)
+    ]
 
 
 def _pairs(node: MappingNode, source: SourceFile) -> list[tuple[Node, Node, bool]]:
