@@ -371,7 +371,7 @@ def _same_values_and_types(built: object, validated: object) -> None:
 @settings(max_examples=150, deadline=None)
 @given(policies())
 def test_lowering_builds_exactly_what_the_validating_models_would(policy: ir.Policy) -> None:
-    """Lowering skips the models' validators (``model_construct``) because it has made
+    """Lowering skips the models' validators (``Node.trusted``) because it has made
     every check they make; validating its result again gives the same IR, value for value
     and type for type, so nothing the validators would refuse or convert slips through."""
     text = format_policy(raise_policy(policy))
@@ -379,3 +379,4 @@ def test_lowering_builds_exactly_what_the_validating_models_would(policy: ir.Pol
     validated = ir.Policy.model_validate(built.model_dump())
     _same_values_and_types(built, validated)
     assert built == validated == policy
+    assert built.model_dump() == validated.model_dump()

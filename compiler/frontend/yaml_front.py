@@ -112,6 +112,8 @@ class _Document:
     root: Node | None = None
     counted: bool = False
     constructor: SafeConstructor = field(default_factory=SafeConstructor)
+    #: Whether some value is the empty string (which ``_empty_values`` then looks for).
+    has_empty: bool = False
 
 
 def parse_yaml_policy(
@@ -131,7 +133,8 @@ def parse_yaml_policy(
         d for e in schema_violations(load_schema("policy"), document.data)
         for d in _schema_diagnostics(e, document, source)
     ]
-    errors = errors or _empty_values(document.data, (), document, source)
+    if not errors and document.has_empty:
+        errors = _empty_values(document.data, (), document, source)
     if errors:
         return None, errors
     return _Builder(source, document, libyaml).policy(), []
@@ -459,14 +462,17 @@ def _to_data(
         ))
     document.nodes[path] = node
     if isinstance(node, ScalarNode):
+        value: Any = node.value
         if node.tag in _TYPED_TAGS:
             try:
-                return document.constructor.construct_object(node)
+                value = document.constructor.construct_object(node)
             except Exception:
                 # An explicit tag on text it cannot read (`!!bool maybe`, `!!int ""`) makes
                 # PyYAML's constructors raise all sorts of errors; keep the text instead.
-                return node.value
-        return node.value
+                value = node.value
+        if value == "":
+            document.has_empty = True
+        return value
     if len(enclosing) >= _MAX_DEPTH:
         raise _too_deep(source)
     if id(node) in enclosing:
