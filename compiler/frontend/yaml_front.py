@@ -114,6 +114,12 @@ class _Document:
     constructor: SafeConstructor = field(default_factory=SafeConstructor)
     #: Whether some value is the empty string (which ``_empty_values`` then looks for).
     has_empty: bool = False
+    #: Whether libyaml composed the nodes (so an empty value must be composed again).
+    libyaml: bool = False
+
+
+class _LibyamlMarksError(Exception):
+    """libyaml composed a node whose marks PyYAML's may not match: compose again with it."""
 
 
 def parse_yaml_policy(
@@ -286,10 +292,12 @@ def _documents(text: str, libyaml: bool) -> list[Node]:
     return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
 
 
-#: Characters the pure loader refuses in places libyaml accepts them: a tab outside quotes
-#: (`a\tb: c`), a `?` in a flow collection (`{a?: b}`, `[?x]`). Text holding one is read by
-#: the pure loader alone, so that it is refused (or read) as without libyaml.
-_PURE_ONLY = re.compile(r"[\t?]")
+#: Characters the two loaders read differently: the pure one refuses a tab outside quotes
+#: (`a\tb: c`) and a `?` in a flow collection (`{a?: b}`, `[?x]`) where libyaml accepts
+#: them, and takes a byte-order mark inside the text as a character where libyaml skips
+#: it. Text holding one is read by the pure loader alone, so that it is refused (or read)
+#: as without libyaml.
+_PURE_ONLY = re.compile("[\t?\ufeff]")
 _LINE_BREAKS = "\n\r\x85\u2028\u2029"
 
 
@@ -327,6 +335,15 @@ def _end_marks_as_pure(documents: list[Node], text: str) -> None:
 def _compose(
     source: SourceFile, form: YamlForm = POLICY_FORM, *, libyaml: bool = False,
 ) -> _Document:
+    if libyaml:
+        try:
+            return _compose_with(source, form, libyaml=True)
+        except _LibyamlMarksError:
+            pass
+    return _compose_with(source, form, libyaml=False)
+
+
+def _compose_with(source: SourceFile, form: YamlForm, *, libyaml: bool) -> _Document:
     try:
         documents = _documents(source.text, libyaml)
     except yaml.MarkedYAMLError as error:
@@ -368,7 +385,7 @@ def _compose(
                 help="write one document per file, without a second `---`",
             )
         )
-    document = _Document(root=documents[0])
+    document = _Document(root=documents[0], libyaml=libyaml)
     document.data = _to_data(documents[0], (), document, source, frozenset())
     return document
 
@@ -462,6 +479,10 @@ def _to_data(
         ))
     document.nodes[path] = node
     if isinstance(node, ScalarNode):
+        if document.libyaml and node.start_mark.index == node.end_mark.index:
+            # An empty value (`id:`) takes its position from a neighbouring token, and
+            # libyaml and PyYAML pick different neighbours in some places.
+            raise _LibyamlMarksError
         value: Any = node.value
         if node.tag in _TYPED_TAGS:
             try:
