@@ -4,14 +4,18 @@ Immutable pydantic models. Every node may carry the ``span`` it came from, but s
 never take part in equality or hashing, so the DSL and YAML forms of one policy give
 equal IR. Structural validity (pattern and network syntax, aware timestamps, names)
 is enforced by the models; cross-references (declared envs, unique ids) are checked
-by ``validation`` so that they become diagnostics with locations.
+by ``frontend.lowering`` so that they become diagnostics with locations.
+
+The models' validators are built on first validation (``defer_build``), not at import:
+lowering checks every value itself and builds the IR with ``Node.trusted``, so a
+command that only reads policies (`dualgate lint`) never pays for building them.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -44,12 +48,30 @@ PolicyNetwork = Annotated[
 class Node(BaseModel):
     """Base of all IR nodes: frozen, strict about keys, equal when their meaning is."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
 
     #: Fields that say where something was written, not what it means.
     _location_fields: ClassVar[frozenset[str]] = frozenset({"span"})
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """The node holding ``values`` as they are, unvalidated, for a caller that has made
+        every check the validators make (lowering). It is what ``model_construct`` builds
+        (fields in their declared order, defaults filled in, the fields given recorded as
+        set) without that method's handling of aliases and extra keys, which the IR has
+        none of, at about half its cost; a missing required field is a ``KeyError``."""
+        node = cls.__new__(cls)
+        fields = {
+            name: values[name] if default is _REQUIRED or name in values else default
+            for name, default in _defaults(cls)
+        }
+        object.__setattr__(node, "__dict__", fields)
+        object.__setattr__(node, "__pydantic_fields_set__", set(values))
+        object.__setattr__(node, "__pydantic_extra__", None)
+        object.__setattr__(node, "__pydantic_private__", None)
+        return node
 
     def _key(self) -> tuple[Any, ...]:
         return tuple(v for k, v in self.__dict__.items() if k not in self._location_fields)
@@ -62,6 +84,22 @@ class Node(BaseModel):
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._key()))
+
+
+_REQUIRED = object()
+_DEFAULTS: dict[type[Node], tuple[tuple[str, Any], ...]] = {}
+
+
+def _defaults(cls: type[Node]) -> tuple[tuple[str, Any], ...]:
+    """``(field, default)`` for each field of ``cls`` in order (``_REQUIRED``: no default)."""
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = _DEFAULTS[cls] = tuple(
+            (name, _REQUIRED if info.is_required() else info.get_default(
+                call_default_factory=True))
+            for name, info in cls.__pydantic_fields__.items()
+        )
+    return found
 
 
 class TopicPattern(Node):
@@ -77,7 +115,8 @@ class TopicPattern(Node):
     @classmethod
     def parse(cls, text: str, span: Span | None = None) -> TopicPattern:
         """The pattern written as ``text``; raises ``PatternError`` if malformed."""
-        return cls(segments=parse_pattern(text), span=span)
+        # parse_pattern is the check ``_valid`` makes; validating again would repeat it.
+        return cls.trusted(segments=parse_pattern(text), span=span)
 
     @property
     def text(self) -> str:

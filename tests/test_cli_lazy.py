@@ -128,3 +128,14 @@ def test_eval_of_a_bundle_imports_no_compiler(tmp_path: Path) -> None:
     modules = modules_after("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev")
     assert "dualgate.runtime" in modules
     assert heavy(modules) == []
+
+
+def test_lint_of_a_dsl_file_imports_no_yaml_front_end() -> None:
+    """A `.policy` file never needs PyYAML or a schema validator (a pre-commit hook's
+    `lint` starts faster without them); a YAML policy loads them on demand."""
+    yaml_side = ("yaml", "jsonschema", "fastjsonschema", "dualgate.compiler.frontend.yaml_front")
+    modules = modules_after("lint", str(ROOT / "policies" / "infra.policy"))
+    assert "dualgate.compiler.frontend.loader" in modules
+    assert [m for m in modules if m.split(".")[0] in yaml_side or m in yaml_side] == []
+    yaml_policy = next(ROOT.glob("policies/*.policy.yaml"))
+    assert "dualgate.compiler.frontend.yaml_front" in modules_after("lint", str(yaml_policy))

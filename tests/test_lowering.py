@@ -6,15 +6,19 @@ import ipaddress
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
 
 from dualgate.compiler import ir
 from dualgate.compiler.diagnostics import Diagnostic, shown, sort_diagnostics, suggest
+from dualgate.compiler.formatter import format_policy
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.lowering import lower
 from dualgate.compiler.frontend.parser import parse_policy
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.compiler.networks import Network
+from dualgate.compiler.raising import raise_policy
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.strategies import policies
 
 PATH = "p.policy"
 
@@ -341,3 +345,38 @@ def test_shown_escapes_only_what_cannot_be_seen() -> None:
 def test_unknown_words_list_the_choices_or_suggest_one(text: str, code: str, help: str) -> None:
     diagnostic = only_error(text)
     assert (diagnostic.code.code, diagnostic.help) == (code, help)
+
+
+# --- the IR lowering builds without validating -------------------------------------
+
+
+def _same_values_and_types(built: object, validated: object) -> None:
+    """``built`` and ``validated`` hold equal values of the same types, node by node
+    (locations aside: a dump leaves them out)."""
+    assert type(built) is type(validated)
+    if isinstance(built, ir.Node):
+        assert isinstance(validated, ir.Node)
+        assert list(built.__dict__) == list(validated.__dict__)
+        for name, value in built.__dict__.items():
+            if name not in built._location_fields:
+                _same_values_and_types(value, validated.__dict__[name])
+    elif isinstance(built, tuple):
+        assert isinstance(validated, tuple) and len(built) == len(validated)
+        for one, other in zip(built, validated, strict=True):
+            _same_values_and_types(one, other)
+    else:
+        assert built == validated
+
+
+@settings(max_examples=150, deadline=None)
+@given(policies())
+def test_lowering_builds_exactly_what_the_validating_models_would(policy: ir.Policy) -> None:
+    """Lowering skips the models' validators (``Node.trusted``) because it has made
+    every check they make; validating its result again gives the same IR, value for value
+    and type for type, so nothing the validators would refuse or convert slips through."""
+    text = format_policy(raise_policy(policy))
+    built = policy_of(text)
+    validated = ir.Policy.model_validate(built.model_dump())
+    _same_values_and_types(built, validated)
+    assert built == validated == policy
+    assert built.model_dump() == validated.model_dump()

@@ -18,6 +18,7 @@ from dualgate.compiler.frontend.parser import (
     parse_policy,
 )
 from dualgate.compiler.frontend.source import SourceFile, Span
+from dualgate.compiler.frontend.transformer import _RULES
 
 PATH = "p.policy"
 # AST equality ignores spans, so expected nodes can all share this one.
@@ -376,3 +377,9 @@ def test_resync_reports_a_misspelled_statement_after_an_earlier_error() -> None:
 def test_resync_does_not_stop_at_an_unindented_continuation_line() -> None:
     text = "policy p\nrule t when topic a,,b\nthen deny\nrule u then deny\n"
     assert [(d.span.line, d.code.code) for d in syntax_errors(text)] == [(2, "DG010")]
+
+
+def test_the_transformer_handles_every_rule_of_the_grammar() -> None:
+    named = {str(rule.origin.name) for rule in _parser().rules
+             if not str(rule.origin.name).startswith("_")}
+    assert named == set(_RULES)

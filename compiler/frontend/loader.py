@@ -20,7 +20,6 @@ from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.lowering import lower
 from dualgate.compiler.frontend.parser import parse_policy
 from dualgate.compiler.frontend.source import SourceFile, Span
-from dualgate.compiler.frontend.yaml_front import parse_yaml_policy
 from dualgate.compiler.ir import Policy
 from dualgate.runtime.bundle_format import looks_like_bundle
 
@@ -130,7 +129,14 @@ def _load(source: SourceFile, fmt: PolicyFormat | None) -> LoadResult:
     path = source.path
     kind = fmt or format_of(path)
     with cyclic_gc_paused():
-        syntax, diagnostics = (parse_yaml_policy if kind == "yaml" else parse_policy)(source)
+        if kind == "yaml":
+            # Imported here: the YAML front end brings PyYAML and jsonschema, which a
+            # `.policy` file never needs (a pre-commit `lint` starts faster without them).
+            from dualgate.compiler.frontend.yaml_front import parse_yaml_policy
+
+            syntax, diagnostics = parse_yaml_policy(source)
+        else:
+            syntax, diagnostics = parse_policy(source)
         if syntax is None:
             return LoadResult(path, source, None, None, diagnostics)
         policy, lowering_diagnostics = lower(syntax, yaml=kind == "yaml")

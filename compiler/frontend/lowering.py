@@ -4,6 +4,11 @@ Lowering validates each value (names, patterns, networks, decisions, tiers, fail
 modes, timestamps) and the cross-references between statements (declared envs and
 tiers, unique ids, one declaration per setting). It returns the IR only when it found
 no error, so every later stage can trust the IR it gets.
+
+Every check the IR models' validators make is made here first (with a diagnostic), so
+the IR is built with ``Node.trusted``: validating again would only repeat them, at
+about three times the cost of the whole rest of lowering. ``tests/test_lowering.py``
+checks that the result equals the validated models.
 """
 
 from __future__ import annotations
@@ -252,7 +257,7 @@ class _Lowering:
 
         if self.diagnostics or name is None or decision is None or tier is None:
             return None
-        return Policy(
+        return Policy.trusted(
             name=name,
             envs=tuple(envs),
             default_decision=decision,
@@ -279,7 +284,8 @@ class _Lowering:
                 )
                 continue
             first_seen[name] = entry
-            envs.append(EnvDecl(name=name, protected=entry.protected, span=entry.span))
+            envs.append(EnvDecl.trusted(name=name, protected=entry.protected,
+                                                span=entry.span))
         return envs
 
     def tiers(self, decls: list[ast.TierDecl]) -> list[Tier | None]:
@@ -308,7 +314,8 @@ class _Lowering:
             if name is None or patterns is None or fail_mode is None:
                 tiers.append(None)
                 continue
-            tiers.append(Tier(name=name, patterns=patterns, fail_mode=fail_mode, span=decl.span))
+            tiers.append(Tier.trusted(name=name, patterns=patterns, fail_mode=fail_mode,
+                                              span=decl.span))
         return tiers
 
     def rules(
@@ -334,7 +341,7 @@ class _Lowering:
                 rules.append(None)
                 continue
             rules.append(
-                Rule(
+                Rule.trusted(
                     id=rule_id,
                     conditions=tuple(c for c in conditions if c is not None),
                     decision=decision,
@@ -350,15 +357,17 @@ class _Lowering:
         negated, span = condition.negated, condition.span
         if condition.attribute == "topic":
             patterns = self.all_of(condition.values, self.pattern)
-            return None if patterns is None else TopicCondition(
+            return None if patterns is None else TopicCondition.trusted(
                 negated=negated, patterns=patterns, span=span
             )
         if condition.attribute == "env":
             names = self.all_of(condition.values, lambda w: self.declared_env(w, declared,
                                                                               envs_decl))
-            return None if names is None else EnvCondition(negated=negated, envs=names, span=span)
+            return None if names is None else EnvCondition.trusted(
+                negated=negated, envs=names, span=span
+            )
         networks = self.all_of(condition.values, self.network)
-        return None if networks is None else CidrCondition(
+        return None if networks is None else CidrCondition.trusted(
             negated=negated, networks=networks, span=span
         )
 
@@ -403,7 +412,7 @@ class _Lowering:
         until = self.timestamp(decl.until)
         if tier is None or fail_mode is None or until is None:
             return None
-        return Override(
+        return Override.trusted(
             tier=tier, fail_mode=fail_mode, until=until, reason=decl.reason.value,
             span=decl.span,
         )

@@ -7,16 +7,26 @@ with YAML's usual types, except timestamps, which stay the text that was written
 Duplicate keys, which PyYAML would silently overwrite, are errors. Anchors, aliases
 and `<<` merge keys work; an alias inside the collection it names, or aliases that
 expand far beyond any real policy, are errors rather than a hang.
+
+The YAML is read with libyaml's C parser when PyYAML was built with it (its wheels
+are), about ten times faster than PyYAML's pure-Python one; nodes keep their marks
+either way. The pure loader stays the reference: any text libyaml refuses is read
+again by it, so a broken file gets PyYAML's diagnostics wherever libyaml is present
+or not. Setting ``DUALGATE_PURE_YAML`` (to anything but empty) forces the pure loader.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+import fastjsonschema
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -25,6 +35,9 @@ from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown, sugg
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.schemas import load_schema
+
+if TYPE_CHECKING:
+    import jsonschema
 
 JsonPath = tuple[str | int, ...]
 
@@ -51,6 +64,17 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _EXPANSION_ALLOWANCE = 100_000
 #: How many values each written node may stand for once expanded, on top of the allowance.
 _EXPANSION_FACTOR = 10
+#: How deeply values may nest once aliases are expanded: a policy nests five deep, and the
+#: bound keeps every recursion over the document far from Python's limit.
+_MAX_DEPTH = 100
+#: The environment variable that forces PyYAML's pure-Python loader.
+PURE_YAML_VARIABLE = "DUALGATE_PURE_YAML"
+
+
+def libyaml_in_use() -> bool:
+    """Whether YAML is read with libyaml: PyYAML has it, and ``DUALGATE_PURE_YAML`` is
+    unset or empty."""
+    return bool(yaml.__with_libyaml__) and not os.environ.get(PURE_YAML_VARIABLE)
 
 
 @dataclass(frozen=True)
@@ -82,43 +106,96 @@ class _Document:
     nodes: dict[JsonPath, Node] = field(default_factory=dict)
     keys: dict[JsonPath, Node] = field(default_factory=dict)
     values: int = 0
-    limit: int = 0
+    #: How many values expansion may build: the allowance alone until it is passed, then
+    #: (counting the nodes of ``root`` once) the allowance plus the factor per node.
+    limit: int = _EXPANSION_ALLOWANCE
+    root: Node | None = None
+    counted: bool = False
+    constructor: SafeConstructor = field(default_factory=SafeConstructor)
+    #: Whether some value is the empty string (which ``_empty_values`` then looks for).
+    has_empty: bool = False
+    #: Whether libyaml composed the nodes (so an empty value must be composed again).
+    libyaml: bool = False
 
 
-def parse_yaml_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[Diagnostic]]:
-    """The AST of the YAML policy ``source``, or None and its diagnostics."""
+class _LibyamlMarksError(Exception):
+    """libyaml composed a node whose marks PyYAML's may not match: compose again with it."""
+
+
+def parse_yaml_policy(
+    source: SourceFile, *, libyaml: bool | None = None,
+) -> tuple[ast.PolicyFile | None, list[Diagnostic]]:
+    """The AST of the YAML policy ``source``, or None and its diagnostics.
+
+    ``libyaml`` picks the loader (None: ``libyaml_in_use()``); both give the same AST and
+    the same diagnostics.
+    """
+    libyaml = libyaml_in_use() if libyaml is None else libyaml
     try:
-        document = _compose(source)
+        document = _compose(source, libyaml=libyaml)
     except _YamlError as error:
         return None, [error.diagnostic]
-    validator = jsonschema.Draft202012Validator(load_schema("policy"))
     errors = [
-        d for e in validator.iter_errors(document.data)
+        d for e in schema_violations(load_schema("policy"), document.data)
         for d in _schema_diagnostics(e, document, source)
     ]
-    errors = errors or _empty_values(document.data, (), document, source)
+    if not errors and document.has_empty:
+        errors = _empty_values(document.data, (), document, source)
     if errors:
         return None, errors
-    return _Builder(source, document).policy(), []
+    return _Builder(source, document, libyaml).policy(), []
 
 
 def read_yaml_data(
     source: SourceFile, schema: dict[str, Any], *, form: YamlForm = POLICY_FORM,
+    libyaml: bool | None = None,
 ) -> tuple[Any, dict[JsonPath, Span], list[Diagnostic]]:
     """Any other one-document YAML file dualgate reads (waivers, test files), as plain data
     checked against ``schema``, with the span of every value; the errors point into the
     file exactly as a policy's do. The data is None when the YAML itself is invalid."""
+    libyaml = libyaml_in_use() if libyaml is None else libyaml
     try:
-        document = _compose(source, form)
+        document = _compose(source, form, libyaml=libyaml)
     except _YamlError as error:
         return None, {}, [error.diagnostic]
-    validator = jsonschema.Draft202012Validator(schema)
     errors = [
-        d for e in validator.iter_errors(document.data)
+        d for e in schema_violations(schema, document.data)
         for d in _schema_diagnostics(e, document, source, form)
     ]
     spans = {path: _span(source, node) for path, node in document.nodes.items()}
     return document.data, spans, errors
+
+
+def schema_violations(schema: dict[str, Any], data: Any) -> Iterable[
+    jsonschema.ValidationError
+]:
+    """Every way ``data`` violates ``schema``, as ``jsonschema`` reports them.
+
+    Data is first checked by the validator ``fastjsonschema`` compiles from the schema,
+    tens of times faster than ``jsonschema``; only data it refuses is validated again by
+    ``jsonschema``, whose errors the messages are made from (and which is imported only
+    then). ``tests/test_yaml_libyaml.py`` checks that the two agree on what is valid.
+    """
+    if _compiled(json.dumps(schema, sort_keys=True))(data):
+        return ()
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema).iter_errors(data)
+
+
+@cache
+def _compiled(schema_text: str) -> Callable[[Any], bool]:
+    """Whether data is valid, by ``fastjsonschema``'s code for the schema ``schema_text``."""
+    check = fastjsonschema.compile(json.loads(schema_text), use_default=False)
+
+    def valid(data: Any) -> bool:
+        try:
+            check(data)
+        except Exception:  # refused, or data it cannot handle: jsonschema decides
+            return False
+        return True
+
+    return valid
 
 
 def _empty_values(
@@ -144,16 +221,30 @@ def _empty_values(
 # --- composing ---------------------------------------------------------------------
 
 
-def yaml_comments(source: SourceFile) -> tuple[ast.Comment, ...]:
+def yaml_comments(source: SourceFile, *, libyaml: bool | None = None) -> tuple[
+    ast.Comment, ...
+]:
     """The `#` comments of a YAML text that scans, in order (empty if it does not scan).
 
     PyYAML's scanner drops comments, so they are found between its tokens: a `#` outside
     every token (so not inside a quoted or block scalar) at the start of a line or after
-    whitespace starts a comment that runs to the end of the line.
+    whitespace starts a comment that runs to the end of the line. libyaml's scanner
+    (``libyaml``, None: ``libyaml_in_use()``) finds the same comments in any text that
+    composes, which is the only text the front end asks about; in a broken one it may
+    scan where the pure scanner stops, and find comments where that finds none.
     """
     text = source.text
+    if "#" not in text:
+        return ()
+    libyaml = libyaml_in_use() if libyaml is None else libyaml
+    tokens: list[yaml.Token] | None = None
+    if libyaml and not _PURE_ONLY.search(text):
+        try:
+            tokens = list(yaml.scan(text, Loader=yaml.CSafeLoader))
+        except Exception:  # the pure scanner decides, as for composing
+            tokens = None
     try:
-        tokens = list(yaml.scan(text, Loader=yaml.SafeLoader))
+        tokens = tokens if tokens is not None else list(yaml.scan(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:
         return ()
     covered = sorted((t.start_mark.index, t.end_mark.index) for t in tokens
@@ -183,9 +274,78 @@ def _span(source: SourceFile, node: Node) -> Span:
     return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
-def _compose(source: SourceFile, form: YamlForm = POLICY_FORM) -> _Document:
+def _documents(text: str, libyaml: bool) -> list[Node]:
+    """The nodes of every document of ``text``, composed by libyaml when ``libyaml``.
+
+    Whatever libyaml refuses (or fails on, e.g. text it cannot encode) is composed again
+    by the pure loader, whose errors are the ones reported. So is text with a character
+    the two read differently (``_PURE_ONLY``).
+    """
+    if libyaml and not _PURE_ONLY.search(text):
+        try:
+            documents = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
+        except Exception:  # the pure loader raises the error to report
+            pass
+        else:
+            _end_marks_as_pure(documents, text)
+            return documents
+    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+
+
+#: Characters the two loaders read differently: the pure one refuses a tab outside quotes
+#: (`a\tb: c`) and a `?` in a flow collection (`{a?: b}`, `[?x]`) where libyaml accepts
+#: them, and takes a byte-order mark inside the text as a character where libyaml skips
+#: it. Text holding one is read by the pure loader alone, so that it is refused (or read)
+#: as without libyaml.
+_PURE_ONLY = re.compile("[\t?\ufeff]")
+_LINE_BREAKS = "\n\r\x85\u2028\u2029"
+
+
+def _end_marks_as_pure(documents: list[Node], text: str) -> None:
+    """Give marks at the end of a text without a final line break the position PyYAML
+    gives them.
+
+    At the end of the stream libyaml moves to a new line first, so the collections still
+    open there end (and empty values there start) one line past the text; PyYAML's
+    marks stay at the end of the last line.
+    """
+    if not text or text[-1] in _LINE_BREAKS:
+        return
+    last_break = max(text.rfind(c) for c in _LINE_BREAKS)
+    # `\r\n` is one break; each other break character is one.
+    line = sum(text.count(c) for c in _LINE_BREAKS) - text.count("\r\n")
+    end = yaml.Mark("<unicode string>", len(text), line, len(text) - last_break - 1, None, 0)
+    pending = list(documents)
+    seen: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.start_mark.line > line:
+            node.start_mark = end
+        if node.end_mark.line > line:
+            node.end_mark = end
+        if isinstance(node, MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+
+
+def _compose(
+    source: SourceFile, form: YamlForm = POLICY_FORM, *, libyaml: bool = False,
+) -> _Document:
+    if libyaml:
+        try:
+            return _compose_with(source, form, libyaml=True)
+        except _LibyamlMarksError:
+            pass
+    return _compose_with(source, form, libyaml=False)
+
+
+def _compose_with(source: SourceFile, form: YamlForm, *, libyaml: bool) -> _Document:
     try:
-        documents = list(yaml.compose_all(source.text, Loader=yaml.SafeLoader))
+        documents = _documents(source.text, libyaml)
     except yaml.MarkedYAMLError as error:
         _refuse_unquoted_star(error, source)
         mark = error.problem_mark or error.context_mark
@@ -208,10 +368,7 @@ def _compose(source: SourceFile, form: YamlForm = POLICY_FORM) -> _Document:
                           source.span_at(1, 1))
         ) from None
     except RecursionError:
-        raise _YamlError(
-            Diagnostic.of("invalid-yaml", "invalid YAML: the document is nested too deeply",
-                          source.span_at(1, 1))
-        ) from None
+        raise _too_deep(source) from None
     if not documents:
         raise _YamlError(
             Diagnostic.of(
@@ -228,10 +385,16 @@ def _compose(source: SourceFile, form: YamlForm = POLICY_FORM) -> _Document:
                 help="write one document per file, without a second `---`",
             )
         )
-    document = _Document()
-    document.limit = _EXPANSION_ALLOWANCE + _EXPANSION_FACTOR * _written_nodes(documents[0])
+    document = _Document(root=documents[0], libyaml=libyaml)
     document.data = _to_data(documents[0], (), document, source, frozenset())
     return document
+
+
+def _too_deep(source: SourceFile) -> _YamlError:
+    return _YamlError(
+        Diagnostic.of("invalid-yaml", "invalid YAML: the document is nested too deeply",
+                      source.span_at(1, 1))
+    )
 
 
 def _written_nodes(root: Node) -> int:
@@ -300,20 +463,44 @@ def _to_data(
     """The plain value of ``node``, recording the node behind every value and key.
 
     ``enclosing`` holds the collections ``node`` sits in, to refuse an alias that
-    refers to its own ancestor (a cycle, which plain data cannot hold).
+    refers to its own ancestor (a cycle, which plain data cannot hold). Its size is the
+    depth, which is bounded here rather than by the recursion limit: the pure loader
+    fails on a deep document before this runs, libyaml does not, and both must agree.
     """
     document.values += 1
-    if id(node) in enclosing:
-        raise _YamlError(Diagnostic.of(
-            "invalid-yaml", "an alias refers to a collection that contains it",
-            _span(source, node), help="YAML aliases cannot make a value contain itself",
-        ))
+    if document.values > document.limit and not document.counted:
+        assert document.root is not None
+        document.limit += _EXPANSION_FACTOR * _written_nodes(document.root)
+        document.counted = True
     if document.values > document.limit:
         raise _YamlError(Diagnostic.of(
             "invalid-yaml", "the document is too large once its aliases are expanded",
             _span(source, node), help="write the values out instead of nesting aliases",
         ))
     document.nodes[path] = node
+    if isinstance(node, ScalarNode):
+        if document.libyaml and node.start_mark.index == node.end_mark.index:
+            # An empty value (`id:`) takes its position from a neighbouring token, and
+            # libyaml and PyYAML pick different neighbours in some places.
+            raise _LibyamlMarksError
+        value: Any = node.value
+        if node.tag in _TYPED_TAGS:
+            try:
+                value = document.constructor.construct_object(node)
+            except Exception:
+                # An explicit tag on text it cannot read (`!!bool maybe`, `!!int ""`) makes
+                # PyYAML's constructors raise all sorts of errors; keep the text instead.
+                value = node.value
+        if value == "":
+            document.has_empty = True
+        return value
+    if len(enclosing) >= _MAX_DEPTH:
+        raise _too_deep(source)
+    if id(node) in enclosing:
+        raise _YamlError(Diagnostic.of(
+            "invalid-yaml", "an alias refers to a collection that contains it",
+            _span(source, node), help="YAML aliases cannot make a value contain itself",
+        ))
     inside = enclosing | {id(node)}
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
@@ -339,20 +526,11 @@ def _to_data(
             document.keys[(*path, key)] = key_node
             result[key] = _to_data(value_node, (*path, key), document, source, inside)
         return result
-    if isinstance(node, SequenceNode):
-        return [
-            _to_data(item, (*path, i), document, source, inside)
-            for i, item in enumerate(node.value)
-        ]
-    assert isinstance(node, ScalarNode)
-    if node.tag in _TYPED_TAGS:
-        try:
-            return SafeConstructor().construct_object(node)
-        except Exception:
-            # An explicit tag on text it cannot read (`!!bool maybe`, `!!int ""`) makes
-            # PyYAML's constructors raise all sorts of errors; keep the text instead.
-            return node.value
-    return node.value
+    assert isinstance(node, SequenceNode)
+    return [
+        _to_data(item, (*path, i), document, source, inside)
+        for i, item in enumerate(node.value)
+    ]
 
 
 def _pairs(node: MappingNode, source: SourceFile) -> list[tuple[Node, Node, bool]]:
@@ -526,9 +704,13 @@ def _expected_type(value: Any) -> str:
 
 
 class _Builder:
-    def __init__(self, source: SourceFile, document: _Document) -> None:
+    """The AST of a document that passed the schema. Each value is handed down with its
+    path (the key of its node), rather than looked up again from the root."""
+
+    def __init__(self, source: SourceFile, document: _Document, libyaml: bool) -> None:
         self.source = source
         self.document = document
+        self.libyaml = libyaml
 
     def span(self, path: JsonPath) -> Span:
         return _span(self.source, self.document.nodes[path])
@@ -539,78 +721,74 @@ class _Builder:
         value = self.span(path)
         return _span(self.source, key).merge(value) if key is not None else value
 
-    def word(self, path: JsonPath) -> ast.Word:
-        value = self._value(path)
+    def word(self, path: JsonPath, value: Any) -> ast.Word:
         return ast.Word(str(value), self.span(path))
 
-    def words(self, path: JsonPath) -> tuple[ast.Word, ...]:
-        value = self._value(path)
+    def words(self, path: JsonPath, value: Any) -> tuple[ast.Word, ...]:
         if isinstance(value, list):
-            return tuple(self.word((*path, i)) for i in range(len(value)))
-        return (self.word(path),)
-
-    def _value(self, path: JsonPath) -> Any:
-        value = self.document.data
-        for part in path:
-            value = value[part]
-        return value
+            return tuple(self.word((*path, i), item) for i, item in enumerate(value))
+        return (self.word(path, value),)
 
     def policy(self) -> ast.PolicyFile:
         data: dict[str, Any] = self.document.data
         statements: list[ast.Statement] = [
-            ast.PolicyDecl(self.word(("policy",)), self.entry_span(("policy",)))
+            ast.PolicyDecl(self.word(("policy",), data["policy"]), self.entry_span(("policy",)))
         ]
         if "envs" in data:
-            entries = tuple(self.env(("envs", i)) for i in range(len(data["envs"])))
+            entries = tuple(self.env(("envs", i), env) for i, env in enumerate(data["envs"]))
             statements.append(ast.EnvsDecl(entries, self.entry_span(("envs",))))
         if "default_decision" in data:
             statements.append(ast.DefaultDecisionDecl(
-                self.word(("default_decision",)), self.entry_span(("default_decision",))
+                self.word(("default_decision",), data["default_decision"]),
+                self.entry_span(("default_decision",)),
             ))
         if "default_tier" in data:
             statements.append(ast.DefaultTierDecl(
-                self.word(("default_tier",)), self.entry_span(("default_tier",))
+                self.word(("default_tier",), data["default_tier"]),
+                self.entry_span(("default_tier",)),
             ))
-        for i in range(len(data.get("tiers", []))):
+        for i, tier in enumerate(data.get("tiers", [])):
             p: JsonPath = ("tiers", i)
             statements.append(ast.TierDecl(
-                self.word((*p, "name")), self.words((*p, "topics")),
-                self.word((*p, "fail_mode")), self.span(p),
+                self.word((*p, "name"), tier["name"]), self.words((*p, "topics"), tier["topics"]),
+                self.word((*p, "fail_mode"), tier["fail_mode"]), self.span(p),
             ))
-        for i in range(len(data.get("rules", []))):
-            statements.append(self.rule(("rules", i)))
-        for i in range(len(data.get("overrides", []))):
+        for i, rule in enumerate(data.get("rules", [])):
+            statements.append(self.rule(("rules", i), rule))
+        for i, override in enumerate(data.get("overrides", [])):
             p = ("overrides", i)
             statements.append(ast.OverrideDecl(
-                self.word((*p, "tier")), self.word((*p, "fail_mode")),
-                self.word((*p, "until")),
-                ast.Text(str(self._value((*p, "reason"))), self.span((*p, "reason"))),
+                self.word((*p, "tier"), override["tier"]),
+                self.word((*p, "fail_mode"), override["fail_mode"]),
+                self.word((*p, "until"), override["until"]),
+                ast.Text(str(override["reason"]), self.span((*p, "reason"))),
                 self.span(p),
             ))
-        return ast.PolicyFile(tuple(statements), yaml_comments(self.source), self.source)
+        return ast.PolicyFile(tuple(statements), yaml_comments(self.source, libyaml=self.libyaml),
+                              self.source)
 
-    def env(self, path: JsonPath) -> ast.EnvEntry:
-        value = self._value(path)
+    def env(self, path: JsonPath, value: Any) -> ast.EnvEntry:
         if isinstance(value, dict):
             return ast.EnvEntry(
-                self.word((*path, "name")), bool(value.get("protected", False)), self.span(path)
+                self.word((*path, "name"), value["name"]), bool(value.get("protected", False)),
+                self.span(path),
             )
-        return ast.EnvEntry(self.word(path), False, self.span(path))
+        return ast.EnvEntry(self.word(path, value), False, self.span(path))
 
-    def rule(self, path: JsonPath) -> ast.RuleDecl:
-        rule: dict[str, Any] = self._value(path)
+    def rule(self, path: JsonPath, rule: dict[str, Any]) -> ast.RuleDecl:
+        when: dict[str, Any] = rule.get("when") or {}
         conditions = tuple(
             ast.Condition(
-                *_CONDITION_KEYS[key], self.words((*path, "when", key)),
+                *_CONDITION_KEYS[key], self.words((*path, "when", key), values),
                 self.entry_span((*path, "when", key)),
             )
-            for key in (rule.get("when") or {})
+            for key, values in when.items()
         )
         reason = (
             ast.Text(str(rule["reason"]), self.span((*path, "reason")))
             if "reason" in rule else None
         )
         return ast.RuleDecl(
-            self.word((*path, "id")), conditions, self.word((*path, "decision")), reason,
-            self.span(path),
+            self.word((*path, "id"), rule["id"]), conditions,
+            self.word((*path, "decision"), rule["decision"]), reason, self.span(path),
         )
