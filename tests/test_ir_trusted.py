@@ -9,6 +9,7 @@ from hypothesis import given, settings
 
 from dualgate.compiler import ir
 from dualgate.runtime.vocabulary import Decision
+from tests.profiles import examples
 from tests.strategies import policies
 
 
@@ -23,7 +24,7 @@ def nodes(value: object) -> Iterator[ir.Node]:
             yield from nodes(item)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(policies())
 def test_trusted_builds_what_model_construct_builds(policy: ir.Policy) -> None:
     for node in nodes(policy):

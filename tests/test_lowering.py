@@ -18,6 +18,7 @@ from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.compiler.networks import Network
 from dualgate.compiler.raising import raise_policy
 from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from tests.profiles import examples
 from tests.strategies import policies
 
 PATH = "p.policy"
@@ -368,7 +369,7 @@ def _same_values_and_types(built: object, validated: object) -> None:
         assert built == validated
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(policies())
 def test_lowering_builds_exactly_what_the_validating_models_would(policy: ir.Policy) -> None:
     """Lowering skips the models' validators (``Node.trusted``) because it has made

@@ -26,6 +26,7 @@ from dualgate.compiler.frontend.yaml_front import (
     yaml_comments,
 )
 from dualgate.schemas import load_schema
+from tests.profiles import examples
 from tests.strategies import policies
 from tests.test_front_end_equivalence import yaml_document
 
@@ -85,7 +86,7 @@ def written(policy: ir.Policy, flow: bool | None, comments: list[tuple[int, str]
     return _with_comments(text, comments)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies().filter(_one_condition_per_key), _STYLES, _COMMENTS)
 def test_valid_policies_read_alike(policy: ir.Policy, flow: bool | None,
                                    comments: list[tuple[int, str]]) -> None:
@@ -119,13 +120,13 @@ def damaged(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged())
 def test_damaged_policies_get_the_same_diagnostics(text: str) -> None:
     assert_both_loaders_agree(text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged())
 def test_the_fast_schema_check_passes_exactly_what_jsonschema_passes(text: str) -> None:
     """``schema_violations`` skips jsonschema when fastjsonschema passes the data: the two
