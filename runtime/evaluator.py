@@ -24,6 +24,7 @@ cache, or by filling a class's verdict row, which any thread fills with equal va
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -34,6 +35,8 @@ from dualgate.runtime.bundle_format import (
     DEFAULT_ENTRY,
     FIRST_NETWORK_COLUMN,
 )
+from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24
+from dualgate.runtime.intervals import NetworkIndex, network_index
 from dualgate.runtime.networks import parse_network
 from dualgate.runtime.validation import parse_timestamp
 from dualgate.runtime.verdict import (
@@ -72,29 +75,32 @@ class _RefusedError(Exception):
 
 TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 
-#: (prefix length, shift to the network part, {network part: column}), longest first.
-_Lengths = tuple[tuple[int, int, dict[int, int]], ...]
+_TIERS = {tier.value: tier for tier in TierName}
 
 
 class TopicClass:
     """What the table knows about the topics of one class, and its verdicts.
 
     ``cached`` pairs the fail-mode view a verdict row was built for with the row: one
-    verdict per plane entry, then the class's verdicts for an undeclared env, a
-    non-string env and an invalid cidr. It is one attribute, written in one step, so a
-    thread never pairs a row with the wrong view; a row of an older view is rebuilt.
+    slot per plane entry, filled on first use (None until then), then the class's
+    verdicts for an undeclared env, a non-string env and an invalid cidr. It is one
+    attribute, written in one step, so a thread never pairs a row with the wrong view;
+    a row of an older view is replaced by a new one. ``v4_bounds`` and ``v4_columns``
+    are the layout's IPv4 intervals (``dualgate.runtime.intervals``), for the common
+    request, a bare IPv4 address; ``networks`` answers for every other request network.
     """
 
-    __slots__ = ("cached", "columns", "plane", "tier", "v4", "v6")
+    __slots__ = ("cached", "columns", "networks", "plane", "tier", "v4_bounds",
+                 "v4_columns")
 
-    def __init__(self, tier: TierName, v4: _Lengths, v6: _Lengths, columns: int,
+    def __init__(self, tier: TierName, networks: NetworkIndex, columns: int,
                  plane: list[int]) -> None:
         self.tier = tier
-        self.v4 = v4
-        self.v6 = v6
+        self.networks = networks
+        self.v4_bounds, self.v4_columns = networks.v4
         self.columns = columns
         self.plane = plane
-        self.cached: tuple[_View | None, list[Verdict]] = (None, [])
+        self.cached: tuple[_View | None, list[Verdict | None]] = (None, [])
 
 
 class Evaluator:
@@ -120,7 +126,9 @@ class Evaluator:
         self._table = table
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"])
-        self._layouts: dict[int, tuple[_Lengths, _Lengths, int]] = {}
+        self._layouts: dict[int, tuple[NetworkIndex, int]] = {}
+        # Layouts share most of their networks: each text is parsed once.
+        self._parsed: dict[str, tuple[int, int, int]] = {}
         envs = content["envs"]
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
@@ -167,30 +175,34 @@ class Evaluator:
             if view is not self._view:
                 verdicts = self._verdicts(topic_class)
             if not isinstance(env, str) or len(env) > MAX_ENV_LENGTH:
-                return verdicts[-2]
-            row = 0
+                return verdicts[-2]  # type: ignore[return-value]  # never None
+            index = 0
             if self._env_index is not None:
                 found = self._env_index.get(env)
                 if found is None:
-                    return verdicts[-3]
-                row = found * topic_class.columns
-            if cidr is None:
-                return verdicts[row]  # column 0: COLUMN_ABSENT
-            if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
-                return verdicts[-1]
-            try:
-                version, value, length = self._parse_cidr(cidr)
-            except _RefusedError:
-                return verdicts[-1]
-            # The deepest layout network containing the request, longest prefix first
-            # (inline: a method call would cost a fifth of the decision).
-            for prefix, shift, networks in (topic_class.v4 if version == 4
-                                            else topic_class.v6):
-                if prefix <= length:
-                    column = networks.get(value >> shift)
-                    if column is not None:
-                        return verdicts[row + column]
-            return verdicts[row + (COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)]
+                    return verdicts[-3]  # type: ignore[return-value]
+                index = found * topic_class.columns
+            if cidr is not None:
+                if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
+                    return verdicts[-1]  # type: ignore[return-value]
+                # A bare IPv4 address, the common request: parsed inline (a call and a
+                # cache would cost as much as the parse) and matched by one bisect. A
+                # dict key is a canonical octet, so this accepts exactly the dotted
+                # quads `parse_network` accepts; anything else raises here.
+                try:
+                    a, b, c, d = cidr.split(".")
+                    address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
+                except (ValueError, KeyError):  # a network, IPv6, or invalid
+                    try:
+                        version, address, length = self._parse_cidr(cidr)
+                    except _RefusedError:
+                        return verdicts[-1]  # type: ignore[return-value]
+                    index += topic_class.networks.column(version, address, length)
+                else:
+                    index += topic_class.v4_columns[bisect_right(topic_class.v4_bounds,
+                                                                 address)]
+            # index: column 0 (COLUMN_ABSENT) without a cidr.
+            return verdicts[index] or self._fill(topic_class, verdicts, index)
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error
 
@@ -213,24 +225,48 @@ class Evaluator:
 
     def _materialize(self, label: int) -> TopicClass:
         tier, layout, plane = self._table["classes"][label]
-        lengths = self._layouts.get(layout)
-        if lengths is None:
-            lengths = self._layouts[layout] = _layout(self._table["layouts"][layout])
-        topic_class = TopicClass(TierName(tier), *lengths, self._table["planes"][plane])
+        found = self._layouts.get(layout)
+        if found is None:
+            found = self._layouts[layout] = self._layout(self._table["layouts"][layout])
+        topic_class = TopicClass(_TIERS[tier], *found, self._table["planes"][plane])
         self._classes[label] = topic_class
         return topic_class
 
+    def _layout(self, layout: Mapping[str, list[str]]) -> tuple[NetworkIndex, int]:
+        """The network index of a layout and its number of columns."""
+        families = []
+        for family in ("v4", "v6"):
+            networks = []
+            for text in layout[family]:
+                parsed = self._parsed.get(text)
+                if parsed is None:
+                    parsed = parse_network(text)
+                    assert parsed is not None  # validated
+                    self._parsed[text] = parsed
+                networks.append(parsed[1:])
+            families.append(networks)
+        v4, v6 = families
+        return (network_index(v4, v6, FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4,
+                              COLUMN_OUTSIDE_V6),
+                FIRST_NETWORK_COLUMN + len(v4) + len(v6))
+
     # -- verdicts ------------------------------------------------------------------
 
-    def _verdicts(self, topic_class: TopicClass) -> list[Verdict]:
-        """Build the class's verdict row for the current view (see ``TopicClass``)."""
-        view, tier = self._view, topic_class.tier
-        mode = view.modes[tier]
-        row = [view.rule_verdict(self, entry, tier) for entry in topic_class.plane]
-        row += [Verdict(Decision.DENY, None, reason, tier, mode, self.bundle_hash)
-                for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
+    def _verdicts(self, topic_class: TopicClass) -> list[Verdict | None]:
+        """A new verdict row for the current view (see ``TopicClass``), still unfilled."""
+        view = self._view
+        row: list[Verdict | None] = [None] * len(topic_class.plane)
+        row += view.malformed(self, topic_class.tier)
         topic_class.cached = (view, row)
         return row
+
+    def _fill(self, topic_class: TopicClass, row: list[Verdict | None], index: int) -> Verdict:
+        """Fill one slot of a verdict row (any thread fills it with the same verdict)."""
+        # The current view, even for a row of an older one: a decision racing a refresh
+        # may answer with either view, and a stale row is replaced on its next use.
+        verdict = row[index] = self._view.rule_verdict(
+            self, topic_class.plane[index], topic_class.tier)
+        return verdict
 
     def _refresh(self) -> None:
         """An override expired: a new view of the fail modes; older verdict rows are stale."""
@@ -279,31 +315,11 @@ def _parse_request_network(text: str) -> tuple[int, int, int]:
     return network
 
 
-def _layout(layout: Mapping[str, list[str]]) -> tuple[_Lengths, _Lengths, int]:
-    """Per family, the layout's networks grouped by prefix length, longest first, and
-    the number of columns."""
-    column = FIRST_NETWORK_COLUMN
-    families: list[_Lengths] = []
-    for family, width in (("v4", 32), ("v6", 128)):
-        by_length: dict[int, dict[int, int]] = {}
-        for text in layout[family]:
-            parsed = parse_network(text)
-            assert parsed is not None  # validated
-            _, value, length = parsed
-            by_length.setdefault(length, {})[value >> (width - length)] = column
-            column += 1
-        families.append(tuple(
-            (length, width - length, by_length[length])
-            for length in sorted(by_length, reverse=True)
-        ))
-    return families[0], families[1], column
-
-
 class _View:
     """The effective fail mode of each tier at one time, valid until ``until`` (None:
     for good), and the verdicts built with them."""
 
-    __slots__ = ("modes", "rule_verdicts", "until")
+    __slots__ = ("malformed_verdicts", "modes", "rule_verdicts", "until")
 
     def __init__(self, content: Mapping[str, Any], now: float) -> None:
         declared = {TierName(t["name"]): FailMode(t["fail_mode"]) for t in content["tiers"]}
@@ -318,6 +334,17 @@ class _View:
         self.modes = modes
         self.until = until
         self.rule_verdicts: dict[tuple[int, TierName], Verdict] = {}
+        self.malformed_verdicts: dict[TierName, list[Verdict]] = {}
+
+    def malformed(self, evaluator: Evaluator, tier: TierName) -> list[Verdict]:
+        """The verdicts for an undeclared env, a non-string env and an invalid cidr."""
+        verdicts = self.malformed_verdicts.get(tier)
+        if verdicts is None:
+            verdicts = self.malformed_verdicts[tier] = [
+                Verdict(Decision.DENY, None, reason, tier, self.modes[tier],
+                        evaluator.bundle_hash)
+                for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
+        return verdicts
 
     def rule_verdict(self, evaluator: Evaluator, entry: int, tier: TierName) -> Verdict:
         """The shared verdict for a plane entry (a rule index or the default) in ``tier``."""

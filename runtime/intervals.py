@@ -1,0 +1,117 @@
+"""The deepest of a set of networks containing a request, by one bisect.
+
+Networks (CIDR blocks) are laminar: two are disjoint or one holds the other. Their
+boundaries cut a family's address space into elementary intervals, in each of which
+every address lies in the same networks, so the deepest network containing an address
+is a property of its interval: ``columns[bisect_right(bounds, address)]``, one C-level
+binary search instead of one lookup per distinct prefix length.
+
+A request may also be a network: the networks containing it are those containing its
+first address whose prefix is at most the request's (a block aligned to its size that
+holds the first address of a smaller aligned block holds all of it), so the answer is
+found from the first address's deepest network by walking to enclosing ones while
+their prefix is longer than the request's (``NetworkIndex.column``).
+
+Guarantee: ``NetworkIndex.column`` gives the column of the deepest listed network that
+contains the request network, or the family's "outside" column when none does;
+``tests/test_cold_path.py`` checks it against a scan of the networks.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+
+__all__ = ["Family", "NetworkIndex", "family", "network_index"]
+
+#: One family's elementary intervals: ``bounds`` (ascending, from 0) and, one place
+#: later, the column of each interval: ``columns[bisect_right(bounds, a)]`` is the
+#: column of the deepest network containing address ``a`` (``columns[0]`` is unused).
+Family = tuple[list[int], list[int]]
+
+
+def family(networks: Sequence[tuple[int, int]], first_column: int, outside: int,
+           width: int) -> Family:
+    """The intervals of ``networks`` ((address, prefix) pairs, sorted by address then
+    prefix, the columns ``first_column, first_column + 1, ...`` in that order) in a
+    family of ``width`` bits; addresses in none of them get ``outside``."""
+    top = 1 << width
+    bounds = [0]
+    columns = [outside, outside]
+    # The networks holding the sweep's position, outermost first: (end, column).
+    stack: list[tuple[int, int]] = []
+
+    def mark(position: int, column: int) -> None:
+        if position >= top:
+            return
+        if bounds[-1] == position:
+            columns[-1] = column
+        elif columns[-1] != column:
+            bounds.append(position)
+            columns.append(column)
+
+    for offset, (address, prefix) in enumerate(networks):
+        while stack and stack[-1][0] < address:
+            end, _ = stack.pop()
+            mark(end + 1, stack[-1][1] if stack else outside)
+        column = first_column + offset
+        stack.append((address + (1 << (width - prefix)) - 1, column))
+        mark(address, column)
+    while stack:
+        end, _ = stack.pop()
+        mark(end + 1, stack[-1][1] if stack else outside)
+    # Merging equal neighbours can leave a bound whose column equals the one before.
+    kept_bounds, kept_columns = [0], [outside, columns[1]]
+    for position, column in zip(bounds[1:], columns[2:], strict=True):
+        if column != kept_columns[-1]:
+            kept_bounds.append(position)
+            kept_columns.append(column)
+    return kept_bounds, kept_columns
+
+
+class NetworkIndex:
+    """The networks of one cidr layout, both families, ready for ``column``.
+
+    ``prefix[c]`` and ``parent[c]`` are the prefix of column ``c``'s network and the
+    column of the deepest listed network enclosing it (``outside`` columns have prefix
+    -1, so a walk stops there).
+    """
+
+    __slots__ = ("parent", "prefix", "v4", "v6")
+
+    def __init__(self, v4: Family, v6: Family, prefix: list[int], parent: list[int]) -> None:
+        self.v4 = v4
+        self.v6 = v6
+        self.prefix = prefix
+        self.parent = parent
+
+    def column(self, version: int, address: int, length: int) -> int:
+        """The column of a request network (see the module docstring)."""
+        bounds, columns = self.v4 if version == 4 else self.v6
+        column = columns[bisect_right(bounds, address)]
+        prefix, parent = self.prefix, self.parent
+        while prefix[column] > length:
+            column = parent[column]
+        return column
+
+
+def network_index(v4: Sequence[tuple[int, int]], v6: Sequence[tuple[int, int]],
+                  first_column: int, outside_v4: int, outside_v6: int) -> NetworkIndex:
+    """The index of a layout whose v4 networks take the columns from ``first_column``
+    and whose v6 networks follow them, each family sorted by address then prefix."""
+    v4_family = family(v4, first_column, outside_v4, 32)
+    v6_family = family(v6, first_column + len(v4), outside_v6, 128)
+    count = first_column + len(v4) + len(v6)
+    prefix = [-1] * count
+    parent = list(range(count))
+    for networks, start, outside, width in ((v4, first_column, outside_v4, 32),
+                                            (v6, first_column + len(v4), outside_v6, 128)):
+        stack: list[tuple[int, int]] = []  # (end, column) of the enclosing networks
+        for offset, (address, length) in enumerate(networks):
+            while stack and stack[-1][0] < address:
+                stack.pop()
+            column = start + offset
+            prefix[column] = length
+            parent[column] = stack[-1][1] if stack else outside
+            stack.append((address + (1 << (width - length)) - 1, column))
+    return NetworkIndex(v4_family, v6_family, prefix, parent)
