@@ -185,22 +185,25 @@ class Evaluator:
             if cidr is not None:
                 if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
                     return verdicts[-1]  # type: ignore[return-value]
-                # A bare IPv4 address, the common request: parsed inline (a call and a
-                # cache would cost as much as the parse) and matched by one bisect. A
-                # dict key is a canonical octet, so this accepts exactly the dotted
-                # quads `parse_network` accepts; anything else raises here.
-                try:
-                    a, b, c, d = cidr.split(".")
-                    address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
-                except (ValueError, KeyError):  # a network, IPv6, or invalid
+                if ":" not in cidr and "/" not in cidr:
+                    # A bare IPv4 address, the common request: parsed inline (a call and
+                    # a cache would cost as much as the parse) and matched by one bisect.
+                    # Without `:` and `/` only a dotted quad is valid, and a dict key is
+                    # a canonical octet, so this accepts exactly what `parse_network`
+                    # accepts; the exception is for invalid input only.
+                    try:
+                        a, b, c, d = cidr.split(".")
+                        address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
+                    except (ValueError, KeyError):
+                        return verdicts[-1]  # type: ignore[return-value]
+                    index += topic_class.v4_columns[bisect_right(topic_class.v4_bounds,
+                                                                 address)]
+                else:
                     try:
                         version, address, length = self._parse_cidr(cidr)
                     except _RefusedError:
                         return verdicts[-1]  # type: ignore[return-value]
                     index += topic_class.networks.column(version, address, length)
-                else:
-                    index += topic_class.v4_columns[bisect_right(topic_class.v4_bounds,
-                                                                 address)]
             # index: column 0 (COLUMN_ABSENT) without a cidr.
             return verdicts[index] or self._fill(topic_class, verdicts, index)
         except Exception:  # only hostile objects get here (a str whose hash raises)

@@ -25,16 +25,14 @@ from collections.abc import Sequence
 __all__ = ["Family", "NetworkIndex", "family", "network_index"]
 
 #: One family's elementary intervals: ``bounds`` (ascending, from 0) and, one place
-#: later, the column of each interval: ``columns[bisect_right(bounds, a)]`` is the
-#: column of the deepest network containing address ``a`` (``columns[0]`` is unused).
+#: later (``columns[0]`` is unused), the column of each interval:
+#: ``columns[bisect_right(bounds, a)]`` is that of the deepest network holding ``a``.
 Family = tuple[list[int], list[int]]
 
 
-def family(networks: Sequence[tuple[int, int]], first_column: int, outside: int,
-           width: int) -> Family:
-    """The intervals of ``networks`` ((address, prefix) pairs, sorted by address then
-    prefix, the columns ``first_column, first_column + 1, ...`` in that order) in a
-    family of ``width`` bits; addresses in none of them get ``outside``."""
+def family(networks: Sequence[tuple[int, int, int]], outside: int, width: int) -> Family:
+    """The intervals of distinct ``networks`` ((address, prefix, column) triples, in any
+    order) in a family of ``width`` bits; addresses in none of them get ``outside``."""
     top = 1 << width
     bounds = [0]
     columns = [outside, outside]
@@ -46,21 +44,21 @@ def family(networks: Sequence[tuple[int, int]], first_column: int, outside: int,
             return
         if bounds[-1] == position:
             columns[-1] = column
-        elif columns[-1] != column:
+        else:
             bounds.append(position)
             columns.append(column)
 
-    for offset, (address, prefix) in enumerate(networks):
+    # By address, then widest first: a network comes after every network holding it.
+    for address, prefix, column in sorted(networks):
         while stack and stack[-1][0] < address:
             end, _ = stack.pop()
             mark(end + 1, stack[-1][1] if stack else outside)
-        column = first_column + offset
         stack.append((address + (1 << (width - prefix)) - 1, column))
         mark(address, column)
     while stack:
         end, _ = stack.pop()
         mark(end + 1, stack[-1][1] if stack else outside)
-    # Merging equal neighbours can leave a bound whose column equals the one before.
+    # An interval of the same column as the one before it needs no bound of its own.
     kept_bounds, kept_columns = [0], [outside, columns[1]]
     for position, column in zip(bounds[1:], columns[2:], strict=True):
         if column != kept_columns[-1]:
@@ -97,21 +95,22 @@ class NetworkIndex:
 
 def network_index(v4: Sequence[tuple[int, int]], v6: Sequence[tuple[int, int]],
                   first_column: int, outside_v4: int, outside_v6: int) -> NetworkIndex:
-    """The index of a layout whose v4 networks take the columns from ``first_column``
-    and whose v6 networks follow them, each family sorted by address then prefix."""
-    v4_family = family(v4, first_column, outside_v4, 32)
-    v6_family = family(v6, first_column + len(v4), outside_v6, 128)
+    """The index of a layout: its distinct v4 networks ((address, prefix) pairs) take
+    the columns from ``first_column`` in the order given, its v6 networks those after."""
     count = first_column + len(v4) + len(v6)
     prefix = [-1] * count
     parent = list(range(count))
+    families = []
     for networks, start, outside, width in ((v4, first_column, outside_v4, 32),
                                             (v6, first_column + len(v4), outside_v6, 128)):
+        numbered = [(address, length, start + offset)
+                    for offset, (address, length) in enumerate(networks)]
+        families.append(family(numbered, outside, width))
         stack: list[tuple[int, int]] = []  # (end, column) of the enclosing networks
-        for offset, (address, length) in enumerate(networks):
+        for address, length, column in sorted(numbered):
             while stack and stack[-1][0] < address:
                 stack.pop()
-            column = start + offset
             prefix[column] = length
             parent[column] = stack[-1][1] if stack else outside
             stack.append((address + (1 << (width - length)) - 1, column))
-    return NetworkIndex(v4_family, v6_family, prefix, parent)
+    return NetworkIndex(families[0], families[1], prefix, parent)
