@@ -114,7 +114,10 @@ class Evaluator:
         clock: Callable[[], float] = time.time,
         topic_cache_size: int = DEFAULT_TOPIC_CACHE_SIZE,
         cidr_cache_size: int = DEFAULT_CIDR_CACHE_SIZE,
+        networks: list[tuple[int, int, int]] | None = None,
     ) -> None:
+        """``networks`` is ``table.networks`` parsed, if the caller has it already (the
+        loader's checks do); otherwise it is parsed here."""
         self.bundle_hash = bundle_hash
         table = content["table"]
         topics = table["topics"]
@@ -127,8 +130,9 @@ class Evaluator:
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"])
         self._layouts: dict[int, tuple[NetworkIndex, int]] = {}
-        # Layouts share most of their networks: each text is parsed once.
-        self._parsed: dict[str, tuple[int, int, int]] = {}
+        if networks is None:
+            networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
+        self._networks: list[tuple[int, int, int]] = networks
         envs = content["envs"]
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
@@ -235,23 +239,14 @@ class Evaluator:
         self._classes[label] = topic_class
         return topic_class
 
-    def _layout(self, layout: Mapping[str, list[str]]) -> tuple[NetworkIndex, int]:
-        """The network index of a layout and its number of columns."""
-        families = []
-        for family in ("v4", "v6"):
-            networks = []
-            for text in layout[family]:
-                parsed = self._parsed.get(text)
-                if parsed is None:
-                    parsed = parse_network(text)
-                    assert parsed is not None  # validated
-                    self._parsed[text] = parsed
-                networks.append(parsed[1:])
-            families.append(networks)
-        v4, v6 = families
+    def _layout(self, layout: list[int]) -> tuple[NetworkIndex, int]:
+        """The network index of a layout (network indices) and its number of columns."""
+        networks = self._networks
+        v4 = [networks[i][1:] for i in layout if networks[i][0] == 4]
+        v6 = [networks[i][1:] for i in layout if networks[i][0] == 6]
         return (network_index(v4, v6, FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4,
                               COLUMN_OUTSIDE_V6),
-                FIRST_NETWORK_COLUMN + len(v4) + len(v6))
+                FIRST_NETWORK_COLUMN + len(layout))
 
     # -- verdicts ------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from itertools import chain
-from operator import methodcaller
+from operator import ge, methodcaller
 from typing import Any
 
 from dualgate.runtime.bundle_format import (
@@ -90,8 +90,10 @@ def check_version(content: dict[str, Any]) -> None:
         )
 
 
-def check_content(content: dict[str, Any]) -> None:
-    """Raise ``BundleError`` naming the first fault of the content; return if it is sound."""
+def check_content(content: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """Raise ``BundleError`` naming the first fault of the content; if it is sound,
+    return ``table.networks`` parsed (``parse_network``), so that nobody parses them
+    again."""
     check_version(content)
     _object(content, CONTENT_KEY, _CONTENT_KEYS)
     _string(content["compiler"], "compiler")
@@ -105,8 +107,9 @@ def check_content(content: dict[str, Any]) -> None:
     tiers = _tiers(content["tiers"])
     _overrides(content["overrides"], tiers)
     rule_count = _rules(content["rules"], envs)
-    _table(content["table"], max(1, len(envs)), rule_count)
+    networks = _table(content["table"], max(1, len(envs)), rule_count)
     _analysis(content["analysis"])
+    return networks
 
 
 # -- sections ------------------------------------------------------------------------
@@ -203,10 +206,11 @@ def _rules(value: Any, envs: set[str]) -> int:
     return count
 
 
-def _table(value: Any, env_count: int, rule_count: int) -> None:
-    table = _object(value, "table", {"topics", "classes", "layouts", "planes"})
+def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, int]]:
+    table = _object(value, "table", {"topics", "networks", "classes", "layouts", "planes"})
+    networks = _networks(table["networks"])
     layouts = _list(table["layouts"], "table.layouts")
-    columns = _layouts(layouts)
+    columns = _layouts(layouts, len(networks))
     planes = _list(table["planes"], "table.planes")
     if not _all_type(planes, list) or not all(planes):
         raise BundleError("`table.planes` holds an entry that is not a non-empty list")
@@ -231,29 +235,38 @@ def _table(value: Any, env_count: int, rule_count: int) -> None:
                 f"layout {layout}, which needs {env_count * columns[layout]}"
             )
     _topics(table["topics"], len(classes))
+    return networks
 
 
-def _layouts(layouts: list[Any]) -> list[int]:
+def _networks(value: Any) -> list[tuple[int, int, int]]:
+    """Check ``table.networks``: valid, v4 first, each family by address then prefix,
+    no network twice (one column per network); returns them parsed."""
+    texts = _list(value, "table.networks")
+    if not _all_type(texts, str):
+        raise BundleError("`table.networks` holds an entry that is not text")
+    parsed = list(map(parse_network, texts))
+    if None in parsed:
+        bad = texts[parsed.index(None)]
+        raise BundleError(f"`table.networks` holds `{_shown(bad)}`, which is no network")
+    networks: list[tuple[int, int, int]] = parsed  # type: ignore[assignment]
+    if any(map(ge, networks, networks[1:])):
+        raise BundleError("`table.networks` is not in order (v4 first, each family by "
+                          "address then prefix) or lists a network twice")
+    return networks
+
+
+def _layouts(layouts: list[Any], network_count: int) -> list[int]:
     """Check every layout at once; returns each layout's number of columns."""
-    for i, layout in enumerate(layouts):
-        if type(layout) is not dict or layout.keys() != {"v4", "v6"}:
-            _object(layout, f"table.layouts[{i}]", {"v4", "v6"})  # says what is wrong
-    families = {family: [layout[f"v{family}"] for layout in layouts] for family in (4, 6)}
-    for family, lists in families.items():
-        where = f"`table.layouts[*].v{family}`"
-        if not _all_type(lists, list) or not _all_type(chain.from_iterable(lists), str):
-            raise BundleError(f"{where} holds an entry that is not a list of networks")
-        # Layouts share most of their networks: each distinct text is parsed once.
-        parsed = {text: parse_network(text) for text in set(chain.from_iterable(lists))}
-        bad = sorted(t for t, p in parsed.items() if p is None or p[0] != family)
-        if bad:
-            raise BundleError(f"{where} holds `{_shown(bad[0])}`, which is no IPv{family} "
-                              "network")
-        # Two spellings of one network would make two columns of which one is never used.
-        if not all(len({parsed[n] for n in networks}) == len(networks) for networks in lists):
-            raise BundleError(f"{where} lists a network twice")
-    return [FIRST_NETWORK_COLUMN + len(v4) + len(v6)
-            for v4, v6 in zip(families[4], families[6], strict=True)]
+    if not _all_type(layouts, list) or not _all_type(chain.from_iterable(layouts), int):
+        raise BundleError("`table.layouts` holds an entry that is not a list of network "
+                          "indices")
+    indices = list(chain.from_iterable(layouts))
+    if indices and (min(indices) < 0 or max(indices) >= network_count):
+        raise BundleError("`table.layouts` names a network that does not exist")
+    # Ascending without repeats, so the columns of a layout follow the networks' order.
+    if not all(layout == sorted(set(layout)) for layout in layouts):
+        raise BundleError("`table.layouts` holds a layout that is not ascending")
+    return [FIRST_NETWORK_COLUMN + count for count in map(len, layouts)]
 
 
 def _topics(value: Any, class_count: int) -> None:
