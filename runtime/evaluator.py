@@ -78,6 +78,15 @@ TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 _TIERS = {tier.value: tier for tier in TierName}
 
 
+#: A layout's networks as a class scans them before it has an index: (version, address,
+#: prefix, column), in column order, so the last one containing a request is the deepest.
+_Scan = list[tuple[int, int, int, int]]
+#: Uses of a class's networks before the class gets its layout's index: most classes of
+#: a large policy see a request or two, and a scan of a few networks costs less than
+#: building the intervals; a class in use pays that once (``Evaluator._scan_column``).
+INDEX_AFTER = 8
+
+
 class TopicClass:
     """What the table knows about the topics of one class, and its verdicts.
 
@@ -85,21 +94,28 @@ class TopicClass:
     slot per plane entry, filled on first use (None until then), then the class's
     verdicts for an undeclared env, a non-string env and an invalid cidr. It is one
     attribute, written in one step, so a thread never pairs a row with the wrong view;
-    a row of an older view is replaced by a new one. ``v4_bounds`` and ``v4_columns``
-    are the layout's IPv4 intervals (``dualgate.runtime.intervals``), for the common
-    request, a bare IPv4 address; ``networks`` answers for every other request network.
+    a row of an older view is replaced by a new one.
+
+    A request network is matched by scanning ``scan`` for the class's first
+    ``INDEX_AFTER`` uses, then with the layout's ``networks`` index
+    (``dualgate.runtime.intervals``), whose IPv4 intervals ``v4_bounds`` and
+    ``v4_columns`` serve the common request, a bare IPv4 address. They are None until
+    then; ``v4_bounds`` is set last, so a thread that sees it sees the others.
     """
 
-    __slots__ = ("cached", "columns", "networks", "plane", "tier", "v4_bounds",
-                 "v4_columns")
+    __slots__ = ("cached", "columns", "layout", "networks", "plane", "scan", "tier",
+                 "uses", "v4_bounds", "v4_columns")
 
-    def __init__(self, tier: TierName, networks: NetworkIndex, columns: int,
-                 plane: list[int]) -> None:
+    def __init__(self, tier: TierName, layout: int, scan: _Scan, plane: list[int]) -> None:
         self.tier = tier
-        self.networks = networks
-        self.v4_bounds, self.v4_columns = networks.v4
-        self.columns = columns
+        self.layout = layout
+        self.scan = scan
+        self.columns = FIRST_NETWORK_COLUMN + len(scan)
         self.plane = plane
+        self.uses = 0
+        self.networks: NetworkIndex | None = None
+        self.v4_columns: list[int] | None = None
+        self.v4_bounds: list[int] | None = None
         self.cached: tuple[_View | None, list[Verdict | None]] = (None, [])
 
 
@@ -129,7 +145,8 @@ class Evaluator:
         self._table = table
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"])
-        self._layouts: dict[int, tuple[NetworkIndex, int]] = {}
+        self._scans: dict[int, _Scan] = {}
+        self._indexes: dict[int, NetworkIndex] = {}
         if networks is None:
             networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
         self._networks: list[tuple[int, int, int]] = networks
@@ -200,14 +217,20 @@ class Evaluator:
                         address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
                     except (ValueError, KeyError):
                         return verdicts[-1]  # type: ignore[return-value]
-                    index += topic_class.v4_columns[bisect_right(topic_class.v4_bounds,
-                                                                 address)]
+                    bounds = topic_class.v4_bounds
+                    if bounds is not None:
+                        index += topic_class.v4_columns[  # type: ignore[index]
+                            bisect_right(bounds, address)]
+                    else:
+                        index += self._scan_column(topic_class, 4, address, 32)
                 else:
                     try:
                         version, address, length = self._parse_cidr(cidr)
                     except _RefusedError:
                         return verdicts[-1]  # type: ignore[return-value]
-                    index += topic_class.networks.column(version, address, length)
+                    networks = topic_class.networks
+                    index += (networks.column(version, address, length) if networks
+                              else self._scan_column(topic_class, version, address, length))
             # index: column 0 (COLUMN_ABSENT) without a cidr.
             return verdicts[index] or self._fill(topic_class, verdicts, index)
         except Exception:  # only hostile objects get here (a str whose hash raises)
@@ -232,21 +255,40 @@ class Evaluator:
 
     def _materialize(self, label: int) -> TopicClass:
         tier, layout, plane = self._table["classes"][label]
-        found = self._layouts.get(layout)
-        if found is None:
-            found = self._layouts[layout] = self._layout(self._table["layouts"][layout])
-        topic_class = TopicClass(_TIERS[tier], *found, self._table["planes"][plane])
+        scan = self._scans.get(layout)
+        if scan is None:
+            networks = self._networks
+            scan = self._scans[layout] = [
+                (*networks[i], column)
+                for column, i in enumerate(self._table["layouts"][layout],
+                                           FIRST_NETWORK_COLUMN)]
+        topic_class = TopicClass(_TIERS[tier], layout, scan, self._table["planes"][plane])
         self._classes[label] = topic_class
         return topic_class
 
-    def _layout(self, layout: list[int]) -> tuple[NetworkIndex, int]:
-        """The network index of a layout (network indices) and its number of columns."""
-        networks = self._networks
-        v4 = [networks[i][1:] for i in layout if networks[i][0] == 4]
-        v6 = [networks[i][1:] for i in layout if networks[i][0] == 6]
-        return (network_index(v4, v6, FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4,
-                              COLUMN_OUTSIDE_V6),
-                FIRST_NETWORK_COLUMN + len(layout))
+    def _scan_column(self, topic_class: TopicClass, version: int, address: int,
+                     length: int) -> int:
+        """The column of a request network for a class without an index yet: by a scan
+        of its networks, or, once the class is in use, by the index it then gets."""
+        topic_class.uses += 1
+        if topic_class.uses > INDEX_AFTER:
+            index = self._indexes.get(topic_class.layout)
+            if index is None:
+                scan = topic_class.scan
+                index = self._indexes[topic_class.layout] = network_index(
+                    [(a, p) for v, a, p, _ in scan if v == 4],
+                    [(a, p) for v, a, p, _ in scan if v == 6],
+                    FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4, COLUMN_OUTSIDE_V6)
+            topic_class.networks = index
+            topic_class.v4_columns = index.v4[1]
+            topic_class.v4_bounds = index.v4[0]
+            return index.column(version, address, length)
+        column, width = (COLUMN_OUTSIDE_V4, 32) if version == 4 else (COLUMN_OUTSIDE_V6, 128)
+        for family, network, prefix, candidate in topic_class.scan:
+            if family == version and prefix <= length \
+                    and (address ^ network) >> (width - prefix) == 0:
+                column = candidate
+        return column
 
     # -- verdicts ------------------------------------------------------------------
 

@@ -30,41 +30,52 @@ __all__ = ["Family", "NetworkIndex", "family", "network_index"]
 Family = tuple[list[int], list[int]]
 
 
-def family(networks: Sequence[tuple[int, int, int]], outside: int, width: int) -> Family:
+def family(networks: Sequence[tuple[int, int, int]], outside: int, width: int,
+           prefix_of: list[int], parent_of: list[int]) -> Family:
     """The intervals of distinct ``networks`` ((address, prefix, column) triples, in any
-    order) in a family of ``width`` bits; addresses in none of them get ``outside``."""
+    order) in a family of ``width`` bits; addresses in none of them get ``outside``.
+    Also records each network's prefix and enclosing column in ``prefix_of`` and
+    ``parent_of``. One sort and one sweep: this runs when a class is first used."""
+    if not networks:
+        return [0], [outside, outside]
     top = 1 << width
     bounds = [0]
     columns = [outside, outside]
     # The networks holding the sweep's position, outermost first: (end, column).
     stack: list[tuple[int, int]] = []
-
-    def mark(position: int, column: int) -> None:
-        if position >= top:
-            return
-        if bounds[-1] == position:
-            columns[-1] = column
-        else:
-            bounds.append(position)
-            columns.append(column)
-
     # By address, then widest first: a network comes after every network holding it.
-    for address, prefix, column in sorted(networks):
+    # Each step starts an interval at `position` with `column`: it replaces one that
+    # starts there, and none is kept that has its predecessor's column.
+    for address, prefix, column in [*sorted(networks), (top, 0, outside)]:
         while stack and stack[-1][0] < address:
-            end, _ = stack.pop()
-            mark(end + 1, stack[-1][1] if stack else outside)
+            position = stack.pop()[0] + 1
+            closing = stack[-1][1] if stack else outside
+            if position >= top:
+                continue
+            if bounds[-1] == position:
+                if len(bounds) > 1 and columns[-2] == closing:
+                    bounds.pop()
+                    columns.pop()
+                else:
+                    columns[-1] = closing
+            elif columns[-1] != closing:
+                bounds.append(position)
+                columns.append(closing)
+        if address >= top:
+            break  # the sentinel, which closed every open network
+        prefix_of[column] = prefix
+        parent_of[column] = stack[-1][1] if stack else outside
         stack.append((address + (1 << (width - prefix)) - 1, column))
-        mark(address, column)
-    while stack:
-        end, _ = stack.pop()
-        mark(end + 1, stack[-1][1] if stack else outside)
-    # An interval of the same column as the one before it needs no bound of its own.
-    kept_bounds, kept_columns = [0], [outside, columns[1]]
-    for position, column in zip(bounds[1:], columns[2:], strict=True):
-        if column != kept_columns[-1]:
-            kept_bounds.append(position)
-            kept_columns.append(column)
-    return kept_bounds, kept_columns
+        if bounds[-1] == address:
+            if len(bounds) > 1 and columns[-2] == column:
+                bounds.pop()
+                columns.pop()
+            else:
+                columns[-1] = column
+        else:
+            bounds.append(address)
+            columns.append(column)
+    return bounds, columns
 
 
 class NetworkIndex:
@@ -100,17 +111,10 @@ def network_index(v4: Sequence[tuple[int, int]], v6: Sequence[tuple[int, int]],
     count = first_column + len(v4) + len(v6)
     prefix = [-1] * count
     parent = list(range(count))
-    families = []
-    for networks, start, outside, width in ((v4, first_column, outside_v4, 32),
-                                            (v6, first_column + len(v4), outside_v6, 128)):
-        numbered = [(address, length, start + offset)
-                    for offset, (address, length) in enumerate(networks)]
-        families.append(family(numbered, outside, width))
-        stack: list[tuple[int, int]] = []  # (end, column) of the enclosing networks
-        for address, length, column in sorted(numbered):
-            while stack and stack[-1][0] < address:
-                stack.pop()
-            prefix[column] = length
-            parent[column] = stack[-1][1] if stack else outside
-            stack.append((address + (1 << (width - length)) - 1, column))
-    return NetworkIndex(families[0], families[1], prefix, parent)
+    after = first_column + len(v4)
+    return NetworkIndex(
+        family([(a, p, c) for c, (a, p) in enumerate(v4, first_column)], outside_v4, 32,
+               prefix, parent),
+        family([(a, p, c) for c, (a, p) in enumerate(v6, after)], outside_v6, 128,
+               prefix, parent),
+        prefix, parent)

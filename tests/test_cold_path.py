@@ -25,6 +25,7 @@ from dualgate.compiler.networks import parse_network as reference_parse
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.runtime import TierName, load_bundle
 from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.evaluator import INDEX_AFTER
 from dualgate.runtime.intervals import network_index
 from dualgate.runtime.networks import parse_network
 from tests.strategies import COLLIDING_NOW, colliding_policies, networks
@@ -152,11 +153,16 @@ def test_every_address_new_decides_as_the_reference(policy: ir.Policy,
     requests = [*addresses, *(a + d for a in near for d in (-1, 0, 1)
                               if 0 <= a + d < 2**32)]
     envs = list(policy.env_names) or ["any"]
+    cases = []
     for i, value in enumerate(dict.fromkeys(requests)):
         address = str(ipaddress.IPv4Address(value))
-        cidr = address if i % 3 else f"::ffff:{address}"
-        env = envs[i % len(envs)]
-        topic = ("a", "a.b", "b.c.d")[i % 3]
-        got = bundle.decide(topic, env, cidr)
-        want = evaluate(policy, Request(topic, env, cidr), COLLIDING_NOW)
-        assert (got.decision, got.rule, got.reason) == (want.decision, want.rule, want.reason)
+        cidr = (address, f"::ffff:{address}", f"{address}/32", "2001:db8::1")[i % 4]
+        cases.append((("a", "a.b", "b.c.d")[i % 3], envs[i % len(envs)], cidr))
+    # The first rounds scan each class's networks; past INDEX_AFTER uses a class
+    # decides with its layout's index: both must agree with the reference.
+    for _ in range(1 + (INDEX_AFTER * 3) // max(1, len(cases))):
+        for topic, env, cidr in cases:
+            got = bundle.decide(topic, env, cidr)
+            want = evaluate(policy, Request(topic, env, cidr), COLLIDING_NOW)
+            assert (got.decision, got.rule, got.reason) == (want.decision, want.rule,
+                                                            want.reason), (topic, env, cidr)
