@@ -183,15 +183,19 @@ class Evaluator:
             # One length check keeps long topics out of the cache (and refuses overlong
             # ones) before any hashing or matching; `_walk` raises for what it refuses.
             size = len(topic)
-            try:
-                if size <= CACHED_TOPIC_LENGTH:
-                    topic_class = self._classify(topic)
-                elif size <= MAX_TOPIC_LENGTH:
-                    topic_class = self._walk(topic)
-                else:
-                    return self._invalid_topic
-            except _RefusedError:
+            if size > MAX_TOPIC_LENGTH:
                 return self._invalid_topic
+            # A topic the policy writes literally is one dict lookup away from its class
+            # (the loader checked those topics against the bounds): no cache, no walk.
+            label = self._exact.get(topic)
+            if label is not None:
+                topic_class = self._classes[label] or self._materialize(label)
+            else:
+                try:
+                    topic_class = (self._classify(topic) if size <= CACHED_TOPIC_LENGTH
+                                   else self._walk(topic))
+                except _RefusedError:
+                    return self._invalid_topic
             view, verdicts = topic_class.cached
             if view is not self._view:
                 verdicts = self._verdicts(topic_class)

@@ -33,7 +33,14 @@ from dualgate.runtime.bundle_format import (
 )
 from dualgate.runtime.errors import BundleError
 from dualgate.runtime.networks import parse_network
-from dualgate.runtime.vocabulary import TOPIC, Decision, FailMode, TierName
+from dualgate.runtime.vocabulary import (
+    MAX_TOPIC_LENGTH,
+    MAX_TOPIC_SEGMENTS,
+    TOPIC,
+    Decision,
+    FailMode,
+    TierName,
+)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
@@ -228,12 +235,17 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
                                 ("plane", plane_of, len(planes))):
         if not _all_type(indices, int) or min(indices) < 0 or max(indices) >= size:
             raise BundleError(f"`table.classes` holds a {name} that does not exist")
-    for layout, plane in set(zip(layout_of, plane_of, strict=True)):
-        if len(planes[plane]) != env_count * columns[layout]:
-            raise BundleError(
-                f"`table.classes` pairs plane {plane} ({len(planes[plane])} entries) with "
-                f"layout {layout}, which needs {env_count * columns[layout]}"
-            )
+    # One C-level comparison of every class's plane size with its layout's need; the
+    # pairs are looked at one by one only to name the first mismatch.
+    sizes = list(map(len, planes))
+    needs = [env_count * count for count in columns]
+    if list(map(sizes.__getitem__, plane_of)) != list(map(needs.__getitem__, layout_of)):
+        layout, plane = next((layout, plane) for layout, plane in zip(layout_of, plane_of)
+                             if sizes[plane] != needs[layout])
+        raise BundleError(
+            f"`table.classes` pairs plane {plane} ({sizes[plane]} entries) with "
+            f"layout {layout}, which needs {needs[layout]}"
+        )
     _topics(table["topics"], len(classes))
     return networks
 
@@ -277,6 +289,10 @@ def _topics(value: Any, class_count: int) -> None:
             not _all_type(labels_of_exact, int) or min(labels_of_exact) < 0
             or max(labels_of_exact) >= class_count)):
         raise BundleError("`table.topics.exact` maps something else than topics to classes")
+    # The evaluator looks these up before any other check of a request's topic.
+    if exact and (max(map(len, exact)) > MAX_TOPIC_LENGTH
+                  or max(map(methodcaller("count", "."), exact)) >= MAX_TOPIC_SEGMENTS):
+        raise BundleError("`table.topics.exact` holds a topic longer than a request's may be")
     nexts = _list(topics["next"], "table.topics.next", True)
     states = len(nexts)
     others = _list(topics["other"], "table.topics.other")

@@ -237,6 +237,8 @@ def test_an_unknown_format_version_is_refused() -> None:
     (lambda c: c["table"]["classes"][0].__setitem__(1, 5), "layout that does not exist"),
     (lambda c: c["table"]["topics"]["exact"].update({"a..b": 0}), "something else than topics"),
     (lambda c: c["table"]["topics"]["exact"].update({"a.b": 99}), "something else than topics"),
+    (lambda c: c["table"]["topics"]["exact"].update({".".join("a" * 65): 0}),
+     "longer than a request's"),
     (lambda c: c["rules"]["id"].__setitem__(1, c["rules"]["id"][0]), "rule id twice"),
     (lambda c: c["rules"]["decision"].__setitem__(0, "maybe"), "no decision"),
     (lambda c: c["rules"]["conditions"].__setitem__(1, "topic a and env staging"),
