@@ -75,12 +75,11 @@ class _RefusedError(Exception):
 
 TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 
+# Plain lookups: calling an enum costs a microsecond, on the first use of every class.
 _TIERS = {tier.value: tier for tier in TierName}
+_DECISIONS = {decision.value: decision for decision in Decision}
 
 
-#: A layout's networks as a class scans them before it has an index: (version, address,
-#: prefix, column), in column order, so the last one containing a request is the deepest.
-_Scan = list[tuple[int, int, int, int]]
 #: Uses of a class's networks before the class gets its layout's index: most classes of
 #: a large policy see a request or two, and a scan of a few networks costs less than
 #: building the intervals; a class in use pays that once (``Evaluator._scan_column``).
@@ -96,7 +95,7 @@ class TopicClass:
     attribute, written in one step, so a thread never pairs a row with the wrong view;
     a row of an older view is replaced by a new one.
 
-    A request network is matched by scanning ``scan`` for the class's first
+    A request network is matched by scanning the layout's networks for the class's first
     ``INDEX_AFTER`` uses, then with the layout's ``networks`` index
     (``dualgate.runtime.intervals``), whose IPv4 intervals ``v4_bounds`` and
     ``v4_columns`` serve the common request, a bare IPv4 address. They are None until
@@ -106,10 +105,10 @@ class TopicClass:
     __slots__ = ("cached", "columns", "layout", "networks", "plane", "scan", "tier",
                  "uses", "v4_bounds", "v4_columns")
 
-    def __init__(self, tier: TierName, layout: int, scan: _Scan, plane: list[int]) -> None:
+    def __init__(self, tier: TierName, layout: int, scan: list[int], plane: list[int]) -> None:
         self.tier = tier
         self.layout = layout
-        self.scan = scan
+        self.scan = scan  # the layout's network indices, in column order
         self.columns = FIRST_NETWORK_COLUMN + len(scan)
         self.plane = plane
         self.uses = 0
@@ -145,7 +144,6 @@ class Evaluator:
         self._table = table
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"])
-        self._scans: dict[int, _Scan] = {}
         self._indexes: dict[int, NetworkIndex] = {}
         if networks is None:
             networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
@@ -241,32 +239,23 @@ class Evaluator:
             return self._evaluation_error
 
     def _walk(self, topic: str) -> TopicClass:
-        """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters); raises
+        """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters, not one of the
+        policy's literal topics, which ``decide`` and ``tier_of`` look up first); raises
         ``_RefusedError`` for a malformed one, so that the cache never keeps it."""
-        if topic.count(".") >= MAX_TOPIC_SEGMENTS:
+        if topic.count(".") >= MAX_TOPIC_SEGMENTS or TOPIC.fullmatch(topic) is None:
             raise _RefusedError
-        label = self._exact.get(topic)
-        if label is None:
-            if TOPIC.fullmatch(topic) is None:
-                raise _RefusedError
-            nexts, other, state = self._next, self._other, 0
-            for segment in topic.split("."):
-                state = nexts[state].get(segment, other[state])
-            label = self._class_of_state[state]
-            if label < 0:
-                raise _RefusedError  # only the start state, which no valid topic ends in
+        nexts, other, state = self._next, self._other, 0
+        for segment in topic.split("."):
+            state = nexts[state].get(segment, other[state])
+        label = self._class_of_state[state]
+        if label < 0:
+            raise _RefusedError  # only the start state, which no valid topic ends in
         return self._classes[label] or self._materialize(label)
 
     def _materialize(self, label: int) -> TopicClass:
         tier, layout, plane = self._table["classes"][label]
-        scan = self._scans.get(layout)
-        if scan is None:
-            networks = self._networks
-            scan = self._scans[layout] = [
-                (*networks[i], column)
-                for column, i in enumerate(self._table["layouts"][layout],
-                                           FIRST_NETWORK_COLUMN)]
-        topic_class = TopicClass(_TIERS[tier], layout, scan, self._table["planes"][plane])
+        topic_class = TopicClass(_TIERS[tier], layout, self._table["layouts"][layout],
+                                 self._table["planes"][plane])
         self._classes[label] = topic_class
         return topic_class
 
@@ -278,17 +267,20 @@ class Evaluator:
         if topic_class.uses > INDEX_AFTER:
             index = self._indexes.get(topic_class.layout)
             if index is None:
-                scan = topic_class.scan
+                networks = [self._networks[i] for i in topic_class.scan]
                 index = self._indexes[topic_class.layout] = network_index(
-                    [(a, p) for v, a, p, _ in scan if v == 4],
-                    [(a, p) for v, a, p, _ in scan if v == 6],
+                    [(a, p) for v, a, p in networks if v == 4],
+                    [(a, p) for v, a, p in networks if v == 6],
                     FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4, COLUMN_OUTSIDE_V6)
             topic_class.networks = index
             topic_class.v4_columns = index.v4[1]
             topic_class.v4_bounds = index.v4[0]
             return index.column(version, address, length)
+        # In column order, so the last network holding the request is the deepest.
         column, width = (COLUMN_OUTSIDE_V4, 32) if version == 4 else (COLUMN_OUTSIDE_V6, 128)
-        for family, network, prefix, candidate in topic_class.scan:
+        networks = self._networks
+        for candidate, i in enumerate(topic_class.scan, FIRST_NETWORK_COLUMN):
+            family, network, prefix = networks[i]
             if family == version and prefix <= length \
                     and (address ^ network) >> (width - prefix) == 0:
                 column = candidate
@@ -328,6 +320,9 @@ class Evaluator:
         if not isinstance(topic, str) or len(topic) > MAX_TOPIC_LENGTH:
             return None
         try:
+            label = self._exact.get(topic)
+            if label is not None:
+                return (self._classes[label] or self._materialize(label)).tier
             # Cached only when short, as in `decide`, so the cache stays bounded in size.
             classify = self._classify if len(topic) <= CACHED_TOPIC_LENGTH else self._walk
             return classify(topic).tier
@@ -397,7 +392,7 @@ class _View:
             if entry == DEFAULT_ENTRY:
                 decision, rule, reason = evaluator.default, None, DEFAULT
             else:
-                decision = Decision(evaluator.rule_decisions[entry])
+                decision = _DECISIONS[evaluator.rule_decisions[entry]]
                 rule, reason = evaluator.rule_ids[entry], RULE
             verdict = Verdict(decision, rule, reason, tier, self.modes[tier],
                               evaluator.bundle_hash)
