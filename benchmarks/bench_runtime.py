@@ -948,7 +948,7 @@ def report(results: Sequence[SizeResult], cold: Sequence[ColdResult],
         out += [""]
     if cold:
         warm = {r.size: r.timings["warm"].per_decision for r in results}
-        out += cold_report(cold, warm) + [""]
+        out += [*cold_report(cold, warm), ""]
     out += ["Goals:", ""]
     out += goals(results, cold)
     if results:

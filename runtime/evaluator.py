@@ -35,9 +35,8 @@ from dualgate.runtime.bundle_format import (
     DEFAULT_ENTRY,
     FIRST_NETWORK_COLUMN,
 )
-from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24
 from dualgate.runtime.intervals import NetworkIndex, network_index
-from dualgate.runtime.networks import parse_network
+from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24, parse_network
 from dualgate.runtime.validation import parse_timestamp
 from dualgate.runtime.verdict import (
     DEFAULT,

@@ -240,8 +240,8 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
     sizes = list(map(len, planes))
     needs = [env_count * count for count in columns]
     if list(map(sizes.__getitem__, plane_of)) != list(map(needs.__getitem__, layout_of)):
-        layout, plane = next((layout, plane) for layout, plane in zip(layout_of, plane_of)
-                             if sizes[plane] != needs[layout])
+        layout, plane = next(pair for pair in zip(layout_of, plane_of, strict=True)
+                             if sizes[pair[1]] != needs[pair[0]])
         raise BundleError(
             f"`table.classes` pairs plane {plane} ({sizes[plane]} entries) with "
             f"layout {layout}, which needs {needs[layout]}"

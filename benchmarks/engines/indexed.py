@@ -13,7 +13,6 @@ Topic patterns of other shapes and negated topic conditions are refused
 
 from __future__ import annotations
 
-import ipaddress
 from dualgate.compiler.ir import CidrCondition, EnvCondition, Policy, TopicCondition
 from dualgate.compiler.topics import ANY, SINGLE
 from engines import UNKNOWN_ENV, Decisions, Outcome, UntranslatableError, request_network
