@@ -1,24 +1,33 @@
 """The evaluator: a validated bundle's decision table, ready for the gates' hot path.
 
-Deciding a request costs a bounded number of steps whatever the number of rules: the
-topic is looked up among the policy's literal topics, or validated and walked through
-the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup;
-the cidr is parsed by hand and matched against the class's networks, longest prefix
-first, one dict lookup per distinct prefix length; and the class's verdict row gives
-the answer in one index. Verdicts are immutable and built once per (rule, tier), then
-shared.
+Deciding a request costs a bounded number of steps whatever the number of rules: a topic
+the policy writes literally is one dict lookup; any other is validated and walked through
+the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup; a
+bare IPv4 address is parsed inline (any other network by ``parse_network``, cached) and
+matched against the class's networks by one bisect over their elementary intervals
+(``dualgate.runtime.intervals``), or for a class's first few requests by a scan of its
+few networks; and the class's verdict row gives the answer in one index. Verdicts are
+immutable and built once per (rule, tier), then shared.
+
+The first request of a class costs little more than any other: the class object takes
+its layout and plane from the table as they are, its verdict row starts empty and is
+filled slot by slot, and the network index is built only once the class is in use
+(``INDEX_AFTER``). Most classes of a large policy are never touched at all.
 
 Request data is bounded before any work (``dualgate.runtime.vocabulary``): a topic of more
 than ``MAX_TOPIC_LENGTH`` characters or ``MAX_TOPIC_SEGMENTS`` segments, an env of more
 than ``MAX_ENV_LENGTH`` or a cidr of more than ``MAX_CIDR_LENGTH`` characters is denied
-as malformed at the cost of one ``len``. What is refused is never cached, and the caches
-are bounded in size as well as count: only topics of at most ``CACHED_TOPIC_LENGTH``
+as malformed at the cost of one ``len``. What is refused is never cached, nor are literal
+topics and bare IPv4 addresses (they need no cache); the caches are bounded in size as
+well as count: only topics of at most ``CACHED_TOPIC_LENGTH``
 characters are cached (longer valid ones are walked each time, at most
 ``MAX_TOPIC_LENGTH`` characters), and cidrs are at most ``MAX_CIDR_LENGTH`` characters.
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
-cache, or by filling a class's verdict row, which any thread fills with equal values.
+cache, by filling a class's verdict row, which any thread fills with equal values, or by
+giving a class its network index, which is built whole before the attribute the hot path
+tests is set (two threads may both build it; the results are equal).
 """
 
 from __future__ import annotations
