@@ -54,7 +54,12 @@ _TIMESTAMP = re.compile(
 )
 #: What the conditions of rules are written with, and how each condition starts.
 _CONDITION_CHARACTERS = re.compile(r"[A-Za-z0-9_.*:/, -]*")
-_CONDITION_FORMS = ("topic ", "env ", "cidr in ", "cidr not in ")
+#: A condition: its form, a space, and values that do not end in a space.
+_CONDITION = re.compile(r"(?:topic|env|cidr in|cidr not in) [^\n]*[^ \n]")
+#: The values of each env and cidr condition in `" and "` + the joined conditions: what
+#: follows the form up to the next condition.
+_ENV_VALUES = re.compile(r" and env (?:not )?((?:(?! and ).)*)")
+_CIDR_VALUES = re.compile(r" and cidr (?:not )?in ((?:(?! and ).)*)")
 _DECISIONS = frozenset(d.value for d in Decision)
 _TIERS = frozenset(t.value for t in TierName)
 _FAIL_MODES = frozenset(m.value for m in FailMode)
@@ -194,19 +199,18 @@ def _rules(value: Any, envs: set[str]) -> int:
         raise BundleError("`rules.conditions` holds a character no condition has")
     written = " and ".join(rule for rule in per_rule if rule)
     conditions = written.split(" and ") if written else []
-    if not all(map(methodcaller("startswith", _CONDITION_FORMS), conditions)) \
-            or any(map(methodcaller("endswith", " "), conditions)):
+    if not _every_line(_CONDITION, conditions):
         raise BundleError("`rules.conditions` holds a text that is no list of conditions")
-    # Every condition follows " and " in ``spaced``, so splitting at " and env " finds
-    # each env condition without looking at the others (values hold no spaces).
+    # Every condition follows " and " in ``spaced``, so one C-level search finds the
+    # values of every env (and cidr) condition without looking at the others.
     spaced = " and " + written
-    named = {v for chunk in spaced.split(" and env ")[1:]
-             for v in chunk.partition(" and ")[0].removeprefix("not ").split(", ")}
+    found = _ENV_VALUES.findall(spaced)
+    named = set(", ".join(found).split(", ")) if found else set()
     if not named <= envs:
         raise BundleError(f"`rules.conditions` names env `{min(named - envs)}`, which is "
                           "not declared")
-    networks = {v for chunk in spaced.split(" and cidr ")[1:]
-                for v in chunk.partition(" and ")[0].partition("in ")[2].split(", ")}
+    found = _CIDR_VALUES.findall(spaced)
+    networks = set(", ".join(found).split(", ")) if found else set()
     bad = sorted(n for n in networks if parse_network(n) is None)
     if bad:
         raise BundleError(f"`rules.conditions` names `{_shown(bad[0])}`, which is no network")
