@@ -14,9 +14,10 @@ IPv4-mapped addresses. Every engine decides the same requests:
 
 - **dualgate warm**: ``load_bundle(bytes).decide``, caches filled by a first pass;
 - **dualgate cold**: a bundle loaded with ``topic_cache_size=1, cidr_cache_size=1``, on
-  the requests less the few that follow a request with the same topic or cidr: every
+  the requests less the few that would find their topic or cidr in a cache: every
   decision misses both caches and pays the topic automaton walk and the cidr parse, as
-  a gate does for a topic it has not seen lately (checked: no cache hit). The topic
+  a gate does for a topic it has not seen lately (checked: no cache hit; the policy's
+  literal topics and bare IPv4 addresses are looked up and parsed without a cache). The topic
   classes a bundle builds lazily on first use are built by a first pass (what that pass
   costs on a fresh bundle is reported as "first pass after load"). Both dualgate
   figures are timed in rounds, one before the other engines and one after each, so that
@@ -198,24 +199,29 @@ def make_requests(policy: Policy, count: int, seed: int) -> list[RequestTuple]:
     return [maker.request() for _ in range(count)]
 
 
-def cold_stream(requests: Sequence[RequestTuple]) -> list[RequestTuple]:
-    """The requests minus those that would hit a cache of one entry: a topic right after
-    the same topic, a cidr right after the same cidr (requests without one skip the cidr
-    cache), also across the end of a batch into the next."""
-    stream: list[RequestTuple] = []
-    last_topic, last_cidr = None, None
-    for request in requests:
-        topic, _, cidr = request
-        if topic == last_topic or (cidr is not None and cidr == last_cidr):
-            continue
-        stream.append(request)
-        last_topic, last_cidr = topic, cidr if cidr is not None else last_cidr
-    first_cidr = next((c for _, _, c in stream if c is not None), None)
-    while stream and (stream[0][0] == last_topic
-                     or (first_cidr is not None and first_cidr == last_cidr)):
-        stream.pop()
-        last_topic = stream[-1][0] if stream else None
-        last_cidr = next((c for _, _, c in reversed(stream) if c is not None), None)
+def cold_stream(bundle: Bundle, requests: Sequence[RequestTuple]) -> list[RequestTuple]:
+    """The requests minus those that would hit ``bundle``'s caches of one entry, found by
+    deciding them: the stream is decided twice in a row (as batches repeat), every request
+    that hits a cache the second time is dropped, and so on until none does. (What a
+    cache sees depends on the request: literal topics, bare IPv4 addresses and anything
+    refused never enter one, and a cidr is parsed only for a declared env.)"""
+    def hits() -> int:
+        info = bundle.evaluator.cache_info()
+        return int(info["topics"].hits + info["cidrs"].hits)
+
+    stream = list(requests)
+    while stream:
+        for request in stream:
+            bundle.decide(*request)
+        dropped = set()
+        for i, request in enumerate(stream):
+            before = hits()
+            bundle.decide(*request)
+            if hits() != before:
+                dropped.add(i)
+        if not dropped:
+            break
+        stream = [r for i, r in enumerate(stream) if i not in dropped]
     return stream
 
 
@@ -509,7 +515,7 @@ def measure_size(size: int, predictor: Predictor, args: argparse.Namespace) -> S
     warm = load_bundle(data)
     expected = [_verdict_outcome(warm.decide(*r)) for r in requests]
     cold = load_bundle(data, topic_cache_size=1, cidr_cache_size=1)
-    stream = cold_stream(requests)
+    stream = cold_stream(cold, requests)
     by_request = dict(zip(requests, expected, strict=True))
     _, _, disagreements = check(cold.decide, _verdict_outcome, stream,
                                 [by_request[r] for r in stream])
@@ -541,6 +547,262 @@ def measure_size(size: int, predictor: Predictor, args: argparse.Namespace) -> S
                                     len(cold_samples))
     result.cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
     return result
+
+
+# -- cold, realistic traffic (issue #13) ------------------------------------------------
+
+COLD_SIZES = "10,1000,10000,100000"
+#: The cold-traffic goals: per decision, median and 99th percentile, at every size.
+COLD_MEDIAN_GOAL = 1.5e-6
+COLD_P99_GOAL = 10e-6
+COLD_VERBS = ("read", "list", "create", "update", "delete")
+#: First octets of the policy's networks: private and public space, so /8s differ too.
+COLD_FIRST_OCTETS = (10, 100, 172, 192, 52)
+COLD_ENV_SETS = ("env production, staging", "env dev", "env not production",
+                 "env staging, dev", "env production")
+
+
+def cold_policy(size: int, seed: int) -> str:
+    """A first-match policy of ``size`` rules as DSL text: exact topics
+    (``ns3.res7.read``) and ``ns3.*.**`` globs over 50-rule namespaces, env sets on two
+    rules in five, a cidr condition (/8 to /24 networks, now and then negated) on two in
+    five, tiers by verb."""
+    rng = random.Random(seed)
+    namespaces = max(1, size // 50)
+    pool = []
+    for _ in range(max(4, size // 10)):
+        prefix = rng.randint(8, 24)
+        value = rng.choice(COLD_FIRST_OCTETS) << 24 | rng.getrandbits(24)
+        pool.append(ipaddress.IPv4Network((value >> (32 - prefix) << (32 - prefix), prefix)))
+    lines = ["policy cold", "envs production (protected), staging, dev",
+             "default_decision deny", "default_tier high", "",
+             "tier high topics **.delete fail_mode closed",
+             "tier medium topics **.create, **.update fail_mode closed",
+             "tier low topics **.read, **.list fail_mode open", ""]
+    for i in range(size):
+        ns = f"ns{rng.randrange(namespaces)}"
+        topic = (f"{ns}.*.**" if rng.random() < 0.2
+                 else f"{ns}.res{rng.randrange(30)}.{rng.choice(COLD_VERBS)}")
+        conditions = [f"topic {topic}"]
+        if rng.random() < 0.4:
+            conditions.append(rng.choice(COLD_ENV_SETS))
+        if rng.random() < 0.4:
+            networks = ", ".join(str(n) for n in rng.sample(pool, rng.choice((1, 1, 1, 2))))
+            conditions.append(f"cidr {'not in' if rng.random() < 0.1 else 'in'} {networks}")
+        decision = rng.choice(("allow", "allow", "throttle", "require_human", "deny"))
+        lines.append(f"rule r{i}\n  when " + "\n   and ".join(conditions)
+                     + f"\n  then {decision}\n")
+    return "\n".join(lines)
+
+
+def cold_requests(policy: Policy, count: int, seed: int) -> list[RequestTuple]:
+    """``count`` requests on ``policy``: half with a topic no earlier request had (one
+    of the policy's exact topics, a new topic under a namespace's glob, or one in no
+    namespace), the other half an earlier request's topic; a declared env (1%
+    undeclared); 98% with a cidr, every one a distinct address: a host in one of the
+    policy's networks (80%), a public IPv4 address, an IPv6 or an IPv4-mapped one."""
+    rng = random.Random(seed)
+    exact = sorted({p.text for p in _topic_patterns(policy) if ANY not in p.segments
+                    and SINGLE not in p.segments})
+    rng.shuffle(exact)
+    namespaces = sorted({p.segments[0] for p in _topic_patterns(policy)})
+    networks = _networks(policy)
+    envs = list(policy.env_names)
+    seen: list[str] = []
+    used: set[str] = set()
+    requests: list[RequestTuple] = []
+    for n in range(count):
+        if rng.random() < 0.5 or not seen:
+            roll = rng.random()
+            if roll < 0.5 and exact:
+                topic = exact.pop()
+            else:
+                ns = rng.choice(namespaces) if roll < 0.95 else f"other{n}"
+                topic = f"{ns}." + rng.choice((f"new{n}", f"new{n}.{rng.choice(COLD_VERBS)}",
+                                               f"x{n}.y.{rng.choice(COLD_VERBS)}"))
+            seen.append(topic)
+        else:
+            topic = rng.choice(seen)
+        env = "prod" if rng.random() < 0.01 else rng.choice(envs)
+        cidr = None
+        while rng.random() < 0.98 and (cidr is None or cidr in used):
+            roll = rng.random()
+            if roll < 0.8:
+                network = rng.choice(networks)
+                cidr = str(network.network_address + rng.randrange(network.num_addresses))
+            elif roll < 0.95:
+                cidr = str(ipaddress.IPv4Address(rng.getrandbits(32)))
+            elif roll < 0.98:
+                cidr = str(ipaddress.IPv6Address("2001:db8::") + rng.getrandbits(64))
+            else:
+                cidr = f"::ffff:{ipaddress.IPv4Address(rng.getrandbits(32))}"
+        if cidr is not None:
+            used.add(cidr)
+        requests.append((topic, env, cidr))
+    return requests
+
+
+def time_each(decide: Decide, requests: Sequence[RequestTuple]) -> list[int]:
+    """Nanoseconds of each decision, one clock reading before and after each call."""
+    clock = time.perf_counter_ns
+    times = []
+    for topic, env, cidr in requests:
+        started = clock()
+        decide(topic, env, cidr)
+        times.append(clock() - started)
+    return times
+
+
+@dataclass
+class Spread:
+    """Median and 99th percentile of one pass's decision times (seconds), each the
+    median over the passes made."""
+
+    median: float
+    p99: float
+
+    @classmethod
+    def of(cls, passes: Sequence[Sequence[int]]) -> Spread:
+        medians, p99s = [], []
+        for times in passes:
+            ordered = sorted(times)
+            medians.append(ordered[len(ordered) // 2] / 1e9)
+            p99s.append(ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)] / 1e9)
+        return cls(statistics.median(medians), statistics.median(p99s))
+
+
+@dataclass
+class ColdResult:
+    """The cold workload at one size."""
+
+    size: int
+    requests: int
+    distinct_cidrs: int
+    first_seen_topics: int
+    fresh: Spread
+    again: Spread
+    indexed: Spread
+    existing_cold: float
+    passes: int
+    checked_reference: int
+    failures: list[str] = field(default_factory=list)
+
+
+def measure_cold(size: int, args: argparse.Namespace) -> ColdResult:
+    """Time dualgate on a freshly loaded bundle (every topic class, cache and address
+    new to it), the same requests again on that bundle, and the hand-written index, in
+    alternating passes; check the index and dualgate against the reference first."""
+    from engines.indexed import build as build_indexed
+
+    from dualgate.compiler.backend import compile_policy
+    from dualgate.compiler.frontend.loader import load_policy_text as load_text
+
+    with cyclic_gc_paused():
+        loaded = load_text(cold_policy(size, args.seed), "cold.policy")
+        assert loaded.policy is not None, [d.message for d in loaded.diagnostics[:3]]
+        policy = loaded.policy
+        data = serialize(compile_policy(policy))
+    requests = cold_requests(policy, args.cold_requests, args.seed)
+    indexed = build_indexed(policy)
+    failures = []
+    bundle = load_bundle(data)
+    got = [_verdict_outcome(bundle.decide(*r)) for r in requests]
+    mine = [indexed.decide(*r) for r in requests]
+    wrong = [(r, a, b) for r, a, b in zip(requests, got, mine, strict=True) if a != b]
+    if wrong:
+        failures.append(f"the hand-written index disagrees with dualgate on {len(wrong)} "
+                        f"requests, e.g. {wrong[0]}")
+
+    def reference(topic: str, env: str, cidr: str | None) -> Any:
+        return evaluate(policy, Request(topic, env, cidr))
+
+    count, _, disagreements = check(reference, _verdict_outcome, requests, got,
+                                    args.budget / 2)
+    if disagreements:
+        failures.append(f"dualgate (and so the index) disagrees with the reference at "
+                        f"{size:,} rules: {disagreements[0]}")
+    fresh: list[list[int]] = []
+    again: list[list[int]] = []
+    hand: list[list[int]] = []
+    for _ in range(args.cold_passes):
+        del bundle
+        gc.collect()
+        bundle = load_bundle(data)
+        fresh.append(time_each(bundle.decide, requests))
+        again.append(time_each(bundle.decide, requests))
+        gc.collect()
+        hand.append(time_each(indexed.decide, requests))
+    cold = load_bundle(data, topic_cache_size=1, cidr_cache_size=1)
+    stream = cold_stream(cold, requests)
+    _batch(cold.decide, stream)
+    existing = statistics.median(time_batches(cold.decide, stream, args))
+    topics: set[str] = set()
+    first = 0
+    for topic, _, _ in requests:
+        first += topic not in topics
+        topics.add(topic)
+    return ColdResult(size, len(requests), len({c for _, _, c in requests if c}), first,
+                      Spread.of(fresh), Spread.of(again), Spread.of(hand), existing,
+                      args.cold_passes, count, failures)
+
+
+def cold_report(results: Sequence[ColdResult], warm: dict[int, float]) -> list[str]:
+    def pair(spread: Spread) -> str:
+        return f"{_duration(spread.median)} ({_duration(spread.p99)})"
+
+    rows = []
+    for r in results:
+        rows.append([
+            f"{r.size:,}", pair(r.fresh), pair(r.indexed),
+            f"{r.fresh.median / r.indexed.median:.2f}x ({r.fresh.p99 / r.indexed.p99:.2f}x)",
+            pair(r.again), _duration(r.existing_cold),
+            _duration(warm[r.size]) if r.size in warm else "-",
+        ])
+    first = results[0]
+    out = [
+        f"Cold, realistic traffic (`cold_policy`, `cold_requests`): {first.requests:,} "
+        f"requests per size, {first.distinct_cidrs:,} distinct addresses and "
+        f"{first.first_seen_topics:,} topics seen for the first time at {first.size:,} "
+        "rules; µs per decision, median (p99), each the median over "
+        f"{first.passes} passes, one clock reading around each call. dualgate decides on "
+        "a bundle loaded just before the pass (no topic class built, no cache filled); "
+        "\"again\" is a second pass of the same requests on it; the hand-written index "
+        "is `benchmarks/engines/indexed.py`, checked against dualgate on every request "
+        "and dualgate against the reference on a sample first.", "",
+    ]
+    out += _table(["rules", "dualgate, fresh bundle", "hand-written index",
+                   "dualgate / index", "dualgate again", "dualgate cold (one-entry caches)",
+                   "dualgate warm (above)"], "r" * 7, rows)
+    return out
+
+
+def cold_goals(results: Sequence[ColdResult]) -> list[list[str]]:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    span = f"{results[0].size:,} to {results[-1].size:,} rules"
+    medians = [r.fresh.median for r in results]
+    p99s = [r.fresh.p99 for r in results]
+    ahead = [r.size for r in results if r.fresh.median >= r.indexed.median
+             or r.fresh.p99 >= r.indexed.p99]
+    rows = [
+        ["cold traffic: median per decision", f"≤ {_duration(COLD_MEDIAN_GOAL)} at every "
+         "size", f"at most {_duration(max(medians))} ({span})",
+         verdict(max(medians) <= COLD_MEDIAN_GOAL)],
+        ["cold traffic: p99 per decision", f"≤ {_duration(COLD_P99_GOAL)} at every size",
+         f"at most {_duration(max(p99s))} ({span})", verdict(max(p99s) <= COLD_P99_GOAL)],
+        ["cold traffic: ahead of the hand-written index", "median and p99, every size",
+         "ahead at every size" if not ahead else
+         "behind at " + ", ".join(f"{s:,}" for s in ahead) + " rules", verdict(not ahead)],
+        ["cold traffic: flat", f"slowest median ≤ {FLAT_FACTOR}x the fastest",
+         f"{_flat(medians):.2f}x ({span})", verdict(_flat(medians) <= FLAT_FACTOR)],
+    ]
+    big = next((r for r in results if r.size == GOAL_SIZE), None)
+    if big is not None:
+        rows.append([f"cold (one-entry caches) at {GOAL_SIZE:,} rules",
+                     f"≤ {_duration(COLD_GOAL)}", _duration(big.existing_cold),
+                     verdict(big.existing_cold <= COLD_GOAL)])
+    return rows
 
 
 # -- the report -------------------------------------------------------------------------
@@ -633,10 +895,12 @@ def _flat(values: Sequence[float]) -> float:
     return max(values) / min(values)
 
 
-def goals(results: Sequence[SizeResult]) -> list[str]:
+def goals(results: Sequence[SizeResult], traffic: Sequence[ColdResult]) -> list[str]:
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
 
+    if not results:
+        return _table(["goal", "target", "measured", "verdict"], "lllc", cold_goals(traffic))
     span = f"{results[0].size:,} to {results[-1].size:,} rules"
     warm = [r.timings["warm"].per_decision for r in results]
     cold = [r.timings["cold"].per_decision for r in results]
@@ -663,6 +927,8 @@ def goals(results: Sequence[SizeResult]) -> list[str]:
         ]
     if results[0].size > 10 or results[-1].size < GOAL_SIZE:
         rows[2][3] += " (sizes run only)"
+    if traffic:
+        rows += cold_goals(traffic)
     return _table(["goal", "target", "measured", "verdict"], "lllc", rows)
 
 
@@ -676,23 +942,32 @@ def anchors(results: Sequence[SizeResult]) -> str:
             f"{measured or 'no foreign engine run'}.")
 
 
-def report(results: Sequence[SizeResult], args: argparse.Namespace) -> str:
-    out = ["Per decision (median over batches; in brackets: times dualgate warm):", ""]
-    out += decisions_table(results, args)
-    out += ["", "Compile (as `dualgate compile` spends it), bundle, load and memory:", ""]
-    out += build_table_rows(results)
-    out += ["", "Goals:", ""]
-    out += goals(results)
-    out += ["", anchors(results), "",
-            f"How each engine was timed (fewer requests than {results[0].requests:,}: a "
-            "random sample, all of it checked against dualgate first; for dualgate cold, "
-            "the requests less those a one-entry cache would hit):", ""]
-    out += details_table(results, args)
-    out += ["", "Share of wall time this process got (below 100%: other work ran on its "
-            "core): " + ", ".join(f"{r.size:,} rules {r.cpu_share:.0%}" for r in results)
-            + "."]
+def report(results: Sequence[SizeResult], cold: Sequence[ColdResult],
+           args: argparse.Namespace) -> str:
+    out: list[str] = []
+    if results:
+        out += ["Per decision (median over batches; in brackets: times dualgate warm):", ""]
+        out += decisions_table(results, args)
+        out += ["", "Compile (as `dualgate compile` spends it), bundle, load and memory:",
+                ""]
+        out += build_table_rows(results)
+        out += [""]
+    if cold:
+        warm = {r.size: r.timings["warm"].per_decision for r in results}
+        out += [*cold_report(cold, warm), ""]
+    out += ["Goals:", ""]
+    out += goals(results, cold)
+    if results:
+        out += ["", anchors(results), "",
+                f"How each engine was timed (fewer requests than {results[0].requests:,}: "
+                "a random sample, all of it checked against dualgate first; for dualgate "
+                "cold, the requests less those a one-entry cache would hit):", ""]
+        out += details_table(results, args)
+        out += ["", "Share of wall time this process got (below 100%: other work ran on "
+                "its core): " + ", ".join(f"{r.size:,} rules {r.cpu_share:.0%}"
+                                          for r in results) + "."]
     notes = [n for r in results for n in r.notes]
-    failures = [f for r in results for f in r.failures]
+    failures = [f for r in (*results, *cold) for f in r.failures]
     if notes:
         out += ["", "Notes:", "", *(f"- {n}" for n in notes)]
     if failures:
@@ -707,7 +982,8 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def machine(args: argparse.Namespace, load_before: tuple[float, ...], overhead: float) -> str:
+def machine(args: argparse.Namespace, load_before: tuple[float, ...], overhead: float,
+            clock_overhead: float) -> str:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pinned = f"taskset -c {cpus[0]} " if len(cpus) == 1 else ""
     engines = ", ".join(f"{d} {_version(d)}" for _, d in ENGINES.values())
@@ -723,7 +999,8 @@ def machine(args: argparse.Namespace, load_before: tuple[float, ...], overhead: 
         f"requests per size (seed {args.seed}); at least {args.repeat} batches and "
         f"{args.min_time:g} s per engine, budget {args.budget:g} s per slow engine and size; "
         f"the batch loop and call alone cost {overhead * 1e9:.0f} ns per decision (included "
-        "in every figure)",
+        f"in every figure); on the cold traffic, two clock readings and the call alone "
+        f"cost {clock_overhead * 1e9:.0f} ns (median; included)",
         f"- run: `{pinned}.venv/bin/python benchmarks/bench_runtime.py "
         f"{' '.join(sys.argv[1:])}` on {datetime.now(UTC):%Y-%m-%d}",
     ])
@@ -769,6 +1046,11 @@ def main() -> None:
                         help="seconds per slow engine and size (check pass + batches)")
     parser.add_argument("--setup-limit", type=float, default=120.0,
                         help="skip an engine whose setup is predicted to take longer")
+    parser.add_argument("--cold-sizes", default=COLD_SIZES,
+                        help="sizes of the cold-traffic workload (empty: none)")
+    parser.add_argument("--cold-requests", type=int, default=20_000)
+    parser.add_argument("--cold-passes", type=int, default=5,
+                        help="passes per engine on the cold-traffic workload")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write", action="store_true",
                         help=f"also write {MARKDOWN.name} and {PLOT.name} under "
@@ -778,27 +1060,34 @@ def main() -> None:
     unknown = set(args.engines) - set(FOREIGN)
     if unknown:
         parser.error(f"unknown engines {', '.join(sorted(unknown))}; known: {', '.join(FOREIGN)}")
-    sizes = sorted(int(s) for s in (QUICK_SIZES if args.quick else args.sizes).split(","))
+    sizes = sorted(int(s) for s in (QUICK_SIZES if args.quick else args.sizes).split(",") if s)
+    cold_sizes = sorted(int(s) for s in args.cold_sizes.split(",") if s)
 
     load_before = os.getloadavg()
     overhead = loop_overhead(args)
+    clock_overhead = Spread.of([time_each(_nothing, [("job.run", "dev", None)] * 20_000)]).median
     predictor = Predictor()
     results = []
     for size in sizes:
         print(f"measuring {size:,} rules ...", file=sys.stderr, flush=True)
         results.append(measure_size(size, predictor, args))
-    text = report(results, args)
+    cold = []
+    for size in cold_sizes:
+        print(f"cold traffic at {size:,} rules ...", file=sys.stderr, flush=True)
+        cold.append(measure_cold(size, args))
+    text = report(results, cold, args)
     print(text)
     print()
-    info = machine(args, load_before, overhead)
+    info = machine(args, load_before, overhead, clock_overhead)
     print(info)
     if args.write:
         RESULTS.mkdir(parents=True, exist_ok=True)
         MARKDOWN.write_text("# Runtime benchmark\n\n" + info + "\n\n" + text + "\n",
                             encoding="utf-8")
-        plot(results, args, PLOT)
+        if results:
+            plot(results, args, PLOT)
         print(f"\nwrote {MARKDOWN} and {PLOT}", file=sys.stderr)
-    if any(r.failures for r in results):
+    if any(r.failures for r in (*results, *cold)):
         sys.exit(1)
 
 

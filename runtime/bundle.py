@@ -147,9 +147,9 @@ def load_bundle(
 
             verify_signature(document, key)
             verified_key = key_id(key)
-        check_content(content)
+        networks = check_content(content)
         options: dict[str, Any] = {"topic_cache_size": topic_cache_size,
-                                   "cidr_cache_size": cidr_cache_size}
+                                   "cidr_cache_size": cidr_cache_size, "networks": networks}
         if clock is not None:
             options["clock"] = clock
         evaluator = Evaluator(content, document[CONTENT_HASH_KEY], **options)

@@ -24,7 +24,7 @@ from typing import Any
 #: The value of ``content.format``: what kind of document this is.
 FORMAT_NAME = "dualgate-bundle"
 #: The version of the layout below. A runtime refuses versions it does not know.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: A bundle file starts with `{"content":` (or another envelope key, when not canonical)
 #: and names its format near the start; no policy (DSL or YAML) starts so and holds it.
@@ -70,11 +70,14 @@ DEFAULT_ENTRY = -1
 #                    class of each topic the policy writes literally (what the walk gives)
 #   table.classes    [tier, layout, plane] per class: the risk tier of its topics and how
 #                    their env x cidr plane is decided
-#   table.layouts    {"v4": [network, ...], "v6": [...]}: the networks that matter to the
+#   table.networks   every distinct network of the rules' cidr conditions, once, v4 first,
+#                    each family by address then prefix
+#   table.layouts    [network index, ...], ascending: the networks that matter to the
 #                    classes using it; a request's column is that of the deepest listed
-#                    network containing it (columns from FIRST_NETWORK_COLUMN, v4 first),
-#                    else COLUMN_OUTSIDE_V4 / COLUMN_OUTSIDE_V6, or COLUMN_ABSENT without
-#                    a cidr
+#                    network containing it (the i-th listed has column
+#                    FIRST_NETWORK_COLUMN + i, so v4 first), else COLUMN_OUTSIDE_V4 /
+#                    COLUMN_OUTSIDE_V6, or COLUMN_ABSENT without a cidr. (Version 1 wrote
+#                    each layout's network texts in place: 2 stores each network once.)
 #   table.planes     row-major env x column: the index of the deciding rule, or
 #                    DEFAULT_ENTRY
 

@@ -1,29 +1,39 @@
 """The evaluator: a validated bundle's decision table, ready for the gates' hot path.
 
-Deciding a request costs a bounded number of steps whatever the number of rules: the
-topic is looked up among the policy's literal topics, or validated and walked through
-the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup;
-the cidr is parsed by hand and matched against the class's networks, longest prefix
-first, one dict lookup per distinct prefix length; and the class's verdict row gives
-the answer in one index. Verdicts are immutable and built once per (rule, tier), then
-shared.
+Deciding a request costs a bounded number of steps whatever the number of rules: a topic
+the policy writes literally is one dict lookup; any other is validated and walked through
+the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup; a
+bare IPv4 address is parsed inline (any other network by ``parse_network``, cached) and
+matched against the class's networks by one bisect over their elementary intervals
+(``dualgate.runtime.intervals``), or for a class's first few requests by a scan of its
+few networks; and the class's verdict row gives the answer in one index. Verdicts are
+immutable and built once per (rule, tier), then shared.
+
+The first request of a class costs little more than any other: the class object takes
+its layout and plane from the table as they are, its verdict row starts empty and is
+filled slot by slot, and the network index is built only once the class is in use
+(``INDEX_AFTER``). Most classes of a large policy are never touched at all.
 
 Request data is bounded before any work (``dualgate.runtime.vocabulary``): a topic of more
 than ``MAX_TOPIC_LENGTH`` characters or ``MAX_TOPIC_SEGMENTS`` segments, an env of more
 than ``MAX_ENV_LENGTH`` or a cidr of more than ``MAX_CIDR_LENGTH`` characters is denied
-as malformed at the cost of one ``len``. What is refused is never cached, and the caches
-are bounded in size as well as count: only topics of at most ``CACHED_TOPIC_LENGTH``
+as malformed at the cost of one ``len``. What is refused is never cached, nor are literal
+topics and bare IPv4 addresses (they need no cache); the caches are bounded in size as
+well as count: only topics of at most ``CACHED_TOPIC_LENGTH``
 characters are cached (longer valid ones are walked each time, at most
 ``MAX_TOPIC_LENGTH`` characters), and cidrs are at most ``MAX_CIDR_LENGTH`` characters.
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
-cache, or by filling a class's verdict row, which any thread fills with equal values.
+cache, by filling a class's verdict row, which any thread fills with equal values, or by
+giving a class its network index, which is built whole before the attribute the hot path
+tests is set (two threads may both build it; the results are equal).
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -34,7 +44,8 @@ from dualgate.runtime.bundle_format import (
     DEFAULT_ENTRY,
     FIRST_NETWORK_COLUMN,
 )
-from dualgate.runtime.networks import parse_network
+from dualgate.runtime.intervals import NetworkIndex, network_index
+from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24, parse_network
 from dualgate.runtime.validation import parse_timestamp
 from dualgate.runtime.verdict import (
     DEFAULT,
@@ -72,29 +83,47 @@ class _RefusedError(Exception):
 
 TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 
-#: (prefix length, shift to the network part, {network part: column}), longest first.
-_Lengths = tuple[tuple[int, int, dict[int, int]], ...]
+# Plain lookups: calling an enum costs a microsecond, on the first use of every class.
+_TIERS = {tier.value: tier for tier in TierName}
+_DECISIONS = {decision.value: decision for decision in Decision}
+
+
+#: Uses of a class's networks before the class gets its layout's index: most classes of
+#: a large policy see a request or two, and a scan of a few networks costs less than
+#: building the intervals; a class in use pays that once (``Evaluator._scan_column``).
+INDEX_AFTER = 8
 
 
 class TopicClass:
     """What the table knows about the topics of one class, and its verdicts.
 
     ``cached`` pairs the fail-mode view a verdict row was built for with the row: one
-    verdict per plane entry, then the class's verdicts for an undeclared env, a
-    non-string env and an invalid cidr. It is one attribute, written in one step, so a
-    thread never pairs a row with the wrong view; a row of an older view is rebuilt.
+    slot per plane entry, filled on first use (None until then), then the class's
+    verdicts for an undeclared env, a non-string env and an invalid cidr. It is one
+    attribute, written in one step, so a thread never pairs a row with the wrong view;
+    a row of an older view is replaced by a new one.
+
+    A request network is matched by scanning the layout's networks for the class's first
+    ``INDEX_AFTER`` uses, then with the layout's ``networks`` index
+    (``dualgate.runtime.intervals``), whose IPv4 intervals ``v4_bounds`` and
+    ``v4_columns`` serve the common request, a bare IPv4 address. They are None until
+    then; ``v4_bounds`` is set last, so a thread that sees it sees the others.
     """
 
-    __slots__ = ("cached", "columns", "plane", "tier", "v4", "v6")
+    __slots__ = ("cached", "columns", "layout", "networks", "plane", "scan", "tier",
+                 "uses", "v4_bounds", "v4_columns")
 
-    def __init__(self, tier: TierName, v4: _Lengths, v6: _Lengths, columns: int,
-                 plane: list[int]) -> None:
+    def __init__(self, tier: TierName, layout: int, scan: list[int], plane: list[int]) -> None:
         self.tier = tier
-        self.v4 = v4
-        self.v6 = v6
-        self.columns = columns
+        self.layout = layout
+        self.scan = scan  # the layout's network indices, in column order
+        self.columns = FIRST_NETWORK_COLUMN + len(scan)
         self.plane = plane
-        self.cached: tuple[_View | None, list[Verdict]] = (None, [])
+        self.uses = 0
+        self.networks: NetworkIndex | None = None
+        self.v4_columns: list[int] | None = None
+        self.v4_bounds: list[int] | None = None
+        self.cached: tuple[_View | None, list[Verdict | None]] = (None, [])
 
 
 class Evaluator:
@@ -108,7 +137,10 @@ class Evaluator:
         clock: Callable[[], float] = time.time,
         topic_cache_size: int = DEFAULT_TOPIC_CACHE_SIZE,
         cidr_cache_size: int = DEFAULT_CIDR_CACHE_SIZE,
+        networks: list[tuple[int, int, int]] | None = None,
     ) -> None:
+        """``networks`` is ``table.networks`` parsed, if the caller has it already (the
+        loader's checks do); otherwise it is parsed here."""
         self.bundle_hash = bundle_hash
         table = content["table"]
         topics = table["topics"]
@@ -120,7 +152,10 @@ class Evaluator:
         self._table = table
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"])
-        self._layouts: dict[int, tuple[_Lengths, _Lengths, int]] = {}
+        self._indexes: dict[int, NetworkIndex] = {}
+        if networks is None:
+            networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
+        self._networks: list[tuple[int, int, int]] = networks
         envs = content["envs"]
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
@@ -154,83 +189,128 @@ class Evaluator:
             # One length check keeps long topics out of the cache (and refuses overlong
             # ones) before any hashing or matching; `_walk` raises for what it refuses.
             size = len(topic)
-            try:
-                if size <= CACHED_TOPIC_LENGTH:
-                    topic_class = self._classify(topic)
-                elif size <= MAX_TOPIC_LENGTH:
-                    topic_class = self._walk(topic)
-                else:
-                    return self._invalid_topic
-            except _RefusedError:
+            if size > MAX_TOPIC_LENGTH:
                 return self._invalid_topic
+            # A topic the policy writes literally is one dict lookup away from its class
+            # (the loader checked those topics against the bounds): no cache, no walk.
+            label = self._exact.get(topic)
+            if label is not None:
+                topic_class = self._classes[label] or self._materialize(label)
+            else:
+                try:
+                    topic_class = (self._classify(topic) if size <= CACHED_TOPIC_LENGTH
+                                   else self._walk(topic))
+                except _RefusedError:
+                    return self._invalid_topic
             view, verdicts = topic_class.cached
             if view is not self._view:
                 verdicts = self._verdicts(topic_class)
             if not isinstance(env, str) or len(env) > MAX_ENV_LENGTH:
-                return verdicts[-2]
-            row = 0
+                return verdicts[-2]  # type: ignore[return-value]  # never None
+            index = 0
             if self._env_index is not None:
                 found = self._env_index.get(env)
                 if found is None:
-                    return verdicts[-3]
-                row = found * topic_class.columns
-            if cidr is None:
-                return verdicts[row]  # column 0: COLUMN_ABSENT
-            if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
-                return verdicts[-1]
-            try:
-                version, value, length = self._parse_cidr(cidr)
-            except _RefusedError:
-                return verdicts[-1]
-            # The deepest layout network containing the request, longest prefix first
-            # (inline: a method call would cost a fifth of the decision).
-            for prefix, shift, networks in (topic_class.v4 if version == 4
-                                            else topic_class.v6):
-                if prefix <= length:
-                    column = networks.get(value >> shift)
-                    if column is not None:
-                        return verdicts[row + column]
-            return verdicts[row + (COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)]
+                    return verdicts[-3]  # type: ignore[return-value]
+                index = found * topic_class.columns
+            if cidr is not None:
+                if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
+                    return verdicts[-1]  # type: ignore[return-value]
+                if ":" not in cidr and "/" not in cidr:
+                    # A bare IPv4 address, the common request: parsed inline (a call and
+                    # a cache would cost as much as the parse) and matched by one bisect.
+                    # Without `:` and `/` only a dotted quad is valid, and a dict key is
+                    # a canonical octet, so this accepts exactly what `parse_network`
+                    # accepts; the exception is for invalid input only.
+                    try:
+                        a, b, c, d = cidr.split(".")
+                        address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
+                    except (ValueError, KeyError):
+                        return verdicts[-1]  # type: ignore[return-value]
+                    bounds = topic_class.v4_bounds
+                    if bounds is not None:
+                        index += topic_class.v4_columns[  # type: ignore[index]
+                            bisect_right(bounds, address)]
+                    else:
+                        index += self._scan_column(topic_class, 4, address, 32)
+                else:
+                    try:
+                        version, address, length = self._parse_cidr(cidr)
+                    except _RefusedError:
+                        return verdicts[-1]  # type: ignore[return-value]
+                    networks = topic_class.networks
+                    index += (networks.column(version, address, length) if networks
+                              else self._scan_column(topic_class, version, address, length))
+            # index: column 0 (COLUMN_ABSENT) without a cidr.
+            return verdicts[index] or self._fill(topic_class, verdicts, index)
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error
 
     def _walk(self, topic: str) -> TopicClass:
-        """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters); raises
+        """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters, not one of the
+        policy's literal topics, which ``decide`` and ``tier_of`` look up first); raises
         ``_RefusedError`` for a malformed one, so that the cache never keeps it."""
-        if topic.count(".") >= MAX_TOPIC_SEGMENTS:
+        if topic.count(".") >= MAX_TOPIC_SEGMENTS or TOPIC.fullmatch(topic) is None:
             raise _RefusedError
-        label = self._exact.get(topic)
-        if label is None:
-            if TOPIC.fullmatch(topic) is None:
-                raise _RefusedError
-            nexts, other, state = self._next, self._other, 0
-            for segment in topic.split("."):
-                state = nexts[state].get(segment, other[state])
-            label = self._class_of_state[state]
-            if label < 0:
-                raise _RefusedError  # only the start state, which no valid topic ends in
+        nexts, other, state = self._next, self._other, 0
+        for segment in topic.split("."):
+            state = nexts[state].get(segment, other[state])
+        label = self._class_of_state[state]
+        if label < 0:
+            raise _RefusedError  # only the start state, which no valid topic ends in
         return self._classes[label] or self._materialize(label)
 
     def _materialize(self, label: int) -> TopicClass:
         tier, layout, plane = self._table["classes"][label]
-        lengths = self._layouts.get(layout)
-        if lengths is None:
-            lengths = self._layouts[layout] = _layout(self._table["layouts"][layout])
-        topic_class = TopicClass(TierName(tier), *lengths, self._table["planes"][plane])
+        topic_class = TopicClass(_TIERS[tier], layout, self._table["layouts"][layout],
+                                 self._table["planes"][plane])
         self._classes[label] = topic_class
         return topic_class
 
+    def _scan_column(self, topic_class: TopicClass, version: int, address: int,
+                     length: int) -> int:
+        """The column of a request network for a class without an index yet: by a scan
+        of its networks, or, once the class is in use, by the index it then gets."""
+        topic_class.uses += 1
+        if topic_class.uses > INDEX_AFTER:
+            index = self._indexes.get(topic_class.layout)
+            if index is None:
+                networks = [self._networks[i] for i in topic_class.scan]
+                index = self._indexes[topic_class.layout] = network_index(
+                    [(a, p) for v, a, p in networks if v == 4],
+                    [(a, p) for v, a, p in networks if v == 6],
+                    FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4, COLUMN_OUTSIDE_V6)
+            topic_class.networks = index
+            topic_class.v4_columns = index.v4[1]
+            topic_class.v4_bounds = index.v4[0]
+            return index.column(version, address, length)
+        # In column order, so the last network holding the request is the deepest.
+        column, width = (COLUMN_OUTSIDE_V4, 32) if version == 4 else (COLUMN_OUTSIDE_V6, 128)
+        networks = self._networks
+        for candidate, i in enumerate(topic_class.scan, FIRST_NETWORK_COLUMN):
+            family, network, prefix = networks[i]
+            if family == version and prefix <= length \
+                    and (address ^ network) >> (width - prefix) == 0:
+                column = candidate
+        return column
+
     # -- verdicts ------------------------------------------------------------------
 
-    def _verdicts(self, topic_class: TopicClass) -> list[Verdict]:
-        """Build the class's verdict row for the current view (see ``TopicClass``)."""
-        view, tier = self._view, topic_class.tier
-        mode = view.modes[tier]
-        row = [view.rule_verdict(self, entry, tier) for entry in topic_class.plane]
-        row += [Verdict(Decision.DENY, None, reason, tier, mode, self.bundle_hash)
-                for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
+    def _verdicts(self, topic_class: TopicClass) -> list[Verdict | None]:
+        """A new verdict row for the current view (see ``TopicClass``), still unfilled."""
+        view = self._view
+        row: list[Verdict | None] = [None] * len(topic_class.plane)
+        row += view.malformed(self, topic_class.tier)
         topic_class.cached = (view, row)
         return row
+
+    def _fill(self, topic_class: TopicClass, row: list[Verdict | None], index: int) -> Verdict:
+        """Fill one slot of a verdict row (any thread fills it with the same verdict)."""
+        # The current view, even for a row of an older one: a decision racing a refresh
+        # may answer with either view, and a stale row is replaced on its next use.
+        verdict = row[index] = self._view.rule_verdict(
+            self, topic_class.plane[index], topic_class.tier)
+        return verdict
 
     def _refresh(self) -> None:
         """An override expired: a new view of the fail modes; older verdict rows are stale."""
@@ -248,6 +328,9 @@ class Evaluator:
         if not isinstance(topic, str) or len(topic) > MAX_TOPIC_LENGTH:
             return None
         try:
+            label = self._exact.get(topic)
+            if label is not None:
+                return (self._classes[label] or self._materialize(label)).tier
             # Cached only when short, as in `decide`, so the cache stays bounded in size.
             classify = self._classify if len(topic) <= CACHED_TOPIC_LENGTH else self._walk
             return classify(topic).tier
@@ -279,31 +362,11 @@ def _parse_request_network(text: str) -> tuple[int, int, int]:
     return network
 
 
-def _layout(layout: Mapping[str, list[str]]) -> tuple[_Lengths, _Lengths, int]:
-    """Per family, the layout's networks grouped by prefix length, longest first, and
-    the number of columns."""
-    column = FIRST_NETWORK_COLUMN
-    families: list[_Lengths] = []
-    for family, width in (("v4", 32), ("v6", 128)):
-        by_length: dict[int, dict[int, int]] = {}
-        for text in layout[family]:
-            parsed = parse_network(text)
-            assert parsed is not None  # validated
-            _, value, length = parsed
-            by_length.setdefault(length, {})[value >> (width - length)] = column
-            column += 1
-        families.append(tuple(
-            (length, width - length, by_length[length])
-            for length in sorted(by_length, reverse=True)
-        ))
-    return families[0], families[1], column
-
-
 class _View:
     """The effective fail mode of each tier at one time, valid until ``until`` (None:
     for good), and the verdicts built with them."""
 
-    __slots__ = ("modes", "rule_verdicts", "until")
+    __slots__ = ("malformed_verdicts", "modes", "rule_verdicts", "until")
 
     def __init__(self, content: Mapping[str, Any], now: float) -> None:
         declared = {TierName(t["name"]): FailMode(t["fail_mode"]) for t in content["tiers"]}
@@ -318,6 +381,17 @@ class _View:
         self.modes = modes
         self.until = until
         self.rule_verdicts: dict[tuple[int, TierName], Verdict] = {}
+        self.malformed_verdicts: dict[TierName, list[Verdict]] = {}
+
+    def malformed(self, evaluator: Evaluator, tier: TierName) -> list[Verdict]:
+        """The verdicts for an undeclared env, a non-string env and an invalid cidr."""
+        verdicts = self.malformed_verdicts.get(tier)
+        if verdicts is None:
+            verdicts = self.malformed_verdicts[tier] = [
+                Verdict(Decision.DENY, None, reason, tier, self.modes[tier],
+                        evaluator.bundle_hash)
+                for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
+        return verdicts
 
     def rule_verdict(self, evaluator: Evaluator, entry: int, tier: TierName) -> Verdict:
         """The shared verdict for a plane entry (a rule index or the default) in ``tier``."""
@@ -326,7 +400,7 @@ class _View:
             if entry == DEFAULT_ENTRY:
                 decision, rule, reason = evaluator.default, None, DEFAULT
             else:
-                decision = Decision(evaluator.rule_decisions[entry])
+                decision = _DECISIONS[evaluator.rule_decisions[entry]]
                 rule, reason = evaluator.rule_ids[entry], RULE
             verdict = Verdict(decision, rule, reason, tier, self.modes[tier],
                               evaluator.bundle_hash)

@@ -25,7 +25,7 @@ it).
 
 from __future__ import annotations
 
-__all__ = ["mask", "parse_network"]
+__all__ = ["OCTET", "OCTET_8", "OCTET_16", "OCTET_24", "mask", "parse_network"]
 
 # Lookup tables instead of digit checks plus int(): one dict lookup validates a field
 # completely (ASCII digits only, no sign, no space, no leading zero, in range) and
@@ -33,10 +33,10 @@ __all__ = ["mask", "parse_network"]
 # fullwidth `\uff11` are simply absent. (str.isdigit would accept non-ASCII digits and
 # int() would accept signs, underscores and whitespace.) The octet tables hold the value
 # already shifted into place, which saves three shifts on the hot path.
-_OCTET: dict[str, int] = {str(i): i for i in range(256)}
-_OCTET_8 = {text: value << 8 for text, value in _OCTET.items()}
-_OCTET_16 = {text: value << 16 for text, value in _OCTET.items()}
-_OCTET_24 = {text: value << 24 for text, value in _OCTET.items()}
+OCTET: dict[str, int] = {str(i): i for i in range(256)}
+OCTET_8 = {text: value << 8 for text, value in OCTET.items()}
+OCTET_16 = {text: value << 16 for text, value in OCTET.items()}
+OCTET_24 = {text: value << 24 for text, value in OCTET.items()}
 _PREFIX_V4: dict[str, int] = {str(i): i for i in range(33)}
 _PREFIX_V6: dict[str, int] = {str(i): i for i in range(129)}
 # Host bits of each prefix length: a network is valid when these are all zero.
@@ -73,7 +73,7 @@ def parse_network(text: str) -> tuple[int, int, int] | None:
         # then matches no key; so does the dotted netmask form.
         try:
             a, b, c, d = address.split(".")
-            value = _OCTET_24[a] + _OCTET_16[b] + _OCTET_8[c] + _OCTET[d]
+            value = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
             if not slash:
                 return 4, value, 32
             prefix = _PREFIX_V4[prefix_text]
@@ -115,7 +115,7 @@ def _ipv4_address(text: str) -> int | None:
     """The dotted IPv4 address ``text`` as an int, or None (rules as in ``parse_network``)."""
     try:
         a, b, c, d = text.split(".")
-        return _OCTET_24[a] + _OCTET_16[b] + _OCTET_8[c] + _OCTET[d]
+        return OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
     except (KeyError, ValueError):
         return None
 

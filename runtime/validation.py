@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from itertools import chain
-from operator import methodcaller
+from operator import ge, methodcaller
 from typing import Any
 
 from dualgate.runtime.bundle_format import (
@@ -33,7 +33,14 @@ from dualgate.runtime.bundle_format import (
 )
 from dualgate.runtime.errors import BundleError
 from dualgate.runtime.networks import parse_network
-from dualgate.runtime.vocabulary import TOPIC, Decision, FailMode, TierName
+from dualgate.runtime.vocabulary import (
+    MAX_TOPIC_LENGTH,
+    MAX_TOPIC_SEGMENTS,
+    TOPIC,
+    Decision,
+    FailMode,
+    TierName,
+)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
@@ -47,7 +54,12 @@ _TIMESTAMP = re.compile(
 )
 #: What the conditions of rules are written with, and how each condition starts.
 _CONDITION_CHARACTERS = re.compile(r"[A-Za-z0-9_.*:/, -]*")
-_CONDITION_FORMS = ("topic ", "env ", "cidr in ", "cidr not in ")
+#: A condition: its form, a space, and values that do not end in a space.
+_CONDITION = re.compile(r"(?:topic|env|cidr in|cidr not in) [^\n]*[^ \n]")
+#: The values of each env and cidr condition in `" and "` + the joined conditions: what
+#: follows the form up to the next condition.
+_ENV_VALUES = re.compile(r" and env (?:not )?((?:(?! and ).)*)")
+_CIDR_VALUES = re.compile(r" and cidr (?:not )?in ((?:(?! and ).)*)")
 _DECISIONS = frozenset(d.value for d in Decision)
 _TIERS = frozenset(t.value for t in TierName)
 _FAIL_MODES = frozenset(m.value for m in FailMode)
@@ -90,8 +102,10 @@ def check_version(content: dict[str, Any]) -> None:
         )
 
 
-def check_content(content: dict[str, Any]) -> None:
-    """Raise ``BundleError`` naming the first fault of the content; return if it is sound."""
+def check_content(content: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """Raise ``BundleError`` naming the first fault of the content; if it is sound,
+    return ``table.networks`` parsed (``parse_network``), so that nobody parses them
+    again."""
     check_version(content)
     _object(content, CONTENT_KEY, _CONTENT_KEYS)
     _string(content["compiler"], "compiler")
@@ -105,8 +119,9 @@ def check_content(content: dict[str, Any]) -> None:
     tiers = _tiers(content["tiers"])
     _overrides(content["overrides"], tiers)
     rule_count = _rules(content["rules"], envs)
-    _table(content["table"], max(1, len(envs)), rule_count)
+    networks = _table(content["table"], max(1, len(envs)), rule_count)
     _analysis(content["analysis"])
+    return networks
 
 
 # -- sections ------------------------------------------------------------------------
@@ -184,29 +199,29 @@ def _rules(value: Any, envs: set[str]) -> int:
         raise BundleError("`rules.conditions` holds a character no condition has")
     written = " and ".join(rule for rule in per_rule if rule)
     conditions = written.split(" and ") if written else []
-    if not all(map(methodcaller("startswith", _CONDITION_FORMS), conditions)) \
-            or any(map(methodcaller("endswith", " "), conditions)):
+    if not _every_line(_CONDITION, conditions):
         raise BundleError("`rules.conditions` holds a text that is no list of conditions")
-    # Every condition follows " and " in ``spaced``, so splitting at " and env " finds
-    # each env condition without looking at the others (values hold no spaces).
+    # Every condition follows " and " in ``spaced``, so one C-level search finds the
+    # values of every env (and cidr) condition without looking at the others.
     spaced = " and " + written
-    named = {v for chunk in spaced.split(" and env ")[1:]
-             for v in chunk.partition(" and ")[0].removeprefix("not ").split(", ")}
+    found = _ENV_VALUES.findall(spaced)
+    named = set(", ".join(found).split(", ")) if found else set()
     if not named <= envs:
         raise BundleError(f"`rules.conditions` names env `{min(named - envs)}`, which is "
                           "not declared")
-    networks = {v for chunk in spaced.split(" and cidr ")[1:]
-                for v in chunk.partition(" and ")[0].partition("in ")[2].split(", ")}
+    found = _CIDR_VALUES.findall(spaced)
+    networks = set(", ".join(found).split(", ")) if found else set()
     bad = sorted(n for n in networks if parse_network(n) is None)
     if bad:
         raise BundleError(f"`rules.conditions` names `{_shown(bad[0])}`, which is no network")
     return count
 
 
-def _table(value: Any, env_count: int, rule_count: int) -> None:
-    table = _object(value, "table", {"topics", "classes", "layouts", "planes"})
+def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, int]]:
+    table = _object(value, "table", {"topics", "networks", "classes", "layouts", "planes"})
+    networks = _networks(table["networks"])
     layouts = _list(table["layouts"], "table.layouts")
-    columns = _layouts(layouts)
+    columns = _layouts(layouts, len(networks))
     planes = _list(table["planes"], "table.planes")
     if not _all_type(planes, list) or not all(planes):
         raise BundleError("`table.planes` holds an entry that is not a non-empty list")
@@ -224,36 +239,50 @@ def _table(value: Any, env_count: int, rule_count: int) -> None:
                                 ("plane", plane_of, len(planes))):
         if not _all_type(indices, int) or min(indices) < 0 or max(indices) >= size:
             raise BundleError(f"`table.classes` holds a {name} that does not exist")
-    for layout, plane in set(zip(layout_of, plane_of, strict=True)):
-        if len(planes[plane]) != env_count * columns[layout]:
-            raise BundleError(
-                f"`table.classes` pairs plane {plane} ({len(planes[plane])} entries) with "
-                f"layout {layout}, which needs {env_count * columns[layout]}"
-            )
+    # One C-level comparison of every class's plane size with its layout's need; the
+    # pairs are looked at one by one only to name the first mismatch.
+    sizes = list(map(len, planes))
+    needs = [env_count * count for count in columns]
+    if list(map(sizes.__getitem__, plane_of)) != list(map(needs.__getitem__, layout_of)):
+        layout, plane = next(pair for pair in zip(layout_of, plane_of, strict=True)
+                             if sizes[pair[1]] != needs[pair[0]])
+        raise BundleError(
+            f"`table.classes` pairs plane {plane} ({sizes[plane]} entries) with "
+            f"layout {layout}, which needs {needs[layout]}"
+        )
     _topics(table["topics"], len(classes))
+    return networks
 
 
-def _layouts(layouts: list[Any]) -> list[int]:
+def _networks(value: Any) -> list[tuple[int, int, int]]:
+    """Check ``table.networks``: valid, v4 first, each family by address then prefix,
+    no network twice (one column per network); returns them parsed."""
+    texts = _list(value, "table.networks")
+    if not _all_type(texts, str):
+        raise BundleError("`table.networks` holds an entry that is not text")
+    parsed = list(map(parse_network, texts))
+    if None in parsed:
+        bad = texts[parsed.index(None)]
+        raise BundleError(f"`table.networks` holds `{_shown(bad)}`, which is no network")
+    networks: list[tuple[int, int, int]] = parsed  # type: ignore[assignment]
+    if any(map(ge, networks, networks[1:])):
+        raise BundleError("`table.networks` is not in order (v4 first, each family by "
+                          "address then prefix) or lists a network twice")
+    return networks
+
+
+def _layouts(layouts: list[Any], network_count: int) -> list[int]:
     """Check every layout at once; returns each layout's number of columns."""
-    for i, layout in enumerate(layouts):
-        if type(layout) is not dict or layout.keys() != {"v4", "v6"}:
-            _object(layout, f"table.layouts[{i}]", {"v4", "v6"})  # says what is wrong
-    families = {family: [layout[f"v{family}"] for layout in layouts] for family in (4, 6)}
-    for family, lists in families.items():
-        where = f"`table.layouts[*].v{family}`"
-        if not _all_type(lists, list) or not _all_type(chain.from_iterable(lists), str):
-            raise BundleError(f"{where} holds an entry that is not a list of networks")
-        # Layouts share most of their networks: each distinct text is parsed once.
-        parsed = {text: parse_network(text) for text in set(chain.from_iterable(lists))}
-        bad = sorted(t for t, p in parsed.items() if p is None or p[0] != family)
-        if bad:
-            raise BundleError(f"{where} holds `{_shown(bad[0])}`, which is no IPv{family} "
-                              "network")
-        # Two spellings of one network would make two columns of which one is never used.
-        if not all(len({parsed[n] for n in networks}) == len(networks) for networks in lists):
-            raise BundleError(f"{where} lists a network twice")
-    return [FIRST_NETWORK_COLUMN + len(v4) + len(v6)
-            for v4, v6 in zip(families[4], families[6], strict=True)]
+    if not _all_type(layouts, list) or not _all_type(chain.from_iterable(layouts), int):
+        raise BundleError("`table.layouts` holds an entry that is not a list of network "
+                          "indices")
+    indices = list(chain.from_iterable(layouts))
+    if indices and (min(indices) < 0 or max(indices) >= network_count):
+        raise BundleError("`table.layouts` names a network that does not exist")
+    # Ascending without repeats, so the columns of a layout follow the networks' order.
+    if not all(layout == sorted(set(layout)) for layout in layouts):
+        raise BundleError("`table.layouts` holds a layout that is not ascending")
+    return [FIRST_NETWORK_COLUMN + count for count in map(len, layouts)]
 
 
 def _topics(value: Any, class_count: int) -> None:
@@ -264,6 +293,10 @@ def _topics(value: Any, class_count: int) -> None:
             not _all_type(labels_of_exact, int) or min(labels_of_exact) < 0
             or max(labels_of_exact) >= class_count)):
         raise BundleError("`table.topics.exact` maps something else than topics to classes")
+    # The evaluator looks these up before any other check of a request's topic.
+    if exact and (max(map(len, exact)) > MAX_TOPIC_LENGTH
+                  or max(map(methodcaller("count", "."), exact)) >= MAX_TOPIC_SEGMENTS):
+        raise BundleError("`table.topics.exact` holds a topic longer than a request's may be")
     nexts = _list(topics["next"], "table.topics.next", True)
     states = len(nexts)
     others = _list(topics["other"], "table.topics.other")

@@ -131,18 +131,23 @@ def test_a_request_equal_to_a_rules_network_is_inside_it(cidr: str, rule: str) -
 @SETTINGS
 @given(colliding_policies())
 def test_tables_are_shared_and_consistent(policy: ir.Policy) -> None:
-    """Every class's plane has one entry per env and column of its layout, and no two
-    classes, layouts or planes are equal (each is stored once)."""
+    """Every class's plane has one entry per env and column of its layout, no two
+    classes, layouts or planes are equal (each is stored once), and the network table
+    holds each network of the policy once, in column order."""
     document = compile_policy(policy)["content"]
     table = document["table"]
     envs = max(1, len(document["envs"]))
     for _tier, layout, plane in table["classes"]:
-        columns = 3 + len(table["layouts"][layout]["v4"]) + len(table["layouts"][layout]["v6"])
+        columns = 3 + len(table["layouts"][layout])
         assert len(table["planes"][plane]) == envs * columns
     assert len({tuple(c) for c in table["classes"]}) == len(table["classes"])
     assert len({tuple(p) for p in table["planes"]}) == len(table["planes"])
-    assert len({(tuple(lay["v4"]), tuple(lay["v6"])) for lay in table["layouts"]}) \
-        == len(table["layouts"])
+    assert len({tuple(lay) for lay in table["layouts"]}) == len(table["layouts"])
+    assert all(lay == sorted(set(lay)) for lay in table["layouts"])
+    written = {n for r in policy.rules for c in r.conditions
+               if isinstance(c, ir.CidrCondition) for n in c.networks}
+    order = sorted(written, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+    assert table["networks"] == [str(n) for n in order]
 
 
 def test_a_literal_edge_that_leads_where_other_does_changes_nothing() -> None:

@@ -227,9 +227,9 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
 
 def test_an_unknown_format_version_is_refused() -> None:
     document = copy.deepcopy(small_document())
-    document[CONTENT_KEY]["format_version"] = 2
-    with pytest.raises(BundleError, match="unknown bundle format version 2; this runtime "
-                       "reads version 1"):
+    document[CONTENT_KEY]["format_version"] = 1
+    with pytest.raises(BundleError, match="unknown bundle format version 1; this runtime "
+                       "reads version 2"):
         load_bundle(rehashed(document))
 
 
@@ -245,6 +245,8 @@ def test_an_unknown_format_version_is_refused() -> None:
     (lambda c: c["table"]["classes"][0].__setitem__(1, 5), "layout that does not exist"),
     (lambda c: c["table"]["topics"]["exact"].update({"a..b": 0}), "something else than topics"),
     (lambda c: c["table"]["topics"]["exact"].update({"a.b": 99}), "something else than topics"),
+    (lambda c: c["table"]["topics"]["exact"].update({".".join("a" * 65): 0}),
+     "longer than a request's"),
     (lambda c: c["rules"]["id"].__setitem__(1, c["rules"]["id"][0]), "rule id twice"),
     (lambda c: c["rules"]["decision"].__setitem__(0, "maybe"), "no decision"),
     (lambda c: c["rules"]["conditions"].__setitem__(1, "topic a and env staging"),
@@ -255,11 +257,21 @@ def test_an_unknown_format_version_is_refused() -> None:
      "no list of conditions"),
     (lambda c: c["rules"]["conditions"].__setitem__(0, "topic a\nb"), "no condition has"),
     (lambda c: c["rules"]["conditions"].__setitem__(0, "topic a and "), "no list of conditions"),
+    (lambda c: c["rules"]["conditions"].__setitem__(0, "env production, , staging"),
+     "names env ``"),
+    (lambda c: c["rules"]["conditions"].__setitem__(0, "env not production and cidr in "),
+     "no list of conditions"),
+    (lambda c: c["rules"]["conditions"].__setitem__(0, "cidr in 10.0.0.0/8, 10.0.0.1/8"),
+     "no network"),
     (lambda c: c["rules"]["location"].__setitem__(0, [0, 1]), r"not \[line, column\]"),
     (lambda c: c["rules"]["reason"].pop(), "one entry per rule"),
     (lambda c: c.update(extra=1), "unknown key `extra`"),
     (lambda c: c.pop("envs"), "has no `envs`"),
-    (lambda c: c["table"]["layouts"][0]["v4"].append("not-a-network"), "no IPv4 network"),
+    (lambda c: c["table"]["networks"].append("not-a-network"), "no network"),
+    (lambda c: c["table"]["networks"].append(c["table"]["networks"][0]), "network twice"),
+    (lambda c: c["table"]["networks"].insert(0, "::/0"), "not in order"),
+    (lambda c: c["table"]["layouts"][-1].append(99), "does not exist"),
+    (lambda c: c["table"]["layouts"].__setitem__(-1, [0, 0]), "not ascending"),
     (lambda c: c.update(format="something-else"), "not a dualgate bundle"),
 ])
 def test_unsound_content_is_refused_with_a_reason(edit: Any, message: str) -> None:

@@ -159,9 +159,11 @@ def test_a_policy_without_envs_accepts_any_env() -> None:
 def test_caches_are_bounded_and_can_be_cleared() -> None:
     bundle = load(topic_cache_size=8, cidr_cache_size=4)
     for i in range(100):
-        bundle.decide(f"t{i}.read", "dev", f"10.0.0.{i}")
+        bundle.decide(f"t{i}.read", "dev", f"10.0.{i}.0/24")
+        bundle.decide(f"t{i}.read", "dev", f"10.0.0.{i}")  # a bare IPv4 address: not cached
     info = bundle.evaluator.cache_info()
     assert info["topics"].currsize == 8 and info["cidrs"].currsize == 4
+    assert info["cidrs"].misses == 100
     bundle.evaluator.clear_caches()
     assert bundle.evaluator.cache_info()["topics"].currsize == 0
     assert bundle.decide("t1.read", "dev", "10.0.0.1").rule == "allow-reads"

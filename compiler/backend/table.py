@@ -37,7 +37,10 @@ class DecisionTable:
     #: literal pattern): one dict lookup instead of a walk, for the topics gates see most.
     exact: dict[str, int]
     classes: list[tuple[str, int, int]]
-    layouts: list[tuple[Network, ...]]
+    #: Every network of the policy's cidr conditions, v4 first, each family by address
+    #: and prefix; a layout lists the indices of its networks here, ascending.
+    networks: list[Network]
+    layouts: list[tuple[int, ...]]
     planes: list[tuple[int, ...]]
 
     def to_json(self) -> dict[str, Any]:
@@ -45,11 +48,8 @@ class DecisionTable:
             "topics": {"next": self.automaton.next, "other": self.automaton.other,
                        "class": self.automaton.label, "exact": self.exact},
             "classes": [list(entry) for entry in self.classes],
-            "layouts": [
-                {"v4": [str(n) for n in layout if n.version == 4],
-                 "v6": [str(n) for n in layout if n.version == 6]}
-                for layout in self.layouts
-            ],
+            "networks": [str(n) for n in self.networks],
+            "layouts": [list(layout) for layout in self.layouts],
             "planes": [list(plane) for plane in self.planes],
         }
 
@@ -95,9 +95,7 @@ def build_table(space: RegionSpace) -> DecisionTable:
     ))
     literal = {p for p in space.pattern_segments() if SINGLE not in p and ANY not in p}
     exact = {".".join(p): automaton.run(p) for p in sorted(literal)}
-    return DecisionTable(automaton, exact, list(classes),
-                         [tuple(networks[i] for i in layout) for layout in layouts],
-                         list(planes))
+    return DecisionTable(automaton, exact, list(classes), networks, list(layouts), list(planes))
 
 
 def _cidr_conditions(policy: Policy) -> Iterator[CidrCondition]:

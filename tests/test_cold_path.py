@@ -1,0 +1,169 @@
+"""The cold path: the network index and the inline IPv4 parse against brute force and
+the reference.
+
+``dualgate.runtime.intervals`` finds the deepest network of a layout containing a request
+by one bisect and a walk to enclosing networks; here it is held to a scan of the networks
+on random laminar sets (IPv4 and IPv6, nested, siblings, equal starts) and request
+networks at and around every boundary (first and last address, one past either end, the
+networks themselves, their subnets and supernets). The evaluator parses bare IPv4
+addresses inline; near-valid dotted quads must be refused or accepted exactly as the
+compiler's reference parser does, and decided as the reference interpreter decides them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from dualgate.compiler import ir
+from dualgate.compiler.backend import compile_policy
+from dualgate.compiler.frontend.loader import load_policy_text
+from dualgate.compiler.networks import NetworkError
+from dualgate.compiler.networks import parse_network as reference_parse
+from dualgate.compiler.reference import Request, evaluate
+from dualgate.runtime import TierName, load_bundle
+from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.evaluator import INDEX_AFTER
+from dualgate.runtime.intervals import network_index
+from dualgate.runtime.networks import parse_network
+from tests.profiles import examples
+from tests.strategies import COLLIDING_NOW, colliding_policies, networks
+
+FIRST, OUTSIDE_V4, OUTSIDE_V6 = 3, 1, 2
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def deepest(layout: list[Net], request: Net) -> int:
+    """The column of the deepest layout network holding ``request``, by a scan."""
+    best, best_prefix = (OUTSIDE_V4 if request.version == 4 else OUTSIDE_V6), -1
+    for column, network in enumerate(layout, FIRST):
+        if network.version == request.version and request.subnet_of(network) \
+                and network.prefixlen > best_prefix:  # type: ignore[arg-type]
+            best, best_prefix = column, network.prefixlen
+    return best
+
+
+def probes(layout: list[Net]) -> list[Net]:
+    """Request networks at and around every boundary of the layout's networks."""
+    found: list[Net] = []
+    for network in layout:
+        width = network.max_prefixlen
+        top = 2 ** width - 1
+        first, last = int(network.network_address), int(network.broadcast_address)
+        for address in (first, last, max(first - 1, 0), min(last + 1, top)):
+            found.append(ipaddress.ip_network((address, width)))
+        found.append(network)
+        if network.prefixlen:
+            found.append(network.supernet())
+        if network.prefixlen < width:
+            found.extend(network.subnets())
+    return found
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(networks(), max_size=12, unique=True), st.lists(networks(), max_size=6))
+def test_the_index_finds_the_deepest_network_a_scan_finds(layout: list[Net],
+                                                           extra: list[Net]) -> None:
+    # Columns as a bundle orders them: v4 first, each family by address and prefix.
+    layout = sorted(layout, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+    v4 = [(int(n.network_address), n.prefixlen) for n in layout if n.version == 4]
+    v6 = [(int(n.network_address), n.prefixlen) for n in layout if n.version == 6]
+    index = network_index(v4, v6, FIRST, OUTSIDE_V4, OUTSIDE_V6)
+    for request in [*probes(layout), *extra]:
+        got = index.column(request.version, int(request.network_address), request.prefixlen)
+        assert got == deepest(layout, request), (layout, request)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.lists(networks(), max_size=8, unique=True), st.randoms(use_true_random=False))
+def test_the_index_does_not_depend_on_the_order_of_the_columns(layout: list[Net],
+                                                               rng: object) -> None:
+    shuffled = list(layout)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    v4 = [(int(n.network_address), n.prefixlen) for n in shuffled if n.version == 4]
+    v6 = [(int(n.network_address), n.prefixlen) for n in shuffled if n.version == 6]
+    ordered = [n for n in shuffled if n.version == 4] + [n for n in shuffled if n.version == 6]
+    index = network_index(v4, v6, FIRST, OUTSIDE_V4, OUTSIDE_V6)
+    for request in probes(ordered):
+        got = index.column(request.version, int(request.network_address), request.prefixlen)
+        assert got == deepest(ordered, request)
+
+
+#: Pieces of near-valid dotted quads: canonical octets and what must never pass for one.
+OCTETS = ("0", "1", "9", "10", "99", "100", "199", "255", "256", "300", "01", "00", "010",
+          "+1", "-1", " 1", "1 ", "", "\uff11", "\u0661", "1_0", "0x1", "1e1", "a", "٣")
+SEPARATORS = (".", ".", ".", ".", ":", "/", "..", " ")
+
+
+@st.composite
+def dotted(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.sampled_from(OCTETS), min_size=1, max_size=6))
+    text = parts[0]
+    for part in parts[1:]:
+        text += draw(st.sampled_from(SEPARATORS)) + part
+    return text
+
+
+@settings(max_examples=examples(1500), deadline=None)
+@given(dotted())
+def test_the_inline_parse_accepts_exactly_what_the_reference_parser_accepts(
+        text: str) -> None:
+    try:
+        expected: Net | None = reference_parse(text)
+    except NetworkError:
+        expected = None
+    assert (parse_network(text) is None) == (expected is None)
+    bundle = load_bundle(_BUNDLE)
+    verdict = bundle.decide("job.run", "dev", text)
+    assert (verdict.reason == "invalid-cidr") == (expected is None), text
+    if expected is not None:
+        want = evaluate(_POLICY, Request("job.run", "dev", text), COLLIDING_NOW)
+        assert (verdict.decision, verdict.rule) == (want.decision, want.rule)
+
+
+_LOADED = load_policy_text("""policy p
+envs dev
+default_decision allow
+
+rule inner
+  when cidr in 10.1.0.0/16, 1.0.0.0/8
+  then deny
+
+rule outer
+  when cidr in 10.0.0.0/8, 0.0.0.0/1
+  then throttle
+""", "p.policy")
+assert _LOADED.policy is not None
+_POLICY = _LOADED.policy
+_BUNDLE = serialize(compile_policy(_POLICY))
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(colliding_policies(), st.lists(st.integers(min_value=0, max_value=2**32 - 1),
+                                      min_size=1, max_size=40))
+def test_every_address_new_decides_as_the_reference(policy: ir.Policy,
+                                                    addresses: list[int]) -> None:
+    """A fresh bundle (no class built, nothing cached) on distinct addresses, mapped
+    ones among them, near the policy's networks and anywhere."""
+    assume(all(o.tier is not TierName.HIGH for o in policy.overrides))  # refused at load
+    bundle = load_bundle(serialize(compile_policy(policy)), clock=COLLIDING_NOW.timestamp)
+    near = [int(n.network_address) for r in policy.rules for c in r.conditions
+            if isinstance(c, ir.CidrCondition) for n in c.networks if n.version == 4]
+    requests = [*addresses, *(a + d for a in near for d in (-1, 0, 1)
+                              if 0 <= a + d < 2**32)]
+    envs = list(policy.env_names) or ["any"]
+    cases = []
+    for i, value in enumerate(dict.fromkeys(requests)):
+        address = str(ipaddress.IPv4Address(value))
+        cidr = (address, f"::ffff:{address}", f"{address}/32", "2001:db8::1")[i % 4]
+        cases.append((("a", "a.b", "b.c.d")[i % 3], envs[i % len(envs)], cidr))
+    # The first rounds scan each class's networks; past INDEX_AFTER uses a class
+    # decides with its layout's index: both must agree with the reference.
+    for _ in range(1 + (INDEX_AFTER * 3) // max(1, len(cases))):
+        for topic, env, cidr in cases:
+            got = bundle.decide(topic, env, cidr)
+            want = evaluate(policy, Request(topic, env, cidr), COLLIDING_NOW)
+            assert (got.decision, got.rule, got.reason) == (want.decision, want.rule,
+                                                            want.reason), (topic, env, cidr)
