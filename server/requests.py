@@ -19,14 +19,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
-_fast_loads: Callable[[bytes], Any] | None
-try:  # orjson reads a body several times faster; the standard library is the fallback.
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover (orjson is a dependency of dualgate)
-    _fast_loads = None
+from dualgate.runtime.fastjson import UNREAD, read_fast
 
 #: The keys a request may carry.
 REQUEST_KEYS = ("topic", "env", "cidr", "gate", "job_id")
@@ -162,14 +157,11 @@ def _unknown_key(value: dict[str, Any]) -> str | None:
 def _json(body: bytes) -> object:
     if not body.strip():
         raise BadRequestError("the body is empty; send a JSON object")
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(body)
-        except ValueError:
-            # What orjson refuses the standard library reads again: it names the fault,
-            # or accepts what orjson is stricter about (NaN, lone surrogates, deep nesting,
-            # integers beyond 64 bits), so that the answer never depends on the parser.
-            pass
+    # orjson when installed; the standard library reads what it would read differently
+    # and words every refusal, so the answer never depends on the parser.
+    value = read_fast(body)
+    if value is not UNREAD:
+        return value
     try:
         return json.loads(body.decode("utf-8"))  # UTF-8 only: no guessing at UTF-16
     except RecursionError:

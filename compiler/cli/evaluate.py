@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,14 +17,9 @@ import click
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
 from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
+from dualgate.runtime.fastjson import UNREAD, read_fast
 from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS, ENTRY_KEYS
 from dualgate.runtime.verdict import MALFORMED_REQUEST
-
-_fast_loads: Callable[[bytes], Any] | None
-try:  # orjson parses a line about four times faster; the standard library is the fallback.
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover (orjson is a dependency; kept optional for vendors)
-    _fast_loads = None
 
 # The compiler (front end, analysis, backend) and the readable renderings are imported
 # where they are needed: evaluating a bundle, the replay of a decision log above all,
@@ -207,21 +202,23 @@ class _Requests:
     lines are never remembered. Only the parsing is remembered: every line is still
     decided, so an override that expires during the run changes the later verdicts."""
 
-    def __init__(self, loads: Callable[[bytes], Any] | None = None) -> None:
+    def __init__(self, fast: bool = True) -> None:
         self.parsed: dict[bytes, _Request] = {}
-        self.loads = loads or _fast_loads or _stdlib_loads
+        self.fast = fast
 
     def parse(self, raw: bytes, terminated: bool) -> _Request | str:
         """The request on ``raw`` (a line without its newline), or why it is none.
 
-        Any parser may read the line first: whatever it refuses (orjson is stricter than
-        the standard library: lone surrogates, NaN, integers beyond 64 bits, deep
-        nesting) is read again by ``_request``, whose standard-library reading decides
-        the answer and names the fault, so the answers never depend on the parser."""
-        try:
-            value = self.loads(raw)
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            value = None
+        orjson reads the line first when installed (``read_fast``: only where it reads
+        what the standard library reads); any line it leaves, or that is no plain request,
+        goes to ``_request``, whose standard-library reading decides the answer and names
+        the fault, so the answers never depend on the parser."""
+        value = read_fast(raw) if self.fast else UNREAD
+        if value is UNREAD:
+            try:
+                value = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                value = None
         if type(value) is not dict or not (
                 value.keys() <= REQUEST_KEYS
                 or (_LOG_MARK in value and value.keys() <= LOG_ENTRY_KEYS)):
@@ -237,10 +234,6 @@ class _Requests:
                 self.parsed.clear()
             self.parsed[raw] = request
         return request
-
-
-def _stdlib_loads(raw: bytes) -> Any:
-    return json.loads(raw.decode("utf-8"))
 
 
 def _answers(bundle: Bundle, file: IO[bytes]) -> Iterator[_Answer]:
