@@ -31,7 +31,7 @@ from dualgate.runtime.evaluator import (
     DEFAULT_TOPIC_CACHE_SIZE,
     Evaluator,
 )
-from dualgate.runtime.fastjson import UNREAD, read_fast
+from dualgate.runtime.fastjson import UNREAD, read_fast_large
 from dualgate.runtime.validation import check_content, check_envelope, check_version
 from dualgate.runtime.verdict import Verdict
 from dualgate.runtime.vocabulary import FailMode, TierName
@@ -197,7 +197,7 @@ def _hash_of_parsed(document: Any) -> str | None:
 def _json(data: bytes) -> Any:
     # orjson, when installed, parses a large bundle in about half the time; the standard
     # library reads whatever it would read differently, and words every refusal.
-    document = read_fast(data)
+    document = read_fast_large(data)
     if document is not UNREAD:
         return document
     try:
