@@ -360,20 +360,22 @@ def _request(raw: bytes) -> dict[str, Any] | str:
     if not isinstance(value, dict):
         return f"a JSON {_JSON_KINDS[type(value)]}, not an object of {_KEYS_TEXT}"
     if _LOG_MARK in value:
-        unknown = sorted(value.keys() - LOG_ENTRY_KEYS)
-        if unknown:
-            close = suggest(unknown[0], LOG_ENTRY_KEYS)
-            hint = f"; {close}" if close else ""
-            return (f"unknown key `{shown(unknown[0])}` in a decision-log entry (the keys "
-                    f"are {_LOG_KEYS_TEXT}){hint}")
-        return value
-    unknown = sorted(value.keys() - REQUEST_KEYS)
-    if unknown:
-        close = suggest(unknown[0], REQUEST_KEYS)
-        hint = f"; {close}" if close else ""
-        return (f"unknown key `{shown(unknown[0])}` (the keys are {_KEYS_TEXT}, or those "
-                f"of a decision-log entry with a `decision_id`){hint}")
-    return value
+        fault = _unknown_key(value, LOG_ENTRY_KEYS,
+                             f"in a decision-log entry (the keys are {_LOG_KEYS_TEXT})")
+    else:
+        fault = _unknown_key(value, REQUEST_KEYS, f"(the keys are {_KEYS_TEXT}, or those of "
+                             "a decision-log entry with a `decision_id`)")
+    return value if fault is None else fault
+
+
+def _unknown_key(value: dict[str, Any], known: frozenset[str], keys: str) -> str | None:
+    """The fault of the first key of ``value`` not in ``known``, with the close match."""
+    unknown = sorted(value.keys() - known)
+    if not unknown:
+        return None
+    close = suggest(unknown[0], known)
+    hint = f"; {close}" if close else ""
+    return f"unknown key `{shown(unknown[0])}` {keys}{hint}"
 
 
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
