@@ -3,6 +3,8 @@ bundles, a hand-moved clock and a decider that fails on demand."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from dualgate.compiler.backend import compile_policy
@@ -103,3 +105,13 @@ def reload_result(holder: Any) -> str:
 def empty_holder(tmp_path: Any) -> Any:
     """A holder whose source never held a bundle: every decision is unavailable."""
     return make_holder(tmp_path / "missing.bundle.json")
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether ``condition`` holds within ``timeout`` seconds (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

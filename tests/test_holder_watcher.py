@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pytest
 from dualgate.runtime.gates import BundleHolder, ReloadOutcome, ReloadResult
 from dualgate.runtime.gates.holder import watch_delay
 from dualgate.runtime.gates.sources import HttpSource, SourceError
+from tests.gates_support import eventually
 from tests.test_holder import hash_of, infra_bytes
 
 
@@ -74,14 +75,6 @@ def server() -> Iterator[BundleServer]:
     yield running
     running.close()
 
-
-def _eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_a_url_is_fetched_with_if_none_match_and_304_is_unchanged(
@@ -163,12 +156,12 @@ def test_the_watcher_picks_up_a_changed_file(tmp_path: Path) -> None:
             holder.start()
         assert holder.status()["watching"] is True
         source.write_bytes(infra_bytes(1))
-        assert _eventually(lambda: holder.active is not None and
+        assert eventually(lambda: holder.active is not None and
                            holder.active.content_hash == hash_of(infra_bytes(1)))
         kills.write_text(json.dumps({"kills": [{"topic": "infra.**", "reason": "INC"}]}))
-        assert _eventually(lambda: holder.decide("infra.vm.read", "dev")[0].reason
+        assert eventually(lambda: holder.decide("infra.vm.read", "dev")[0].reason
                            == "kill-switch")
-        assert _eventually(lambda: results[-1].result is ReloadOutcome.UNCHANGED)
+        assert eventually(lambda: results[-1].result is ReloadOutcome.UNCHANGED)
     finally:
         holder.stop(timeout=5)
     assert holder.watching is False
@@ -199,11 +192,11 @@ def test_kill_switches_do_not_wait_for_the_bundle_backoff(
     server.status = 500
     holder.start(interval=0.05, jitter=0, max_backoff=60)
     try:
-        assert _eventually(lambda: holder.status()["consecutive_failures"] >= 4)
+        assert eventually(lambda: holder.status()["consecutive_failures"] >= 4)
         # The bundle now waits 0.8 s and more between attempts; the file, 0.05 s.
         kills.write_text(json.dumps({"kills": [{"topic": "infra.**", "reason": "INC"}]}))
         written = time.monotonic()
-        assert _eventually(lambda: holder.decide("infra.vm.read", "dev")[0].reason
+        assert eventually(lambda: holder.decide("infra.vm.read", "dev")[0].reason
                            == "kill-switch", timeout=5)
         assert time.monotonic() - written < 0.6
     finally:
@@ -246,7 +239,7 @@ def test_a_holder_dropped_without_stop_ends_its_watcher(tmp_path: Path) -> None:
     reloads: list[ReloadResult] = []
     holder = BundleHolder(source, on_reload=reloads.append)
     holder.start(interval=0.02, jitter=0)
-    assert _eventually(lambda: len(reloads) >= 2)  # the watcher reloaded
+    assert eventually(lambda: len(reloads) >= 2)  # the watcher reloaded
     thread = holder._thread
     assert thread is not None and thread.is_alive()
     gone = weakref.ref(holder)

@@ -118,15 +118,7 @@ def test_serve_answers_reloads_and_stops_cleanly_on_sigterm(
     url = f"http://127.0.0.1:{port}"
     auth = {"Authorization": "Bearer t0ken"}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.05)
+        _wait_until_healthy(url, process)
         request = {"topic": "payments.refund", "env": "staging", "gate": "submit",
                    "job_id": "job-7"}
         assert httpx.post(f"{url}/v1/decide", json=request).status_code == 401
@@ -172,15 +164,7 @@ def test_serve_follows_a_bundle_url_by_etag(bundle_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     request = {"topic": "repo.file.read", "env": "staging"}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.05)
+        _wait_until_healthy(url, process)
         first = httpx.post(f"{url}/v1/decide", json=request).json()["bundle"]
         assert first == load_bundle(bundle_path).content_hash
         bundle_path.write_bytes(bundle_bytes(POLICY_REWORDED))
@@ -197,3 +181,16 @@ def test_serve_follows_a_bundle_url_by_etag(bundle_path: Path) -> None:
         _, stderr = process.communicate(timeout=30)
         origin.stop()
     assert process.returncode == 0, stderr
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[str]) -> None:
+    """Poll ``/health`` until the served bundle is active (at most 30 s, while it runs)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)

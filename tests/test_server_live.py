@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.remote import RemoteDecider
 from dualgate.runtime.telemetry import CallableSink, DecisionLog, GateMetrics
 from dualgate.server import DecisionService, ServerThread, create_app
-from tests.gates_support import POLICY, bundle_bytes
+from tests.gates_support import POLICY, bundle_bytes, eventually
 
 #: One job per tier: high (closed), medium (closed), low (open).
 JOBS = (("payments.refund", "staging"), ("infra.vm.delete", "staging"),
@@ -85,14 +84,6 @@ class Load:
             thread.join(10)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
 
 def test_stopping_the_server_mid_load_opens_the_breaker_and_restarting_closes_it(
         tmp_path: Path) -> None:
@@ -113,11 +104,11 @@ def test_stopping_the_server_mid_load_opens_the_breaker_and_restarting_closes_it
             time.sleep(0.3)
             load.phase = "down"
             server.stop()
-            assert _wait_for(lambda: decider.state == "open", 5)
+            assert eventually(lambda: decider.state == "open", 5)
             time.sleep(0.3)
             load.phase = "restarting"
             server = _server(bundle_path, port=server.port)
-            assert _wait_for(lambda: decider.state == "closed", 10 * RESET_TIMEOUT)
+            assert eventually(lambda: decider.state == "closed", 10 * RESET_TIMEOUT)
             load.phase = "recovered"
             time.sleep(0.2)
     finally:
@@ -237,7 +228,7 @@ def test_reloading_100_bundles_while_serving_fails_no_request(
             time.sleep(0.01)
         last = load_bundle(bundles[-1]).content_hash
         # The remote decider's verdicts name the new bundle: it fetches it by ETag.
-        assert _wait_for(lambda: deciders[0].holder.active is not None
+        assert eventually(lambda: deciders[0].holder.active is not None
                          and deciders[0].holder.active.content_hash == last, 10)
         assert deciders[0].holder.status()["etag"] == f'"{last}"'
         stop.set()
