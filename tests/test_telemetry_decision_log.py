@@ -377,6 +377,29 @@ def test_record_decision_writes_the_line_record_writes_for_the_same_entry(
         assert list(json.loads(fast[0])) == ["timestamp", "decision_id", *DECISION_FIELDS]
 
 
+@settings(max_examples=examples(60), deadline=None)
+@given(shared=SHARED, request=st.tuples(VALUES, VALUES, VALUES, VALUES),
+       decision_id=st.text(max_size=12) | st.integers(), stamp=st.integers(0, 4 * 10**18))
+def test_record_decision_with_an_id_writes_the_line_record_writes_with_it(
+    shared: tuple[object, ...], request: tuple[object, ...], decision_id: object, stamp: int,
+) -> None:
+    """A caller's decision id (the server answers with it) is the one written, escaped as
+    the encoder escapes it; an id that is not a string is written as ``record`` would."""
+    from dualgate.runtime.telemetry import decision_log
+
+    job_id, topic, env, cidr = request
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decision_log, "_now", lambda: stamp)
+        fast, fast_dropped = lines_of(lambda log: log.record_decision(
+            shared, job_id, topic, env, cidr, decision_id=decision_id))  # type: ignore[arg-type]
+    values = dict(zip(SHARED_FIELDS, shared, strict=True))
+    values.update(zip(REQUEST_FIELDS, request, strict=True))
+    entry = {"timestamp": format_timestamp_ns(stamp), "decision_id": decision_id,
+             **{key: values[key] for key in DECISION_FIELDS}}
+    slow, slow_dropped = lines_of(lambda log: log.record(entry))
+    assert (fast, fast_dropped) == (slow, slow_dropped)
+
+
 def test_record_decision_drops_like_record() -> None:
     shared = ("submit", "allow", None, "rule", "low", "open", False, "h", "p", None,
               "admit", None)

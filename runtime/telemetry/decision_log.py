@@ -182,20 +182,22 @@ class DecisionLog:
             self._drop(ENCODE_ERROR)
 
     def record_decision(self, shared: tuple[object, ...], job_id: object, topic: object,
-                        env: object, cidr: object) -> None:
+                        env: object, cidr: object, *, decision_id: str | None = None) -> None:
         """Queue one gate decision, stamped now (``time.time_ns()``, written as
         ``format_timestamp_ns`` writes it): ``shared`` holds the values of
-        ``SHARED_FIELDS`` in order, the rest are the job's. The line written, with a new
-        decision id, is the one ``record`` writes for the same entry; it is built on the
-        writer thread, so that the gate's hot path builds one small tuple. ``shared``
-        and the values must not be changed afterwards. Never blocks and never raises."""
+        ``SHARED_FIELDS`` in order, the rest are the job's. The line written is the one
+        ``record`` writes for the same entry, with ``decision_id`` (a caller that answers
+        with the id, such as the decision server, passes the one it answered with) or a
+        new id; it is built on the writer thread, so that the hot path builds one small
+        tuple. ``shared`` and the values must not be changed afterwards. Never blocks and
+        never raises."""
         queue = self._queue
         if len(queue) < self._limit:
-            queue.append((_now(), shared, job_id, topic, env, cidr))
+            queue.append((_now(), shared, job_id, topic, env, cidr, decision_id))
         elif self._closed:
             self._drop(CLOSED)
         elif _bypass(shared):
-            queue.append((_now(), shared, job_id, topic, env, cidr))
+            queue.append((_now(), shared, job_id, topic, env, cidr, decision_id))
         else:
             self._drop(QUEUE_FULL)
 
@@ -265,7 +267,13 @@ class DecisionLog:
                 # time formatted and the strings (nearly every value) escaped inline,
                 # as the encoder escapes them; anything else takes the slow path.
                 try:
-                    stamp, shared, job_id, topic, env, cidr = item
+                    stamp, shared, job_id, topic, env, cidr, decision_id = item
+                    if decision_id is None:  # a new id: hex digits, nothing to escape
+                        id_json = f'"{_id_prefix}{hex(_next_id())[2:]}"'
+                    elif type(decision_id) is str:
+                        id_json = _escape(decision_id)
+                    else:
+                        raise TypeError("a decision id is a string")
                     cached = fragments.get(id(shared))
                     if cached is None or cached[0] is not shared:
                         cached = self._fragment(shared)
@@ -275,7 +283,7 @@ class DecisionLog:
                     # (str and hex: format specs cost several times as much here.)
                     encoded: str | None = (
                         f'{{"timestamp":"{second_text}.{str(1_000_000 + nanos // 1000)[1:]}Z",'
-                        f'"decision_id":"{_id_prefix}{hex(_next_id())[2:]}","gate":{cached[1]},'
+                        f'"decision_id":{id_json},"gate":{cached[1]},'
                         f'"job_id":'
                         f'{_escape(job_id) if type(job_id) is str else _scalar(job_id)},'
                         f'"topic":{_escape(topic) if type(topic) is str else _scalar(topic)},'
@@ -324,10 +332,11 @@ class DecisionLog:
 
     def _slow_line(self, item: tuple[Any, ...]) -> tuple[bool, str | None]:
         """A ``record_decision`` entry as ``record`` would encode it (its dict)."""
-        stamp, shared, job_id, topic, env, cidr = item
+        stamp, shared, job_id, topic, env, cidr, decision_id = item
+        if decision_id is None:
+            decision_id = f"{_id_prefix}{_next_id():x}"
         try:
-            entry = {"timestamp": format_timestamp_ns(stamp),
-                     "decision_id": f"{_id_prefix}{_next_id():x}",
+            entry = {"timestamp": format_timestamp_ns(stamp), "decision_id": decision_id,
                      **dict(zip(DECISION_FIELDS, _in_order(shared, (job_id, topic, env, cidr)),
                                 strict=True))}
             bypass = entry["bypass"] is True
