@@ -137,35 +137,36 @@ class DecisionService:
             raise PolicyUnavailable(NO_BUNDLE, "no bundle was ever activated")
         # Without a kill switch in effect, the batch is decided by the bundle active at
         # its start, without asking the holder item by item; with one, each item goes
-        # through the holder, which denies the topics the switches kill.
-        direct = None if holder.kill_switches() else active.bundle.decide
-        decide = holder.decide
+        # through the holder, which denies the topics the switches kill. (A holder's
+        # bundles are all of one policy, the one ``active`` names.)
+        decide = self._through_holder if holder.kill_switches() else active.bundle.decide
         head = b',"decision_id":"' + base_id.encode()
         tails, texts = indexes
         parts: list[bytes] = []
         extend = parts.extend
-        for index, item in enumerate(items):
+        # The tails are as many as the items or more (``_indexes``).
+        for item, tail, text in zip(items, tails, texts, strict=False):
             if isinstance(item, str):
-                extend(self._malformed(item, active, base_id + texts[index]))
+                extend(self._malformed(item, active, base_id + text))
                 continue
             topic, env, cidr, gate, job_id = item
-            if direct is not None:
-                verdict = direct(topic, env, cidr)
-            else:
-                verdict, active = decide(topic, env, cidr)
+            verdict = decide(topic, env, cidr)
             cached = encoded.get(id(verdict))
             if cached is None or cached[0] is not verdict:
                 cached = self._encode(verdict)
             per_gate = cached[2].get(gate)
             if per_gate is None:
                 per_gate = self._per_gate(cached, gate, active)
-            step, shared = per_gate
             # One counter step counts the job received and its decision (``checked``).
-            step()
+            per_gate[0]()
             if record is not None:
-                record(shared, job_id, topic, env, cidr, decision_id=base_id + texts[index])
-            extend((cached[1], head, tails[index]))
+                record(per_gate[1], job_id, topic, env, cidr, decision_id=base_id + text)
+            extend((cached[1], head, tail))
         return b"".join(parts)
+
+    def _through_holder(self, topic: object, env: object, cidr: object) -> Verdict:
+        """The holder's verdict, kill switches applied."""
+        return self.holder.decide(topic, env, cidr)[0]
 
     def _indexes(self, count: int) -> _Indexes:
         """The id tails of a batch of ``count`` items: ``.INDEX"},`` to close each
