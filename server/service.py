@@ -4,14 +4,22 @@
 with the gates' telemetry. Every decision it makes
 
 - is made by exactly one verified bundle (the holder's guarantee), and named by that
-  bundle's content hash in the answer;
+  bundle's content hash in the answer; a batch, while no kill switch is in effect, by
+  the bundle active when it began (a kill switch set meanwhile applies from the next
+  request); with one in effect, item by item through the holder, which applies it;
 - gets a ``decision_id``, the one its decision-log entry carries, so that a client's
   answer and the server's log line can be joined: ``decision_stamp()``'s id (unique in
   the process) for a single request, and for the items of a batch that id of the batch
   with ``.INDEX`` appended (``3545ce0a96bc-7.0``, ``3545ce0a96bc-7.1``, ...);
 - counts one ``dualgate_jobs_received_total{gate}`` and one
   ``dualgate_decisions_total{gate,decision,tier,reason}``, ``gate`` being the word the
-  request named (``server`` when it named none).
+  request named (``server`` when it named none);
+- is logged (with a decision log) through ``DecisionLog.record_decision``, with the
+  fields its verdict shares with every request it answers built once per (verdict,
+  gate): the line ``record`` would write for the entry (``action`` and ``cause`` null,
+  ``bypass`` false). A batch item that is no request is logged as the entry of a
+  malformed request: ``reason`` ``malformed-request`` and null request fields, which the
+  log's readers pass over (``decision_log.malformed_entry``).
 
 Answers are the verdict JSON of ``dualgate eval --format json`` (``Verdict.to_json``),
 with ``decision_id`` added. Verdicts are shared objects, so each is encoded once and the
