@@ -5,6 +5,7 @@ a 4xx JSON error, never a 500 or a traceback."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -388,3 +389,58 @@ def test_shutdown_flushes_the_decision_log(bundle_path: Path) -> None:
     # The lifespan closed the log: everything answered is written, nothing later is.
     assert len(served.lines) == 50 * len(REQUESTS)
     assert served.log.stats()["queued"] == 0
+
+
+def _record_line(entry: dict[str, Any]) -> str:
+    """The line ``DecisionLog.record`` writes for ``entry`` (the server's way before it
+    logged through ``record_decision``)."""
+    lines: list[str] = []
+    log = DecisionLog(CallableSink(lines.append))
+    log.record(entry)
+    log.close()
+    return lines[0]
+
+
+def _without_timestamp(line: str) -> str:
+    stamp, rest = line.split(",", 1)
+    assert re.fullmatch(r'\{"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"', stamp)
+    return rest
+
+
+def test_logged_lines_are_those_record_wrote_with_the_answered_ids(
+        bundle_path: Path) -> None:
+    """Each line is, but for its timestamp, the line ``record`` wrote for the entry the
+    server built as a dict (``action`` and ``cause`` null, as for every gate's entry
+    ``record_decision`` writes), with the decision id the client got: for requests of
+    several gates and job ids, runtime-denied and malformed items, with and without a
+    kill switch (the holder's path)."""
+    served = Served(bundle_path)
+    content_hash = load_bundle(bundle_path).content_hash
+    items: list[Any] = [
+        *REQUESTS, {"topic": "payments.refund", "env": "staging", "gate": "submit",
+                    "job_id": "job-\u00e9\"7"},
+        {"topic": "repo.file.read", "env": "production", "cidr": None, "job_id": "j"},
+        {"topic": 5, "env": "production"}, {"env": ["x"]}, 7,
+        {"topic": "a.b", "env": "staging", "colour": 1}]
+    with TestClient(served.app) as client:
+        answers = client.post("/v1/decide/batch", json={"requests": items}).json()["results"]
+        single = client.post("/v1/decide", json={**REQUESTS[1], "gate": "dispatch"}).json()
+        served.holder.kill("payments.**", "INC-7")
+        killed = client.post("/v1/decide/batch", json={"requests": REQUESTS[:2]}).json()
+    asked: list[tuple[Any, dict[str, Any]]] = [
+        *zip(items, answers, strict=True), ({**REQUESTS[1], "gate": "dispatch"}, single),
+        *zip(REQUESTS[:2], killed["results"], strict=True)]
+    lines = served.lines
+    assert len(lines) == len(asked)
+    for line, (item, answer) in zip(lines, asked, strict=True):
+        request = item if "error" not in answer else {}
+        expected = {
+            "timestamp": 0.0, "decision_id": answer["decision_id"],
+            "gate": request.get("gate") or "server", "job_id": request.get("job_id"),
+            "topic": request.get("topic"), "env": request.get("env"),
+            "cidr": request.get("cidr"), "decision": answer["decision"],
+            "rule": answer["rule"], "reason": answer["reason"], "tier": answer["tier"],
+            "fail_mode": answer["fail_mode"], "bypass": False, "bundle": content_hash,
+            "policy": "shop", "approval": None, "action": None, "cause": None}
+        assert _without_timestamp(line) == _without_timestamp(_record_line(expected))
+    assert [json.loads(line)["reason"] for line in lines[-2:]] == ["kill-switch"] * 2

@@ -10,7 +10,8 @@ A request is counted as changed when its decision differs (a *decision* change, 
 direction, by tier and by env) or its (tier, effective fail mode) differs (a *tier* change,
 counted by direction); the directions are the diff's. A line that is no JSON object, or
 whose request fields have the wrong types, is a bad line: counted, the first few reported
-with their line number, never an exception.
+with their line number, never an exception. So is the entry of a malformed request (a
+decision server's batch item that was no request), reported as such.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from dualgate.compiler.ir import Policy
 from dualgate.compiler.reference import Evaluation, Request, evaluate
+from dualgate.runtime.telemetry.decision_log import MALFORMED_ENTRY, malformed_entry
 from dualgate.runtime.vocabulary import FailMode
 
 #: How many bad lines and example requests a report lists (all are counted).
@@ -119,6 +121,8 @@ def _entry(raw: bytes, number: int) -> tuple[LoggedRequest | None, str]:
         return None, "not a JSON value"
     if not isinstance(value, dict):
         return None, "not a JSON object"
+    if malformed_entry(value):  # a decision server's batch item that was no request
+        return None, MALFORMED_ENTRY
     fields = value["input"] if isinstance(value.get("input"), dict) else value
     topic, env, cidr = fields.get("topic"), fields.get("env"), fields.get("cidr")
     if not isinstance(topic, str):

@@ -28,6 +28,7 @@ from dualgate.compiler.testing.loading import TESTS_FORM, LoadedTests, load_test
 from dualgate.compiler.testing.model import Case, CaseFile, CaseRequest
 from dualgate.compiler.testing.report import outcome_text
 from dualgate.compiler.testing.runner import CaseResult, Runner, run_case
+from dualgate.runtime.telemetry.decision_log import MALFORMED_ENTRY, malformed_entry
 from dualgate.schemas import load_schema
 
 _BOM = b"\xef\xbb\xbf"
@@ -151,6 +152,8 @@ def _request_of(value: Any, where: str) -> CaseRequest:
     """Topic, env and cidr of a JSON object, at its top level or under ``input``."""
     if not isinstance(value, dict):
         raise AddError(f"{where} is not a JSON object")
+    if malformed_entry(value):
+        raise AddError(f"{where} is {MALFORMED_ENTRY}")
     fields = value["input"] if isinstance(value.get("input"), dict) else value
     topic, env, cidr = fields.get("topic"), fields.get("env"), fields.get("cidr")
     for key, found in (("topic", topic), ("env", env)):

@@ -44,6 +44,7 @@ from typing import Any
 
 from dualgate.runtime.telemetry.metrics import GateMetrics
 from dualgate.runtime.telemetry.sinks import Sink
+from dualgate.runtime.verdict import MALFORMED_REQUEST
 
 #: The keys of a decision-log entry, in the order the gates write them.
 ENTRY_KEYS = (
@@ -118,15 +119,32 @@ def _second_text(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
+#: Why a reader takes no request from the entry of a malformed request.
+MALFORMED_ENTRY = "the entry of a malformed request (`reason` `malformed-request`): no request"
+
+
+def malformed_entry(entry: Mapping[str, object]) -> bool:
+    """Whether ``entry`` is the entry of something that was no request (``reason``
+    ``malformed-request``: a decision server's batch item that is none, logged with null
+    ``topic``, ``env`` and ``cidr``). It holds no request to replay or to test, so the
+    readers of a log (``parse_entry``, ``review --replay``, ``test add --from-log``) pass
+    it over as ``MALFORMED_ENTRY`` instead of calling the line damaged."""
+    return entry.get("reason") == MALFORMED_REQUEST
+
+
 def parse_entry(line: str) -> dict[str, Any]:
     """One decision-log line as a dict; ValueError (a one-line message) when it is not a
-    JSON object with string ``topic`` and ``env`` and a string or null ``cidr``."""
+    JSON object with string ``topic`` and ``env`` and a string or null ``cidr``, and,
+    saying ``MALFORMED_ENTRY``, when it is the entry of a malformed request
+    (``malformed_entry``), whatever its request fields."""
     try:
         entry = json.loads(line)
     except ValueError as error:
         raise ValueError(f"not a JSON object: {error}") from None
     if not isinstance(entry, dict):
         raise ValueError("not a JSON object")
+    if malformed_entry(entry):
+        raise ValueError(MALFORMED_ENTRY)
     for key in ("topic", "env"):
         if not isinstance(entry.get(key), str):
             raise ValueError(f"`{key}` is missing or not a string")
