@@ -122,7 +122,7 @@ class ApprovalRequest(tuple[str, str, str, "str | None", str, str]):
     def binding(self) -> Binding:
         return tuple.__new__(Binding, self[1:])
 
-    def __getnewargs__(self) -> tuple[str, Binding]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[str, Binding]:
         return self[0], self.binding  # copy and pickle call __new__ with these
 
     def __repr__(self) -> str:

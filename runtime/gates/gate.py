@@ -115,12 +115,12 @@ class GateResult(NamedTuple):
 
 #: Builds a named tuple from a tuple of all its fields, without the named tuple's
 #: Python-level ``__new__`` (a third of a check's cost on the hold path).
-_new = tuple.__new__
+new_tuple = tuple.__new__
 
 
 def new_result(fields: tuple[object, ...]) -> GateResult:
-    """A ``GateResult`` of all its fields in order, built as ``_new`` builds it."""
-    return _new(GateResult, fields)
+    """A ``GateResult`` of all its fields in order, built as ``new_tuple`` builds it."""
+    return new_tuple(GateResult, fields)
 
 
 class Decider(Protocol):
@@ -142,7 +142,9 @@ class Fallback(NamedTuple):
 
 #: What a hold's result is built from per job, per verdict: the template's fields
 #: before ``approval_request`` and after it, and the verdict's bundle and rule (the
-#: binding's snapshot).
+#: binding's snapshot). A gate's ``check`` builds the result inline, with the request
+#: ``hold_request`` would make: ``new_tuple(GateResult, head + (new_tuple(ApprovalRequest,
+#: (job_id, job_hash, bundle, rule, topic, env)),) + tail)``.
 HoldParts = tuple[tuple[object, ...], tuple[object, ...], str, "str | None"]
 
 
@@ -150,7 +152,7 @@ class Answer(NamedTuple):
     """What a gate keeps per verdict (a shared object): the bundle that gave it, its
     result (None when it is built per job), the metrics' step counting it and the
     decision log's shared fields (each None when that telemetry is off), what a result
-    built per job is built from (``hold`` for a hold, see ``held_result``; ``requeues``,
+    built per job is built from (``hold`` for a hold, see ``HoldParts``; ``requeues``,
     by attempt and filled as attempts come, for a dispatch requeue) and the ``template``
     result, whose verdict is the one answered (kept alive with the answer). A result
     built per job with the template's action and reason is counted and logged as the
@@ -169,8 +171,9 @@ class Answer(NamedTuple):
 MAX_CACHED_ANSWERS = 4096
 #: Where the approval sits in the decision log's shared fields.
 _APPROVAL = SHARED_FIELDS.index("approval")
-#: Where the approval request sits in a result.
+#: Where the approval request and the approval token sit in a result.
 _REQUEST = GateResult._fields.index("approval_request")
+_APPROVAL_TOKEN = GateResult._fields.index("approval")
 
 
 class GateCore:
@@ -211,6 +214,8 @@ class GateCore:
         #: Answers by their verdict's id (cleared when full, never replaced).
         self.answers: dict[int, Answer] = {}
         self._interned: dict[tuple[object, ...], tuple[object, ...]] = {}
+        self._unanswered: dict[tuple[object, ...], tuple[
+            ActiveBundle | None, Step | None, tuple[object, ...] | None]] = {}
 
     # -- what a gate says ----------------------------------------------------------
 
@@ -236,7 +241,7 @@ class GateCore:
             hold = (template[:_REQUEST], template[_REQUEST + 1:], verdict.bundle, verdict.rule)
         elif per_job:
             requeues = {}
-        answer = _new(Answer, (active, None if per_job else template, step, shared, hold,
+        answer = new_tuple(Answer, (active, None if per_job else template, step, shared, hold,
                                requeues, template))
         # A kill switch's verdict is made per decision: kept, it would only crowd out
         # the verdicts that repeat.
@@ -290,21 +295,48 @@ class GateCore:
             mode, overridden = FailMode.CLOSED, False
         if self.metrics is not None:
             self.metrics.policy_unavailable(self.gate, cause)
-        return _new(Fallback, (cause, tier, mode, overridden, active))
+        return new_tuple(Fallback, (cause, tier, mode, overridden, active))
 
     def record(self, result: GateResult, active: ActiveBundle | None, *, job_id: object,
                topic: object, env: object, cidr: object) -> None:
         """Count ``result`` and write its decision-log entry (the path of results that
-        are not reused)."""
-        if self.metrics is not None:
-            self.step(result, env, active)()
+        are not reused). A result without a verdict or an approval (a fallback or a
+        refusal: words only) has its step and shared log fields kept by what they are
+        made of (``unanswered``), any other has them made anew."""
+        if result[1] is None and result[_APPROVAL_TOKEN] is None:
+            step, shared = self.unanswered(result, env, active)
+        else:
+            step = None if self.metrics is None else self.step(result, env, active)
+            shared = None if self._log is None else self.interned(self.shared(result, active))
+        if step is not None:
+            step()
         log = self._log
         if log is not None:
-            log(self.interned(self.shared(result, active)),
-                job_id if type(job_id) is str else _loggable(job_id),
+            log(shared, job_id if type(job_id) is str else _loggable(job_id),
                 topic if type(topic) is str else _loggable(topic),
                 env if type(env) is str else _loggable(env),
                 cidr if cidr is None or type(cidr) is str else _loggable(cidr))
+
+    def unanswered(self, result: GateResult, env: object, active: ActiveBundle | None,
+                   ) -> tuple[Step | None, tuple[object, ...] | None]:
+        """The step and the shared log fields of ``result``, a result without a verdict
+        or an approval, as ``step`` and ``shared`` make them: kept by the fields they
+        are made of (every field but the HTTP status and the waits, with the env's label
+        for a bypass, and the bundle the result came with), as for a verdict."""
+        (action, _verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
+         _request, _approval, cause, overridden) = result
+        # Enum members by id (singletons): hashing one is a Python call.
+        key = (id(action), reason, id(tier), id(mode), bypass, bundle, cause, overridden,
+               self.env_label(env, active) if bypass else None, id(active))
+        kept = self._unanswered.get(key)
+        if kept is None or kept[0] is not active:
+            step = None if self.metrics is None else self.step(result, env, active)
+            shared = None if self._log is None else self.interned(self.shared(result, active))
+            kept = (active, step, shared)
+            if len(self._unanswered) >= MAX_CACHED_ANSWERS:
+                self._unanswered.clear()
+            self._unanswered[key] = kept
+        return kept[1], kept[2]
 
     def interned(self, shared: tuple[object, ...]) -> tuple[object, ...]:
         """One tuple per distinct ``shared`` without an approval (words only), so that
@@ -341,13 +373,13 @@ class GateCore:
         (action, verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
          _request, approval, cause, _overridden) = result
         return (
-            self.gate, None if verdict is None else verdict.decision.value,
+            self.gate, None if verdict is None else _word(verdict.decision),
             None if verdict is None else verdict.rule, reason,
-            None if tier is None else tier.value, None if mode is None else mode.value,
+            None if tier is None else _word(tier), None if mode is None else _word(mode),
             bypass, bundle, None if active is None else active.policy,
             None if approval is None else {
                 "token_id": approval.token_id, "approver": approval.approver},
-            action.value, cause,
+            _word(action), cause,
         )
 
     def env_label(self, env: object, active: ActiveBundle | None) -> str:
@@ -375,21 +407,9 @@ class GateCore:
 def hold_request(verdict: Verdict, job_id: str, job_hash: str, topic: object,
                  env: object) -> ApprovalRequest:
     """What to approve for a hold: the job, the bundle that decided and its rule."""
-    return _new(ApprovalRequest, (job_id, job_hash, verdict.bundle, verdict.rule,
+    return new_tuple(ApprovalRequest, (job_id, job_hash, verdict.bundle, verdict.rule,
                                   topic if type(topic) is str else text(topic),
                                   env if type(env) is str else text(env)))
-
-
-def held_result(hold: HoldParts, job_id: str, job_hash: str, topic: object,
-                env: object) -> GateResult:
-    """The hold ``hold`` (an answer's parts) with this job's ``approval_request``, as
-    ``hold_request`` makes it: the template's other fields as they are."""
-    head, tail, bundle, rule = hold
-    request = _new(ApprovalRequest, (job_id, job_hash, bundle, rule,
-                                     topic if type(topic) is str else text(topic),
-                                     env if type(env) is str else text(env)))
-    # Concatenation: cheaper here than unpacking into a new tuple.
-    return _new(GateResult, head + (request,) + tail)  # noqa: RUF005
 
 
 def text(value: object) -> str:
@@ -414,6 +434,10 @@ def _cause(error: BaseException | None) -> str:
     if isinstance(error, TimeoutError):
         return TIMEOUT
     return DECIDER_ERROR
+
+
+#: An enum word's plain string (``str.__str__``: a C call, where ``.value`` is Python).
+_word = str.__str__
 
 
 def _loggable(value: object) -> object:
