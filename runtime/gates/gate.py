@@ -310,8 +310,9 @@ class GateCore:
             shared = None if self._log is None else self.interned(self.shared(result, active))
         if step is not None:
             step()
-        log = self._log
-        if log is not None:
+        if shared is not None:
+            log = self._log
+            assert log is not None  # a shared tuple is built only with a log
             log(shared, job_id if type(job_id) is str else _loggable(job_id),
                 topic if type(topic) is str else _loggable(topic),
                 env if type(env) is str else _loggable(env),
