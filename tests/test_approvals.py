@@ -3,7 +3,9 @@ expired or unreadable, and used once."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import threading
 from pathlib import Path
 
@@ -49,6 +51,28 @@ def token(**changes: object) -> ApprovalToken:
     signed = sign_approval(REQUEST, approver="alice", private_key=ALICE,
                            expires_at=NOON + 600, token_id="t-1")
     return dataclasses.replace(signed, **changes) if changes else signed
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(job_id=st.text(), fields=st.tuples(st.text(), st.text(), st.none() | st.text(),
+                                           st.text(), st.text()))
+def test_a_request_is_its_job_id_and_binding(job_id: str,
+                                            fields: tuple[str, str, str | None, str, str],
+                                            ) -> None:
+    """A request is one flat tuple (a gate builds it in one step) that gives back the
+    job id and binding it was made of, and survives a copy and a pickle as itself."""
+    binding = Binding(*fields)
+    request = ApprovalRequest(job_id, binding)
+    assert (request.job_id, request.binding) == (job_id, binding)
+    assert type(request.binding) is Binding
+    assert request == ApprovalRequest(job_id, Binding(*fields)) == (job_id, *fields)
+    assert request.to_json() == {"job_id": job_id, "binding": binding.to_json()}
+    for again in (copy.copy(request), copy.deepcopy(request),
+                  pickle.loads(pickle.dumps(request))):
+        assert type(again) is ApprovalRequest and again == request
+    assert repr(request) == f"ApprovalRequest(job_id={job_id!r}, binding={binding!r})"
+    with pytest.raises(AttributeError):
+        request.job_id = "other"  # type: ignore[misc]
 
 
 def test_a_signed_token_verifies_and_survives_its_text_form() -> None:

@@ -206,6 +206,23 @@ def test_a_hostile_topic_fails_closed_even_in_an_open_tier(holder: Any) -> None:
         Action.REJECT, 503, "evaluation-error", None)
 
 
+def test_a_hold_on_a_topic_that_cannot_be_shown_is_held_not_raised(
+        holder: Any, telemetry: Telemetry) -> None:
+    class Unprintable(str):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    topic = Unprintable("payments.refund")
+    for gate in (SubmitGate(holder, fail_modes=closed_modes(), **telemetry.options()),
+                 DispatchGate(holder, fail_modes=closed_modes(), **telemetry.options())):
+        result = gate.check(topic, "production", "10.0.0.1", **JOB)
+        assert result.action is Action.HOLD and result.approval_request is not None
+        # The binding holds the topic's own text, a plain string.
+        assert type(result.approval_request.binding.topic) is str
+        assert result.approval_request.binding.topic == "payments.refund"
+    assert [e["topic"] for e in telemetry.entries()] == [repr("payments.refund")] * 2
+
+
 def test_without_any_bundle_everything_fails_closed(tmp_path: Path,
                                                     telemetry: Telemetry) -> None:
     holder = empty_holder(tmp_path)

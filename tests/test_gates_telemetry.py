@@ -83,10 +83,12 @@ def expected_counts(gate: str, result: GateResult, env: Any,
 
 
 @settings(max_examples=examples(60), deadline=None)
-@given(steps=STEPS)
+@given(steps=STEPS, direct=st.booleans())
 def test_each_check_is_counted_and_logged_from_its_result(
-    sources: tuple[Path, bytes, bytes], steps: list[Step],
+    sources: tuple[Path, bytes, bytes], steps: list[Step], direct: bool,
 ) -> None:
+    """With the holder deciding (``direct``: the gates read it themselves) or a decider
+    around it; each result is also the one a new gate (nothing kept yet) gives."""
     path, first, second = sources
     path.write_bytes(first)
     holder = make_holder(path)
@@ -99,11 +101,16 @@ def test_each_check_is_counted_and_logged_from_its_result(
             raise TimeoutError
         return holder.decide(topic, env, cidr)
 
+    decider = None if direct else decide
     modes = FailModes(clock=Clock())
-    gates = {"submit": SubmitGate(holder, decider=decide, fail_modes=modes, metrics=metrics,
-                                  decision_log=log),
-             "dispatch": DispatchGate(holder, decider=decide, fail_modes=modes,
-                                      max_attempts=3, metrics=metrics, decision_log=log)}
+
+    def new_gates(**telemetry: Any) -> dict[str, Any]:
+        return {"submit": SubmitGate(holder, decider=decider, fail_modes=modes, **telemetry),
+                "dispatch": DispatchGate(holder, decider=decider, fail_modes=modes,
+                                         max_attempts=3, **telemetry)}
+
+    gates = new_gates(metrics=metrics, decision_log=log)
+    assert all((gate.direct is holder) is direct for gate in gates.values())
     expected: list[dict[str, Any]] = []
     counts: dict[str, Counter[tuple[str, ...]]] = {name: Counter() for name in names.COUNTERS}
     counts[names.KILL_SWITCH][()] += 0
@@ -122,6 +129,8 @@ def test_each_check_is_counted_and_logged_from_its_result(
         gate, topic, env, cidr, attempt, job_id = step
         options = {"attempt": attempt} if gate == "dispatch" else {}
         result = gates[gate].check(topic, env, cidr, job_id=job_id, job_hash="h", **options)
+        assert result == new_gates()[gate].check(topic, env, cidr, job_id=job_id,
+                                                 job_hash="h", **options)
         valid = bool(job_id) and (gate == "submit" or attempt >= 1)
         policy = "shop" if valid and result.bundle is not None else None
         expected.append(expected_entry(gate, result, policy, (job_id, topic, env, cidr)))

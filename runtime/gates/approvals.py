@@ -74,7 +74,7 @@ class Refusal(StrEnum):
 class Binding(NamedTuple):
     """What an approval is bound to: the job's content and the snapshot that held it.
 
-    (A named tuple, like ``ApprovalRequest``: a gate builds one on every hold.)"""
+    (A named tuple: ``ApprovalRequest.binding`` builds one from a request's fields.)"""
 
     job_hash: str
     bundle: str
@@ -102,14 +102,34 @@ class Binding(NamedTuple):
 _BINDING_KEYS = frozenset({"job_hash", "bundle", "rule", "topic", "env"})
 
 
-class ApprovalRequest(NamedTuple):
-    """What a held job needs approved: sign it with ``sign_approval``."""
+class ApprovalRequest(tuple[str, str, str, "str | None", str, str]):
+    """What a held job needs approved: sign it with ``sign_approval``.
 
-    job_id: str
-    binding: Binding
+    ``ApprovalRequest(job_id, binding)``: immutable, one flat tuple of the job id and
+    the binding's fields (so that a gate builds it in one step on every hold); equal
+    requests are equal tuples. ``binding`` gives those fields as a ``Binding``."""
+
+    __slots__ = ()
+
+    def __new__(cls, job_id: str, binding: Binding) -> ApprovalRequest:
+        return tuple.__new__(cls, (job_id, *binding))
+
+    @property
+    def job_id(self) -> str:
+        return self[0]
+
+    @property
+    def binding(self) -> Binding:
+        return tuple.__new__(Binding, self[1:])
+
+    def __getnewargs__(self) -> tuple[str, Binding]:
+        return self[0], self.binding  # copy and pickle call __new__ with these
+
+    def __repr__(self) -> str:
+        return f"ApprovalRequest(job_id={self[0]!r}, binding={self.binding!r})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "binding": self.binding.to_json()}
+        return {"job_id": self[0], "binding": self.binding.to_json()}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,10 @@ an attempt that is no positive integer (``invalid-attempt``).
 
 from __future__ import annotations
 
+from time import time_ns as _now
+
 from dualgate.runtime.gates.approvals import (
+    ApprovalRequest,
     ApprovalToken,
     ApprovalVerifier,
     Claim,
@@ -40,7 +43,6 @@ from dualgate.runtime.gates.gate import (
     APPROVED,
     INVALID_ATTEMPT,
     INVALID_JOB,
-    MAX_CACHED_ANSWERS,
     POLICY_UNAVAILABLE,
     RETRIES_EXHAUSTED,
     Action,
@@ -49,19 +51,22 @@ from dualgate.runtime.gates.gate import (
     Fallback,
     GateCore,
     GateResult,
-    held,
     hold_request,
     new_result,
+    new_tuple,
+    text,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
-from dualgate.runtime.verdict import Verdict
+from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
 from dualgate.runtime.vocabulary import Decision, FailMode
 
 GATE = "dispatch"
 #: 2 ** this is the largest backoff factor: beyond it ``backoff_max`` applies anyway.
 _MAX_DOUBLINGS = 62
 _APPROVAL_REQUIRED = Refusal.REQUIRED.value
+#: The attempts whose requeue an answer keeps (later ones are built each time).
+MAX_CACHED_ATTEMPTS = 64
 
 
 class DispatchGate(GateCore):
@@ -95,8 +100,6 @@ class DispatchGate(GateCore):
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
-        #: Requeues on a verdict by attempt (they depend on nothing else), kept with it.
-        self._requeues: dict[tuple[int, int], tuple[Verdict, GateResult]] = {}
         self._invalid_job = GateResult(Action.REJECT, None, False, INVALID_JOB, None, None,
                                        None)
         self._invalid_attempt = GateResult(Action.REJECT, None, False, INVALID_ATTEMPT, None,
@@ -105,15 +108,62 @@ class DispatchGate(GateCore):
     def check(self, topic: object, env: object, cidr: object = None, *, job_id: object,
               job_hash: object, attempt: object = 1,
               approval: ApprovalToken | str | None = None) -> GateResult:
-        """The gate's answer on one job; never raises on request data."""
+        """The gate's answer on one job; never raises on request data. Counted and
+        logged once (the steps of ``SubmitGate.check``, inlined here too)."""
+        if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                or not job_hash:  # each a non-empty plain string
+            return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
+                               cidr=cidr)
         if type(attempt) is not int or attempt < 1:
-            if type(job_id) is not str or type(job_hash) is not str or not job_id \
-                    or not job_hash:  # the job is checked first
-                return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
-                                   cidr=cidr)
             return self.refuse(self._invalid_attempt, job_id=job_id, topic=topic, env=env,
                                cidr=cidr)
-        return self._check(topic, env, cidr, job_id, job_hash, attempt, approval)
+        try:
+            holder = self.direct
+            if holder is not None and (active := holder._active) is not None \
+                    and holder._kills.current is None:  # BundleHolder.decide, inlined
+                verdict = active.bundle.decide(topic, env, cidr)
+            else:
+                verdict, active = self.decide(topic, env, cidr)
+                self.last_bundle = active
+        except Exception as error:
+            return self._unavailable(error, attempt, job_id=job_id, topic=topic, env=env,
+                                     cidr=cidr)
+        try:  # see SubmitGate.check
+            answer = self.answers[id(verdict)]
+        except KeyError:
+            answer = None
+        if answer is None or answer[0] is not active:
+            if verdict.reason == EVALUATION_ERROR:
+                return self._unavailable(None, attempt, job_id=job_id, topic=topic,
+                                         env=env, cidr=cidr)
+            answer = self._answer(verdict, active)
+        _active, result, step, shared, hold, requeues, _template = answer
+        if result is None:
+            if requeues is not None:  # a requeue: its backoff grows with the attempts
+                result = requeues.get(attempt) or self._requeue(answer, attempt)
+            elif approval is None:  # the common hold: no token came with the job
+                assert hold is not None  # see HoldParts
+                head, tail, bundle, rule = hold
+                result = new_tuple(GateResult, head + (new_tuple(ApprovalRequest, (  # noqa: RUF005
+                    job_id, job_hash, bundle, rule, topic if type(topic) is str else text(topic),
+                    env if type(env) is str else text(env))),) + tail)
+            else:  # dispatched on a valid approval, else held saying why: its own count
+                result = self._approval(verdict, job_id, job_hash, topic=topic, env=env,
+                                        approval=approval)
+                self.record(result, active, job_id=job_id, topic=topic, env=env, cidr=cidr)
+                return result
+        if step is not None:
+            step()
+        if shared is not None:
+            log = self.decision_log
+            assert log is not None  # a shared tuple is built only with a log
+            queue = log.queue
+            if type(topic) is str and type(env) is str and (
+                    cidr is None or type(cidr) is str) and len(queue) < log.limit:
+                queue.append((_now(), shared, job_id, topic, env, cidr, None))
+            else:
+                self.log_decision(shared, job_id, topic, env, cidr)
+        return result
 
     @property
     def max_attempts(self) -> int:
@@ -149,25 +199,15 @@ class DispatchGate(GateCore):
         action = Action.DISPATCH if decision is Decision.ALLOW else Action.REJECT
         return GateResult(action, *common), False
 
-    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
-                   job_hash: str, topic: object, env: object, attempt: int,
-                   approval: ApprovalToken | str | None) -> GateResult:
-        verdict = answer.verdict
-        if verdict.decision is Decision.THROTTLE:
-            key = (id(verdict), attempt)
-            cached = self._requeues.get(key)
-            if cached is not None and cached[0] is verdict:
-                return cached[1]
-            template = answer.template
-            result = new_result((*template[:9], self.backoff(attempt), *template[10:]))
-            if len(self._requeues) >= MAX_CACHED_ANSWERS:
-                self._requeues.clear()
-            self._requeues[key] = (verdict, result)
-            return result
-        if approval is None:  # the common hold: no token came with the job
-            return held(answer.template, job_id, job_hash, topic, env)
-        return self._approval(verdict, job_id, job_hash, topic=topic, env=env,
-                              approval=approval)
+    def _requeue(self, answer: Answer, attempt: int) -> GateResult:
+        """The requeue of ``answer`` (a throttle) at ``attempt``, kept with the answer
+        for the first ``MAX_CACHED_ATTEMPTS`` attempts (the attempt is request data)."""
+        template = answer.template
+        result = new_result((*template[:9], self.backoff(attempt), *template[10:]))
+        if attempt <= MAX_CACHED_ATTEMPTS:
+            assert answer.requeues is not None
+            answer.requeues[attempt] = result
+        return result
 
     def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
         cause, tier, mode, overridden, active = fallback

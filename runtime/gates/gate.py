@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import ClassVar, NamedTuple, Protocol
 
 from dualgate.runtime.bundle import Bundle
-from dualgate.runtime.gates.approvals import ApprovalRequest, ApprovalToken, Binding
+from dualgate.runtime.gates.approvals import ApprovalRequest, ApprovalToken
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.holder import ActiveBundle, BundleHolder, PolicyUnavailable
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -115,12 +115,12 @@ class GateResult(NamedTuple):
 
 #: Builds a named tuple from a tuple of all its fields, without the named tuple's
 #: Python-level ``__new__`` (a third of a check's cost on the hold path).
-_new = tuple.__new__
+new_tuple = tuple.__new__
 
 
 def new_result(fields: tuple[object, ...]) -> GateResult:
-    """A ``GateResult`` of all its fields in order, built as ``_new`` builds it."""
-    return _new(GateResult, fields)
+    """A ``GateResult`` of all its fields in order, built as ``new_tuple`` builds it."""
+    return new_tuple(GateResult, fields)
 
 
 class Decider(Protocol):
@@ -140,18 +140,30 @@ class Fallback(NamedTuple):
     bundle: ActiveBundle | None
 
 
-class Answer(NamedTuple):
-    """What a gate keeps per verdict (a shared object): its ``template`` result, the
-    result itself (None when it is built per job, by ``job_result``), the metrics' step
-    counting it and the decision log's shared fields (each None when that telemetry is
-    off). A result built per job with the template's action and reason is counted and
-    logged as the template; any other on its own."""
+#: What a hold's result is built from per job, per verdict: the template's fields
+#: before ``approval_request`` and after it, and the verdict's bundle and rule (the
+#: binding's snapshot). A gate's ``check`` builds the result inline, with the request
+#: ``hold_request`` would make: ``new_tuple(GateResult, head + (new_tuple(ApprovalRequest,
+#: (job_id, job_hash, bundle, rule, topic, env)),) + tail)``.
+HoldParts = tuple[tuple[object, ...], tuple[object, ...], str, "str | None"]
 
-    verdict: Verdict
+
+class Answer(NamedTuple):
+    """What a gate keeps per verdict (a shared object): the bundle that gave it, its
+    result (None when it is built per job), the metrics' step counting it and the
+    decision log's shared fields (each None when that telemetry is off), what a result
+    built per job is built from (``hold`` for a hold, see ``HoldParts``; ``requeues``,
+    by attempt and filled as attempts come, for a dispatch requeue) and the ``template``
+    result, whose verdict is the one answered (kept alive with the answer). A result
+    built per job with the template's action and reason is counted and logged as the
+    template; any other on its own."""
+
     active: ActiveBundle
     result: GateResult | None
     step: Step | None
     shared: tuple[object, ...] | None
+    hold: HoldParts | None
+    requeues: dict[int, GateResult] | None
     template: GateResult
 
 
@@ -159,16 +171,22 @@ class Answer(NamedTuple):
 MAX_CACHED_ANSWERS = 4096
 #: Where the approval sits in the decision log's shared fields.
 _APPROVAL = SHARED_FIELDS.index("approval")
+#: Where the approval request and the approval token sit in a result.
+_REQUEST = GateResult._fields.index("approval_request")
+_APPROVAL_TOKEN = GateResult._fields.index("approval")
 
 
 class GateCore:
-    """What both gates are built on: the check, fallback, counting and logging they
-    share (see the module docstring); a gate class says what each decision means.
+    """What both gates are built on: the fallback, counting and logging they share (see
+    the module docstring); a gate class says what each decision means.
 
-    A subclass gives ``GATE`` and the ``_invalid_job`` result, and implements
-    ``template`` (the answer to a verdict), ``job_result`` (the result for one job when
-    it is built per job) and ``fallback_result`` (the answer when the policy is
-    unavailable). Its ``check`` calls ``_check``.
+    A subclass gives ``GATE`` and the ``_invalid_job`` result, implements ``template``
+    (the answer to a verdict) and ``fallback_result`` (the answer when the policy is
+    unavailable), and its ``check`` runs the hot path, inlined (a call costs a tenth of
+    a check): the verdict (from the ``direct`` holder's active bundle while no kill
+    switch is set, else from ``decide``), the verdict's ``Answer`` (from ``answers``, else
+    ``_answer``), the result, its step, and its decision-log entry (queued on the log's
+    ``queue`` as ``DecisionLog.record_decision`` queues it, else by ``log_decision``).
 
     Safe to share between threads: its mutable state is the last bundle seen (one
     attribute, replaced whole) and caches that are replaced or filled one entry at a time.
@@ -183,16 +201,21 @@ class GateCore:
         self.gate = self.GATE
         self.holder = holder
         self.decide: Decider = holder.decide if decider is None else decider
+        #: The holder whose state ``check`` reads itself, as ``BundleHolder.decide``
+        #: reads it (None when another decider answers, or a subclass's ``decide`` does).
+        self.direct: BundleHolder | None = holder if decider is None and \
+            getattr(type(holder), "decide", None) is BundleHolder.decide else None
         self.fail_modes = FailModes.from_environment() if fail_modes is None else fail_modes
         self.metrics = metrics
         self.decision_log = decision_log
         self._log = None if decision_log is None else decision_log.record_decision
-        #: Whether ``record`` has anything to do.
-        self.recording = metrics is not None or decision_log is not None
         self.last_bundle: ActiveBundle | None = None
         self._env_labels: tuple[Bundle | None, frozenset[str]] = (None, frozenset())
-        self._answers: dict[int, Answer] = {}
+        #: Answers by their verdict's id (cleared when full, never replaced).
+        self.answers: dict[int, Answer] = {}
         self._interned: dict[tuple[object, ...], tuple[object, ...]] = {}
+        self._unanswered: dict[tuple[object, ...], tuple[
+            ActiveBundle | None, Step | None, tuple[object, ...] | None]] = {}
 
     # -- what a gate says ----------------------------------------------------------
 
@@ -201,78 +224,42 @@ class GateCore:
         the result is built per job instead."""
         raise NotImplementedError
 
-    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
-                   job_hash: str, topic: object, env: object, attempt: int,
-                   approval: ApprovalToken | str | None) -> GateResult:
-        """The result for one job of an answer whose result is built per job."""
-        raise NotImplementedError
-
     def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
         """The result when the policy is unavailable and ``fallback`` applies."""
         raise NotImplementedError
 
-    # -- the check -----------------------------------------------------------------
-
-    # Positional arguments on the hot path: the cheapest call.
-    def _check(self, topic: object, env: object, cidr: object,  # noqa: PLR0917
-               job_id: object, job_hash: object, attempt: int,
-               approval: ApprovalToken | str | None) -> GateResult:
-        """One job through the gate: never raises on request data. A job id and hash
-        are non-empty strings, else ``_invalid_job``; then the decider's verdict is
-        answered from the verdict's cached ``Answer`` and counted and logged once."""
-        if type(job_id) is not str or type(job_hash) is not str or not job_id \
-                or not job_hash:  # each a non-empty plain string
-            return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
-                               cidr=cidr)
-        try:
-            verdict, active = self.decide(topic, env, cidr)
-        except Exception as error:
-            return self._unavailable(error, attempt, job_id=job_id, topic=topic, env=env,
-                                     cidr=cidr)
-        # Keyed by the verdict's id: an answer keeps its verdict alive, so an answer
-        # found is that verdict's (an id is reused only after its object is gone).
-        answer = self._answers.get(id(verdict))
-        if answer is None or answer[1] is not active:
-            if verdict.reason == EVALUATION_ERROR:
-                return self._unavailable(None, attempt, job_id=job_id, topic=topic,
-                                         env=env, cidr=cidr)
-            answer = self._answer(verdict, active)
-        self.last_bundle = active
-        _verdict, _active, result, step, shared, template = answer
-        if result is None:
-            result = self.job_result(answer, job_id, job_hash, topic, env, attempt,
-                                     approval)
-            if result[0] is not template[0] or result[3] != template[3]:
-                # Another action or reason than the template's: counted on its own.
-                if self.recording:
-                    self.record(result, active, job_id=job_id, topic=topic, env=env,
-                                cidr=cidr)
-                return result
-        if step is not None:
-            step()
-        if shared is not None:
-            log = self._log
-            assert log is not None  # a shared tuple is built only with a log
-            if type(topic) is str and type(env) is str and (
-                    cidr is None or type(cidr) is str):
-                log(shared, job_id, topic, env, cidr)
-            else:
-                log(shared, job_id, _loggable(topic), _loggable(env), _loggable(cidr))
-        return result
+    # -- the check's steps (each gate's ``check`` inlines the hot path) ---------------
 
     def _answer(self, verdict: Verdict, active: ActiveBundle) -> Answer:
+        """The verdict's answer, built and kept (a kill switch's aside)."""
         template, per_job = self.template(verdict)
         step = None if self.metrics is None else self.step(template, None, active)
         shared = None if self._log is None else self.interned(self.shared(template, active))
-        answer = Answer(verdict, active, None if per_job else template, step, shared,
-                        template)
+        hold: HoldParts | None = None
+        requeues: dict[int, GateResult] | None = None
+        if per_job and template[0] is Action.HOLD:
+            hold = (template[:_REQUEST], template[_REQUEST + 1:], verdict.bundle, verdict.rule)
+        elif per_job:
+            requeues = {}
+        answer = new_tuple(Answer, (active, None if per_job else template, step, shared, hold,
+                               requeues, template))
         # A kill switch's verdict is made per decision: kept, it would only crowd out
         # the verdicts that repeat.
         if verdict.reason != KILL_SWITCH:
-            if len(self._answers) >= MAX_CACHED_ANSWERS:
-                self._answers.clear()
-            self._answers[id(verdict)] = answer
+            if len(self.answers) >= MAX_CACHED_ANSWERS:
+                self.answers.clear()
+            self.answers[id(verdict)] = answer
         return answer
+
+    def log_decision(self, shared: tuple[object, ...], job_id: str, topic: object,
+                     env: object, cidr: object) -> None:
+        """Write the decision-log entry of a check whose answer has ``shared`` by the
+        log's own ``record_decision`` (a full or closed queue, a bypass), with the
+        request values as the log can encode them: ``check``'s path for anything but
+        plain strings (or a None cidr) on a queue with room, which it queues itself."""
+        log = self._log
+        assert log is not None  # a shared tuple is built only with a log
+        log(shared, job_id, _loggable(topic), _loggable(env), _loggable(cidr))
 
     def _unavailable(self, error: BaseException | None, attempt: int, *, job_id: object,
                      topic: object, env: object, cidr: object) -> GateResult:
@@ -308,21 +295,49 @@ class GateCore:
             mode, overridden = FailMode.CLOSED, False
         if self.metrics is not None:
             self.metrics.policy_unavailable(self.gate, cause)
-        return _new(Fallback, (cause, tier, mode, overridden, active))
+        return new_tuple(Fallback, (cause, tier, mode, overridden, active))
 
     def record(self, result: GateResult, active: ActiveBundle | None, *, job_id: object,
                topic: object, env: object, cidr: object) -> None:
         """Count ``result`` and write its decision-log entry (the path of results that
-        are not reused)."""
-        if self.metrics is not None:
-            self.step(result, env, active)()
-        log = self._log
-        if log is not None:
-            log(self.interned(self.shared(result, active)),
-                job_id if type(job_id) is str else _loggable(job_id),
+        are not reused). A result without a verdict or an approval (a fallback or a
+        refusal: words only) has its step and shared log fields kept by what they are
+        made of (``unanswered``), any other has them made anew."""
+        if result[1] is None and result[_APPROVAL_TOKEN] is None:
+            step, shared = self.unanswered(result, env, active)
+        else:
+            step = None if self.metrics is None else self.step(result, env, active)
+            shared = None if self._log is None else self.interned(self.shared(result, active))
+        if step is not None:
+            step()
+        if shared is not None:
+            log = self._log
+            assert log is not None  # a shared tuple is built only with a log
+            log(shared, job_id if type(job_id) is str else _loggable(job_id),
                 topic if type(topic) is str else _loggable(topic),
                 env if type(env) is str else _loggable(env),
                 cidr if cidr is None or type(cidr) is str else _loggable(cidr))
+
+    def unanswered(self, result: GateResult, env: object, active: ActiveBundle | None,
+                   ) -> tuple[Step | None, tuple[object, ...] | None]:
+        """The step and the shared log fields of ``result``, a result without a verdict
+        or an approval, as ``step`` and ``shared`` make them: kept by the fields they
+        are made of (every field but the HTTP status and the waits, with the env's label
+        for a bypass, and the bundle the result came with), as for a verdict."""
+        (action, _verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
+         _request, _approval, cause, overridden) = result
+        # Enum members by id (singletons): hashing one is a Python call.
+        key = (id(action), reason, id(tier), id(mode), bypass, bundle, cause, overridden,
+               self.env_label(env, active) if bypass else None, id(active))
+        kept = self._unanswered.get(key)
+        if kept is None or kept[0] is not active:
+            step = None if self.metrics is None else self.step(result, env, active)
+            shared = None if self._log is None else self.interned(self.shared(result, active))
+            kept = (active, step, shared)
+            if len(self._unanswered) >= MAX_CACHED_ANSWERS:
+                self._unanswered.clear()
+            self._unanswered[key] = kept
+        return kept[1], kept[2]
 
     def interned(self, shared: tuple[object, ...]) -> tuple[object, ...]:
         """One tuple per distinct ``shared`` without an approval (words only), so that
@@ -353,17 +368,19 @@ class GateCore:
 
     def shared(self, result: GateResult, active: ActiveBundle | None) -> tuple[object, ...]:
         """The decision log's ``SHARED_FIELDS`` of ``result``: every field of its entry
-        but the request's. Enum members go as they are (they are strings; JSON writes
-        their value)."""
+        but the request's. Words as plain strings, not enum members (the same JSON), so
+        that the tuple, and each queued entry holding it, holds no object the garbage
+        collector must track while it waits for the writer."""
         (action, verdict, bypass, reason, tier, mode, bundle, _status, _retry, _backoff,
          _request, approval, cause, _overridden) = result
         return (
-            self.gate, None if verdict is None else verdict.decision,
-            None if verdict is None else verdict.rule, reason, tier, mode, bypass, bundle,
-            None if active is None else active.policy,
+            self.gate, None if verdict is None else _word(verdict.decision),
+            None if verdict is None else verdict.rule, reason,
+            None if tier is None else _word(tier), None if mode is None else _word(mode),
+            bypass, bundle, None if active is None else active.policy,
             None if approval is None else {
                 "token_id": approval.token_id, "approver": approval.approver},
-            action, cause,
+            _word(action), cause,
         )
 
     def env_label(self, env: object, active: ActiveBundle | None) -> str:
@@ -391,24 +408,20 @@ class GateCore:
 def hold_request(verdict: Verdict, job_id: str, job_hash: str, topic: object,
                  env: object) -> ApprovalRequest:
     """What to approve for a hold: the job, the bundle that decided and its rule."""
-    binding = (job_hash, verdict.bundle, verdict.rule,
-               topic if type(topic) is str else str(topic),
-               env if type(env) is str else str(env))
-    return _new(ApprovalRequest, (job_id, _new(Binding, binding)))
+    return new_tuple(ApprovalRequest, (job_id, job_hash, verdict.bundle, verdict.rule,
+                                  topic if type(topic) is str else text(topic),
+                                  env if type(env) is str else text(env)))
 
 
-def held(template: GateResult, job_id: str, job_hash: str, topic: object,
-         env: object) -> GateResult:
-    """``template`` (a hold on its verdict) with this job's ``approval_request``, as
-    ``hold_request`` makes it (built inline: this is a hot path)."""
-    verdict = template[1]
-    assert verdict is not None  # a hold is on a verdict
-    binding = _new(Binding, (job_hash, verdict.bundle, verdict.rule,
-                             topic if type(topic) is str else str(topic),
-                             env if type(env) is str else str(env)))
-    # Concatenation: a third cheaper here than unpacking into a new tuple.
-    return _new(GateResult, template[:10]  # noqa: RUF005
-                + (_new(ApprovalRequest, (job_id, binding)),) + template[11:])
+def text(value: object) -> str:
+    """A request value as a binding's string: a string's own text, anything else's
+    ``str`` (never raises: what cannot be shown is named by its type)."""
+    if isinstance(value, str):
+        return str.__str__(value)  # not a subclass's __str__, which could raise
+    try:
+        return str(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
 
 
 def _cause(error: BaseException | None) -> str:
@@ -422,6 +435,10 @@ def _cause(error: BaseException | None) -> str:
     if isinstance(error, TimeoutError):
         return TIMEOUT
     return DECIDER_ERROR
+
+
+#: An enum word's plain string (``str.__str__``: a C call, where ``.value`` is Python).
+_word = str.__str__
 
 
 def _loggable(value: object) -> object:

@@ -13,23 +13,25 @@ A job id or hash that is no non-empty string is rejected with 400 (``invalid-job
 
 from __future__ import annotations
 
-from dualgate.runtime.gates.approvals import ApprovalToken
+from time import time_ns as _now
+
+from dualgate.runtime.gates.approvals import ApprovalRequest
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.gate import (
     INVALID_JOB,
     POLICY_UNAVAILABLE,
     Action,
-    Answer,
     Decider,
     Fallback,
     GateCore,
     GateResult,
-    held,
     new_result,
+    new_tuple,
+    text,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
-from dualgate.runtime.verdict import Verdict
+from dualgate.runtime.verdict import EVALUATION_ERROR, Verdict
 from dualgate.runtime.vocabulary import Decision, FailMode
 
 GATE = "submit"
@@ -59,8 +61,53 @@ class SubmitGate(GateCore):
 
     def check(self, topic: object, env: object, cidr: object = None, *, job_id: object,
               job_hash: object) -> GateResult:
-        """The gate's answer on one job; never raises on request data."""
-        return self._check(topic, env, cidr, job_id, job_hash, 1, None)
+        """The gate's answer on one job; never raises on request data. Counted and
+        logged once (see ``GateCore`` for the steps, inlined here)."""
+        if type(job_id) is not str or type(job_hash) is not str or not job_id \
+                or not job_hash:  # each a non-empty plain string
+            return self.refuse(self._invalid_job, job_id=job_id, topic=topic, env=env,
+                               cidr=cidr)
+        try:
+            holder = self.direct
+            if holder is not None and (active := holder._active) is not None \
+                    and holder._kills.current is None:  # BundleHolder.decide, inlined
+                verdict = active.bundle.decide(topic, env, cidr)
+            else:
+                verdict, active = self.decide(topic, env, cidr)
+                self.last_bundle = active
+        except Exception as error:
+            return self._unavailable(error, 1, job_id=job_id, topic=topic, env=env,
+                                     cidr=cidr)
+        # Keyed by the verdict's id: an answer keeps its verdict alive, so an answer
+        # found is that verdict's (an id is reused only after its object is gone).
+        try:
+            answer = self.answers[id(verdict)]
+        except KeyError:
+            answer = None
+        if answer is None or answer[0] is not active:
+            if verdict.reason == EVALUATION_ERROR:
+                return self._unavailable(None, 1, job_id=job_id, topic=topic, env=env,
+                                         cidr=cidr)
+            answer = self._answer(verdict, active)
+        _active, result, step, shared, hold, _requeues, _template = answer
+        if result is None:  # a hold names its job: counted and logged as its template
+            assert hold is not None  # see HoldParts
+            head, tail, bundle, rule = hold
+            result = new_tuple(GateResult, head + (new_tuple(ApprovalRequest, (  # noqa: RUF005
+                job_id, job_hash, bundle, rule, topic if type(topic) is str else text(topic),
+                env if type(env) is str else text(env))),) + tail)
+        if step is not None:
+            step()
+        if shared is not None:
+            log = self.decision_log
+            assert log is not None  # a shared tuple is built only with a log
+            queue = log.queue
+            if type(topic) is str and type(env) is str and (
+                    cidr is None or type(cidr) is str) and len(queue) < log.limit:
+                queue.append((_now(), shared, job_id, topic, env, cidr, None))
+            else:
+                self.log_decision(shared, job_id, topic, env, cidr)
+        return result
 
     def template(self, verdict: Verdict) -> tuple[GateResult, bool]:
         decision = verdict.decision
@@ -75,11 +122,6 @@ class SubmitGate(GateCore):
             return GateResult(Action.THROTTLE, *common, http_status=429,
                               retry_after=self.retry_after), False
         return GateResult(Action.REJECT, *common, http_status=403), False
-
-    def job_result(self, answer: Answer, job_id: str,  # noqa: PLR0917 (as ``_check``)
-                   job_hash: str, topic: object, env: object, attempt: int,
-                   approval: ApprovalToken | str | None) -> GateResult:
-        return held(answer.template, job_id, job_hash, topic, env)
 
     def fallback_result(self, fallback: Fallback, attempt: int) -> GateResult:
         cause, tier, mode, overridden, active = fallback

@@ -166,10 +166,15 @@ class DecisionLog:
         self.sink = sink
         self._max_queue = max_queue
         #: ``max_queue`` while open, 0 once closed: the hot path's one test.
-        self._limit = max_queue
+        self.limit = max_queue
         self.metrics = metrics
         self.flush_interval = flush_interval
-        self._queue: deque[Any] = deque()
+        #: What the writer drains. A caller on a hot path (a gate's ``check``) may
+        #: append a ``record_decision`` item itself, ``(time.time_ns(), shared, job_id,
+        #: topic, env, cidr, None)`` with plain string (or None) request values, exactly
+        #: when ``len(queue) < limit``: what ``record_decision`` does first, without its
+        #: call; anything else goes through ``record_decision``.
+        self.queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closed = False
         self._close_lock = threading.Lock()
@@ -192,8 +197,8 @@ class DecisionLog:
         try:
             if self._closed:
                 self._drop(CLOSED)
-            elif len(self._queue) < self._max_queue or entry.get("bypass") is True:
-                self._queue.append(entry)
+            elif len(self.queue) < self._max_queue or entry.get("bypass") is True:
+                self.queue.append(entry)
             else:
                 self._drop(QUEUE_FULL)
         except Exception:  # not a mapping: it could never be encoded
@@ -209,8 +214,8 @@ class DecisionLog:
         new id; it is built on the writer thread, so that the hot path builds one small
         tuple. ``shared`` and the values must not be changed afterwards. Never blocks and
         never raises."""
-        queue = self._queue
-        if len(queue) < self._limit:
+        queue = self.queue
+        if len(queue) < self.limit:
             queue.append((_now(), shared, job_id, topic, env, cidr, decision_id))
         elif self._closed:
             self._drop(CLOSED)
@@ -229,9 +234,9 @@ class DecisionLog:
         dropped; False when ``timeout`` seconds passed first, or a bypass line is still
         waiting for a refusing sink."""
         if not self._thread.is_alive():
-            return not self._queue and not self._retry
+            return not self.queue and not self._retry
         marker = threading.Event()
-        self._queue.append(marker)
+        self.queue.append(marker)
         self._wake.set()
         return marker.wait(timeout)
 
@@ -241,7 +246,7 @@ class DecisionLog:
         with self._close_lock:
             if self._closed:
                 return
-            self._limit = 0
+            self.limit = 0
             self._closed = True
         atexit.unregister(self.close)
         self._wake.set()
@@ -261,7 +266,7 @@ class DecisionLog:
         and ``dropped`` by reason."""
         with self._drop_lock:
             dropped = dict(self._dropped)
-        return {"written": self._written, "queued": len(self._queue),
+        return {"written": self._written, "queued": len(self.queue),
                 "retrying": len(self._retry), "dropped": dropped}
 
     def _run(self) -> None:
@@ -273,7 +278,7 @@ class DecisionLog:
     def _drain(self) -> None:
         retry, self._retry = self._retry, []
         self._write(retry, [True] * len(retry))
-        queue = self._queue
+        queue = self.queue
         fragments = self._fragments
         lines: list[str] = []
         bypasses: list[bool] = []
