@@ -268,15 +268,20 @@ class RegionSpace:
         for rule in candidates:
             box = boxes[rule]
             rule_envs, rule_cidrs = box.envs, box.cidrs
+            # The cidr bits are as wide as the policy has networks: each operation on them
+            # costs, so the complement is taken once per rule and each piece's once.
+            other_envs, other_cidrs = ~rule_envs, ~rule_cidrs
             left: dict[int, int] = {}  # cidr bits -> env bits, merging pieces as they split
             for piece_envs, piece_cidrs in remaining:
-                hit_envs, hit_cidrs = piece_envs & rule_envs, piece_cidrs & rule_cidrs
-                if hit_envs and hit_cidrs:
+                hit_envs = piece_envs & rule_envs
+                hit_cidrs = piece_cidrs & rule_cidrs if hit_envs else 0
+                if hit_cidrs:
                     cells.append(Cell(hit_envs, hit_cidrs, rule))
-                    if piece_envs & ~rule_envs:
-                        left[piece_cidrs] = left.get(piece_cidrs, 0) | (piece_envs & ~rule_envs)
-                    if piece_cidrs & ~rule_cidrs:
-                        rest = piece_cidrs & ~rule_cidrs
+                    missed_envs = piece_envs & other_envs
+                    if missed_envs:
+                        left[piece_cidrs] = left.get(piece_cidrs, 0) | missed_envs
+                    rest = piece_cidrs & other_cidrs
+                    if rest:
                         left[rest] = left.get(rest, 0) | hit_envs
                 else:
                     left[piece_cidrs] = left.get(piece_cidrs, 0) | piece_envs
