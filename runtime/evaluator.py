@@ -4,15 +4,16 @@ Deciding a request costs a bounded number of steps whatever the number of rules:
 the policy writes literally is one dict lookup; any other is validated and walked through
 the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup; a
 bare IPv4 address is parsed inline (any other network by ``parse_network``, cached) and
-matched against the class's networks by one bisect over their elementary intervals
-(``dualgate.runtime.intervals``), or for a class's first few requests by a scan of its
-few networks; and the class's verdict row gives the answer in one index. Verdicts are
-immutable and built once per (rule, tier), then shared.
+found in the bundle's one network index (``dualgate.runtime.intervals``, built at load)
+by one bisect, which gives the deepest of all the bundle's networks holding it; the
+class's column is that of the first network of the chain from there to enclosing ones
+its layout lists (mostly one more bisect in the layout); and the class's verdict row
+gives the answer in one index. Verdicts are immutable and built once per (rule, tier), then shared.
 
 The first request of a class costs little more than any other: the class object takes
 its layout and plane from the table as they are, its verdict row starts empty and is
-filled slot by slot, and the network index is built only once the class is in use
-(``INDEX_AFTER``). Most classes of a large policy are never touched at all.
+filled slot by slot, and nothing is built for its networks. Most classes of a large
+policy are never touched at all.
 
 Request data is bounded before any work (``dualgate.runtime.vocabulary``): a topic of more
 than ``MAX_TOPIC_LENGTH`` characters or ``MAX_TOPIC_SEGMENTS`` segments, an env of more
@@ -25,9 +26,7 @@ characters are cached (longer valid ones are walked each time, at most
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
-cache, by filling a class's verdict row, which any thread fills with equal values, or by
-giving a class its network index, which is built whole before the attribute the hot path
-tests is set (two threads may both build it; the results are equal).
+cache, or by filling a class's verdict row, which any thread fills with equal values.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from dualgate.runtime.bundle_format import (
     DEFAULT_ENTRY,
     FIRST_NETWORK_COLUMN,
 )
-from dualgate.runtime.intervals import NetworkIndex, network_index
+from dualgate.runtime.intervals import OUTSIDE, column_in, network_index
 from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24, parse_network
 from dualgate.runtime.validation import parse_timestamp
 from dualgate.runtime.verdict import (
@@ -88,42 +87,29 @@ _TIERS = {tier.value: tier for tier in TierName}
 _DECISIONS = {decision.value: decision for decision in Decision}
 
 
-#: Uses of a class's networks before the class gets its layout's index: most classes of
-#: a large policy see a request or two, and a scan of a few networks costs less than
-#: building the intervals; a class in use pays that once (``Evaluator._scan_column``).
-INDEX_AFTER = 8
-
-
 class TopicClass:
     """What the table knows about the topics of one class, and its verdicts.
+
+    ``layout`` lists the numbers of the networks that matter to the class, ascending
+    (the i-th is column ``FIRST_NETWORK_COLUMN + i``), and ``columns`` is their count
+    plus the columns before them: one env's share of the plane.
 
     ``cached`` pairs the fail-mode view a verdict row was built for with the row: one
     slot per plane entry, filled on first use (None until then), then the class's
     verdicts for an undeclared env, a non-string env and an invalid cidr. It is one
     attribute, written in one step, so a thread never pairs a row with the wrong view;
     a row of an older view is replaced by a new one.
-
-    A request network is matched by scanning the layout's networks for the class's first
-    ``INDEX_AFTER`` uses, then with the layout's ``networks`` index
-    (``dualgate.runtime.intervals``), whose IPv4 intervals ``v4_bounds`` and
-    ``v4_columns`` serve the common request, a bare IPv4 address. They are None until
-    then; ``v4_bounds`` is set last, so a thread that sees it sees the others.
     """
 
-    __slots__ = ("cached", "columns", "layout", "networks", "plane", "scan", "tier",
-                 "uses", "v4_bounds", "v4_columns")
+    __slots__ = ("cached", "columns", "layout", "plane", "tier")
 
-    def __init__(self, tier: TierName, layout: int, scan: list[int], plane: list[int]) -> None:
+    def __init__(self, tier: TierName, layout: list[int], plane: list[int],
+                 cached: tuple[_View | None, list[Verdict | None]]) -> None:
         self.tier = tier
         self.layout = layout
-        self.scan = scan  # the layout's network indices, in column order
-        self.columns = FIRST_NETWORK_COLUMN + len(scan)
+        self.columns = FIRST_NETWORK_COLUMN + len(layout)
         self.plane = plane
-        self.uses = 0
-        self.networks: NetworkIndex | None = None
-        self.v4_columns: list[int] | None = None
-        self.v4_bounds: list[int] | None = None
-        self.cached: tuple[_View | None, list[Verdict | None]] = (None, [])
+        self.cached = cached
 
 
 class Evaluator:
@@ -152,10 +138,13 @@ class Evaluator:
         self._table = table
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"])
-        self._indexes: dict[int, NetworkIndex] = {}
         if networks is None:
             networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
-        self._networks: list[tuple[int, int, int]] = networks
+        # One index of every network, for every class: a few milliseconds at load for
+        # 100,000 rules, and a class's first request builds nothing for its networks.
+        index = self._network_index = network_index(networks)
+        self._v4_bounds, self._v4_deepest = index.v4_bounds, index.v4_deepest
+        self._parent = index.parent
         envs = content["envs"]
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
@@ -227,20 +216,31 @@ class Evaluator:
                         address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
                     except (ValueError, KeyError):
                         return verdicts[-1]  # type: ignore[return-value]
-                    bounds = topic_class.v4_bounds
-                    if bounds is not None:
-                        index += topic_class.v4_columns[  # type: ignore[index]
-                            bisect_right(bounds, address)]
-                    else:
-                        index += self._scan_column(topic_class, 4, address, 32)
+                    # The deepest network holding it, then the first of the chain of
+                    # enclosing networks the class's layout lists (`column_in`, inlined).
+                    network = self._v4_deepest[bisect_right(self._v4_bounds, address)]
+                    layout, parent = topic_class.layout, self._parent
+                    column = COLUMN_OUTSIDE_V4
+                    while network != OUTSIDE:
+                        at = bisect_right(layout, network) - 1
+                        if at < 0:
+                            break
+                        while network > layout[at]:  # enclosing networks not listed
+                            network = parent[network]
+                        if network == layout[at]:
+                            column = FIRST_NETWORK_COLUMN + at
+                            break
+                    index += column
                 else:
                     try:
                         version, address, length = self._parse_cidr(cidr)
                     except _RefusedError:
                         return verdicts[-1]  # type: ignore[return-value]
-                    networks = topic_class.networks
-                    index += (networks.column(version, address, length) if networks
-                              else self._scan_column(topic_class, version, address, length))
+                    index += column_in(
+                        topic_class.layout,
+                        self._network_index.deepest(version, address, length),
+                        self._parent, FIRST_NETWORK_COLUMN,
+                        COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)
             # index: column 0 (COLUMN_ABSENT) without a cidr.
             return verdicts[index] or self._fill(topic_class, verdicts, index)
         except Exception:  # only hostile objects get here (a str whose hash raises)
@@ -261,55 +261,37 @@ class Evaluator:
         return self._classes[label] or self._materialize(label)
 
     def _materialize(self, label: int) -> TopicClass:
-        tier, layout, plane = self._table["classes"][label]
-        topic_class = TopicClass(_TIERS[tier], layout, self._table["layouts"][layout],
-                                 self._table["planes"][plane])
-        self._classes[label] = topic_class
+        """The class of ``label``, built on its first use with an empty verdict row."""
+        table = self._table
+        tier_name, layout, number = table["classes"][label]
+        tier, plane, view = _TIERS[tier_name], table["planes"][number], self._view
+        topic_class = self._classes[label] = TopicClass(
+            tier, table["layouts"][layout], plane, (view, self._row(view, len(plane), tier)))
         return topic_class
-
-    def _scan_column(self, topic_class: TopicClass, version: int, address: int,
-                     length: int) -> int:
-        """The column of a request network for a class without an index yet: by a scan
-        of its networks, or, once the class is in use, by the index it then gets."""
-        topic_class.uses += 1
-        if topic_class.uses > INDEX_AFTER:
-            index = self._indexes.get(topic_class.layout)
-            if index is None:
-                networks = [self._networks[i] for i in topic_class.scan]
-                index = self._indexes[topic_class.layout] = network_index(
-                    [(a, p) for v, a, p in networks if v == 4],
-                    [(a, p) for v, a, p in networks if v == 6],
-                    FIRST_NETWORK_COLUMN, COLUMN_OUTSIDE_V4, COLUMN_OUTSIDE_V6)
-            topic_class.networks = index
-            topic_class.v4_columns = index.v4[1]
-            topic_class.v4_bounds = index.v4[0]
-            return index.column(version, address, length)
-        # In column order, so the last network holding the request is the deepest.
-        column, width = (COLUMN_OUTSIDE_V4, 32) if version == 4 else (COLUMN_OUTSIDE_V6, 128)
-        networks = self._networks
-        for candidate, i in enumerate(topic_class.scan, FIRST_NETWORK_COLUMN):
-            family, network, prefix = networks[i]
-            if family == version and prefix <= length \
-                    and (address ^ network) >> (width - prefix) == 0:
-                column = candidate
-        return column
 
     # -- verdicts ------------------------------------------------------------------
 
     def _verdicts(self, topic_class: TopicClass) -> list[Verdict | None]:
         """A new verdict row for the current view (see ``TopicClass``), still unfilled."""
         view = self._view
-        row: list[Verdict | None] = [None] * len(topic_class.plane)
-        row += view.malformed(self, topic_class.tier)
+        row = self._row(view, len(topic_class.plane), topic_class.tier)
         topic_class.cached = (view, row)
+        return row
+
+    def _row(self, view: _View, size: int, tier: TierName) -> list[Verdict | None]:
+        """An unfilled verdict row of ``size`` plane slots and the malformed verdicts."""
+        row: list[Verdict | None] = [None] * size
+        row += view.malformed(self, tier)
         return row
 
     def _fill(self, topic_class: TopicClass, row: list[Verdict | None], index: int) -> Verdict:
         """Fill one slot of a verdict row (any thread fills it with the same verdict)."""
         # The current view, even for a row of an older one: a decision racing a refresh
         # may answer with either view, and a stale row is replaced on its next use.
-        verdict = row[index] = self._view.rule_verdict(
-            self, topic_class.plane[index], topic_class.tier)
+        view = self._view
+        entry, tier = topic_class.plane[index], topic_class.tier
+        verdict = row[index] = (view.rule_verdicts.get((entry, tier))
+                                or view.rule_verdict(self, entry, tier))
         return verdict
 
     def _refresh(self) -> None:
