@@ -30,7 +30,6 @@ from __future__ import annotations
 from time import time_ns as _now
 
 from dualgate.runtime.gates.approvals import (
-    ApprovalRequest,
     ApprovalToken,
     ApprovalVerifier,
     Claim,
@@ -51,10 +50,9 @@ from dualgate.runtime.gates.gate import (
     Fallback,
     GateCore,
     GateResult,
+    held_result,
     hold_request,
     new_result,
-    new_tuple,
-    text,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -143,10 +141,7 @@ class DispatchGate(GateCore):
                 result = requeues.get(attempt) or self._requeue(answer, attempt)
             elif approval is None:  # the common hold: no token came with the job
                 assert hold is not None  # see HoldParts
-                head, tail, bundle, rule = hold
-                result = new_tuple(GateResult, head + (new_tuple(ApprovalRequest, (  # noqa: RUF005
-                    job_id, job_hash, bundle, rule, topic if type(topic) is str else text(topic),
-                    env if type(env) is str else text(env))),) + tail)
+                result = held_result(hold, job_id, job_hash, topic, env)
             else:  # dispatched on a valid approval, else held saying why: its own count
                 result = self._approval(verdict, job_id, job_hash, topic=topic, env=env,
                                         approval=approval)

@@ -142,10 +142,18 @@ class Fallback(NamedTuple):
 
 #: What a hold's result is built from per job, per verdict: the template's fields
 #: before ``approval_request`` and after it, and the verdict's bundle and rule (the
-#: binding's snapshot). A gate's ``check`` builds the result inline, with the request
-#: ``hold_request`` would make: ``new_tuple(GateResult, head + (new_tuple(ApprovalRequest,
-#: (job_id, job_hash, bundle, rule, topic, env)),) + tail)``.
+#: binding's snapshot). ``held_result`` builds the job's result from them.
 HoldParts = tuple[tuple[object, ...], tuple[object, ...], str, "str | None"]
+
+
+def held_result(hold: HoldParts, job_id: str, job_hash: str, topic: object,
+                env: object) -> GateResult:
+    """A hold's result for one job: its template with the approval request
+    ``hold_request`` would make, built in two steps (never raises on request data)."""
+    head, tail, bundle, rule = hold
+    return new_tuple(GateResult, head + (new_tuple(ApprovalRequest, (  # noqa: RUF005
+        job_id, job_hash, bundle, rule, topic if type(topic) is str else text(topic),
+        env if type(env) is str else text(env))),) + tail)
 
 
 class Answer(NamedTuple):

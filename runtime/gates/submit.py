@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from time import time_ns as _now
 
-from dualgate.runtime.gates.approvals import ApprovalRequest
 from dualgate.runtime.gates.failmodes import FailModes
 from dualgate.runtime.gates.gate import (
     INVALID_JOB,
@@ -25,9 +24,8 @@ from dualgate.runtime.gates.gate import (
     Fallback,
     GateCore,
     GateResult,
+    held_result,
     new_result,
-    new_tuple,
-    text,
 )
 from dualgate.runtime.gates.holder import BundleHolder
 from dualgate.runtime.telemetry import DecisionLog, GateMetrics
@@ -92,10 +90,7 @@ class SubmitGate(GateCore):
         _active, result, step, shared, hold, _requeues, _template = answer
         if result is None:  # a hold names its job: counted and logged as its template
             assert hold is not None  # see HoldParts
-            head, tail, bundle, rule = hold
-            result = new_tuple(GateResult, head + (new_tuple(ApprovalRequest, (  # noqa: RUF005
-                job_id, job_hash, bundle, rule, topic if type(topic) is str else text(topic),
-                env if type(env) is str else text(env))),) + tail)
+            result = held_result(hold, job_id, job_hash, topic, env)
         if step is not None:
             step()
         if shared is not None:
