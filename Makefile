@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for `make test` (auto: one per core; 0 runs in one process)
+TEST_WORKERS ?= auto
 # mypy cannot follow setuptools' editable-install import hook, so it checks a tree of
 # links that has the installed layout (dualgate/compiler -> compiler/, ...).
 TYPECHECK_TREE := build/typecheck
@@ -13,7 +15,7 @@ TYPECHECK_TREE := build/typecheck
 help:
 	@echo "make demo   set up .venv, lint and compile the example policies, evaluate requests,"
 	@echo "            diff an example against an edited copy"
-	@echo "make test   set up .venv with dev extras and run the whole test suite with coverage (hypothesis profile ci)"
+	@echo "make test   set up .venv with dev extras and run the whole test suite with coverage, one worker per core (hypothesis profile ci)"
 	@echo "make check  the quick tests: everything but the long property runs (under a minute)"
 	@echo "make docs   rerun the console transcripts of README.md and docs/*.md and rewrite the stale ones"
 	@echo "make lint   ruff and mypy"
@@ -61,7 +63,8 @@ demo: $(VENV)/.installed
 	@echo "wrote the action-path map of infra.policy to build/infra-coverage.html"
 
 test: $(VENV)/.installed-dev
-	DUALGATE_HYPOTHESIS_PROFILE=$${DUALGATE_HYPOTHESIS_PROFILE:-ci} $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	DUALGATE_HYPOTHESIS_PROFILE=$${DUALGATE_HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) --dist worksteal --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/coverage report
 
 check: $(VENV)/.installed-dev
