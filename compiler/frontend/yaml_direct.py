@@ -97,7 +97,13 @@ class _Reader:
         return value
 
     def word(self, node: Node) -> ast.Word:
-        return ast.Word(self.text(node), self.span(node))
+        """A non-empty string value (``text`` and ``span`` in one, as it runs for nearly
+        every value of a policy)."""
+        if type(node) is not ScalarNode or node.tag in TYPED_TAGS or not node.value:
+            raise _NotPlainError
+        start, end = node.start_mark, node.end_mark
+        return ast.Word(node.value, Span(self.path, start.line + 1, start.column + 1,
+                                         end.line + 1, end.column + 1))
 
     def words(self, node: Node) -> tuple[ast.Word, ...]:
         """A string or a non-empty list of strings."""
