@@ -72,11 +72,11 @@ class _Reader:
         return Span(self.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
     def entry_span(self, key: Node, value: Node) -> Span:
-        """From the key to the end of the value, as ``Span.merge`` of their spans."""
-        ks, ke, vs, ve = key.start_mark, key.end_mark, value.start_mark, value.end_mark
-        start = min((ks.line, ks.column), (vs.line, vs.column))
-        end = max((ke.line, ke.column), (ve.line, ve.column))
-        return Span(self.path, start[0] + 1, start[1] + 1, end[0] + 1, end[1] + 1)
+        """From the key to the end of the value: ``Span.merge`` of their spans, which
+        without aliases (``direct_statements`` takes none) is from the key's start to the
+        value's end, as the key is written first."""
+        start, end = key.start_mark, value.end_mark
+        return Span(self.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
     @staticmethod
     def key(node: Node) -> str:
@@ -210,7 +210,9 @@ class _Reader:
         conditions: tuple[ast.Condition, ...] = ()
         seen_when = seen_reason = False
         for key, value in self.pairs(node):
-            name = self.key(key)
+            if type(key) is not ScalarNode or key.tag in _NOT_KEYS:  # ``key``, inlined
+                raise _NotPlainError
+            name = key.value
             if name == "id" and rule_id is None:
                 rule_id = self.word(value)
             elif name == "decision" and decision is None:
@@ -231,13 +233,17 @@ class _Reader:
         conditions = []
         seen: set[str] = set()
         for key, value in self.pairs(node):
-            name = self.key(key)
+            if type(key) is not ScalarNode or key.tag in _NOT_KEYS:  # ``key``, inlined
+                raise _NotPlainError
+            name = key.value
             kind = _CONDITION_KEYS.get(name)
             if kind is None or name in seen:
                 raise _NotPlainError
             seen.add(name)
-            conditions.append(ast.Condition(kind[0], kind[1], self.words(value),
-                                            self.entry_span(key, value)))
+            words = (self.word(value),) if type(value) is ScalarNode else self.words(value)
+            start, end = key.start_mark, value.end_mark  # ``entry_span``, inlined
+            conditions.append(ast.Condition(kind[0], kind[1], words, Span(
+                self.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)))
         return tuple(conditions)
 
 
