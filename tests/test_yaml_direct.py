@@ -149,6 +149,6 @@ def test_the_direct_reader_takes_exactly_the_keys_of_the_schema() -> None:
     assert set(items["overrides"]["required"]) == yaml_direct._OVERRIDE_KEYS
     assert set(env["properties"]) == yaml_direct._ENV_KEYS
     assert set(env["required"]) == yaml_direct._ENV_REQUIRED
-    assert set(yaml_direct._CONDITION_KEYS) == set(rule["properties"]["when"]["properties"])
+    assert set(yaml_direct.CONDITION_KEYS) == set(rule["properties"]["when"]["properties"])
     assert set(rule["properties"]) == {"id", "when", "decision", "reason"}
     assert set(rule["required"]) == {"id", "decision"}

@@ -32,7 +32,7 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 #: Tags a key may not carry here: typed keys are errors, `<<` merges are left to the
 #: reference, which expands them.
 _NOT_KEYS = TYPED_TAGS | {MERGE_TAG}
-_CONDITION_KEYS: dict[str, tuple[ast.Attribute, bool]] = {
+CONDITION_KEYS: dict[str, tuple[ast.Attribute, bool]] = {
     "topic": ("topic", False),
     "topic_not": ("topic", True),
     "env": ("env", False),
@@ -236,7 +236,7 @@ class _Reader:
             if type(key) is not ScalarNode or key.tag in _NOT_KEYS:  # ``key``, inlined
                 raise _NotPlainError
             name = key.value
-            kind = _CONDITION_KEYS.get(name)
+            kind = CONDITION_KEYS.get(name)
             if kind is None or name in seen:
                 raise _NotPlainError
             seen.add(name)

@@ -8,6 +8,10 @@ Duplicate keys, which PyYAML would silently overwrite, are errors. Anchors, alia
 and `<<` merge keys work; an alias inside the collection it names, or aliases that
 expand far beyond any real policy, are errors rather than a hang.
 
+A plain policy (the usual one) is read from its nodes straight into the AST by
+``yaml_direct``; every other document goes the way described here, through plain data
+and the JSON schema, which is the reference both paths are tested against.
+
 The YAML is read with libyaml's C parser when PyYAML was built with it (its wheels
 are), about ten times faster than PyYAML's pure-Python one; nodes keep their marks
 either way. The pure loader stays the reference: any text libyaml refuses is read
@@ -34,7 +38,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown, suggest
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.source import SourceFile, Span
-from dualgate.compiler.frontend.yaml_direct import MERGE_TAG, TYPED_TAGS, direct_statements
+from dualgate.compiler.frontend.yaml_direct import (
+    CONDITION_KEYS,
+    MERGE_TAG,
+    TYPED_TAGS,
+    direct_statements,
+)
 from dualgate.schemas import load_schema
 
 if TYPE_CHECKING:
@@ -42,14 +51,6 @@ if TYPE_CHECKING:
 
 JsonPath = tuple[str | int, ...]
 
-_CONDITION_KEYS: dict[str, tuple[ast.Attribute, bool]] = {
-    "topic": ("topic", False),
-    "topic_not": ("topic", True),
-    "env": ("env", False),
-    "env_not": ("env", True),
-    "cidr": ("cidr", False),
-    "cidr_not": ("cidr", True),
-}
 _YAML_11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
 #: Values expansion may add beyond the nodes written: aliases to shared lists and `<<`
 #: merges of a common mapping stay far below this, while an alias bomb (`&a [*b, *b, ...]`
@@ -792,7 +793,7 @@ class _Builder:
         when: dict[str, Any] = rule.get("when") or {}
         conditions = tuple(
             ast.Condition(
-                *_CONDITION_KEYS[key], self.words((*path, "when", key), values),
+                *CONDITION_KEYS[key], self.words((*path, "when", key), values),
                 self.entry_span((*path, "when", key)),
             )
             for key, values in when.items()
