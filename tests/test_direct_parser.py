@@ -22,6 +22,7 @@ from dualgate.compiler.frontend.direct_parser import (
     COMMENT_PATTERN,
     LINE_BLANKS,
     STRING_PATTERN,
+    WORD_CHARACTERS,
     WORD_PATTERN,
     parse_well_formed,
 )
@@ -88,6 +89,18 @@ def test_the_patterns_are_the_grammars() -> None:
         assert bool(ignored.fullmatch(char)) == (char == "\n" or bool(line_blank.match(char)))
     keywords = {t.pattern.value for t in _parser().terminals if t.pattern.value.isidentifier()}
     assert keywords == set(KEYWORDS)
+
+
+@given(st.sampled_from(KEYWORDS) | st.text(alphabet="abcdefilnoprstuvwy_.-*", min_size=1,
+                                            max_size=12))
+@settings(max_examples=examples(300), deadline=None)
+def test_a_run_of_word_characters_is_a_word_unless_it_is_a_keyword(run: str) -> None:
+    """The lexer matches a run of WORD's characters and looks keywords up in a set; the
+    grammar's WORD (its keyword lookahead) takes exactly the runs that are no keyword."""
+    assert re.fullmatch(WORD_CHARACTERS, run)
+    for follower in ("", " ", ",", "#", "(", '"'):
+        word = re.match(WORD_PATTERN, run + follower)
+        assert (word is not None and word[0] == run) is (run not in KEYWORDS)
 
 
 EVERY_STATEMENT = """\

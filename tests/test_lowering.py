@@ -219,6 +219,35 @@ override tier high fail_mode closed until 2026-12-01 reason "x"
     ]
 
 
+def test_a_value_written_again_is_read_again_where_it_is_written() -> None:
+    """Lowering remembers what valid texts read as; each occurrence still gets its own span,
+    and an invalid text is reported at every place it is written."""
+    text = """\
+policy p
+envs prod
+rule a when topic x.y and env prod and cidr in 10.0.0.0/8 then deny
+rule b when topic x.y and env prod and cidr in 10.0.0.0/8 then deny
+rule c when topic x..y and env qa and cidr in 10.0.0.1/8 then deny
+rule d when topic x..y and env qa and cidr in 10.0.0.1/8 then deny
+"""
+    assert errors(text) == [
+        (line, column, code, message)
+        for line in (5, 6)
+        for column, code, message in [
+            (19, "DG102", "invalid topic pattern `x..y`: segment 2 is empty"),
+            (32, "DG101", "env `qa` is not declared"),
+            (47, "DG103", "network `10.0.0.1/8` has host bits set"),
+        ]
+    ]
+    a, b = policy_of(text.split("rule c", maxsplit=1)[0]).rules
+    assert a.conditions == b.conditions
+    for condition in (*a.conditions, *b.conditions):
+        assert condition.span is not None
+    [pattern_a], [pattern_b] = a.conditions[0].patterns, b.conditions[0].patterns
+    assert pattern_a.span is not None and pattern_b.span is not None
+    assert (pattern_a.span.line, pattern_b.span.line) == (3, 4)
+
+
 def test_an_override_of_a_broken_tier_is_not_also_undeclared() -> None:
     text = (
         "policy p\ntier low topics a..b fail_mode open\n"

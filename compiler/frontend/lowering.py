@@ -86,6 +86,12 @@ class _Lowering:
     def __init__(self, *, yaml: bool = False) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.yaml = yaml
+        # What each valid text read as: a policy repeats its envs, decisions and networks
+        # across thousands of rules. Only values are kept (a node carries its own span),
+        # and only valid ones, so every invalid word is still reported where it is.
+        self.valid_names: set[str] = set()
+        self.segments: dict[str, tuple[str, ...]] = {}
+        self.networks: dict[str, Network] = {}
 
     def report(
         self, name: str, message: str, span: Span, help: str | None = None,
@@ -99,6 +105,8 @@ class _Lowering:
     # --- values ------------------------------------------------------------------
 
     def name(self, word: ast.Word, what: str) -> str | None:
+        if word.text in self.valid_names:
+            return word.text
         if word.text in KEYWORDS:
             self.report(
                 "invalid-name", f"{what} `{word.text}` is a reserved keyword", word.span,
@@ -108,6 +116,7 @@ class _Lowering:
             return None
         # fullmatch: `$` alone would accept a trailing newline, which the IR refuses.
         if _NAME.fullmatch(word.text):
+            self.valid_names.add(word.text)
             return word.text
         bad = next((c for c in word.text if not re.match(r"[A-Za-z0-9_.-]", c)), None)
         if not word.text:
@@ -144,6 +153,9 @@ class _Lowering:
         return self.known(word, _FAIL_MODES, "unknown-fail-mode", "fail mode")
 
     def pattern(self, word: ast.Word) -> TopicPattern | None:
+        segments = self.segments.get(word.text)
+        if segments is not None:
+            return TopicPattern.trusted(segments=segments, span=word.span)
         if word.text in KEYWORDS:
             self.report(
                 "invalid-topic-pattern",
@@ -153,7 +165,7 @@ class _Lowering:
             )
             return None
         try:
-            return TopicPattern.parse(word.text, word.span)
+            pattern = TopicPattern.parse(word.text, word.span)
         except PatternError as error:
             self.report(
                 "invalid-topic-pattern", f"invalid topic pattern `{word.text}`: {error}",
@@ -162,10 +174,15 @@ class _Lowering:
                 "`*` matches one segment, `**` any number",
             )
             return None
+        self.segments[word.text] = pattern.segments
+        return pattern
 
     def network(self, word: ast.Word) -> Network | None:
+        network = self.networks.get(word.text)
+        if network is not None:
+            return network
         try:
-            return parse_network(word.text)
+            network = self.networks[word.text] = parse_network(word.text)
         except NetworkError as error:
             help = (
                 f"did you mean `{error.suggestion}`? (for the single host, write "
@@ -176,6 +193,7 @@ class _Lowering:
             )
             self.report("invalid-network", str(error), word.span, help=help)
             return None
+        return network
 
     def timestamp(self, word: ast.Word) -> datetime | None:
         text = word.text
@@ -208,10 +226,15 @@ class _Lowering:
         tuple[T, ...] | None
     ):
         """Every word converted, or None (after reporting) when any is invalid."""
-        converted = [convert(w) for w in words]
-        if any(c is None for c in converted):
-            return None
-        return tuple(c for c in converted if c is not None)
+        converted = []
+        valid = True
+        for word in words:
+            value = convert(word)
+            if value is None:
+                valid = False  # the rest are still converted, to report them too
+            else:
+                converted.append(value)
+        return tuple(converted) if valid else None
 
     # --- statements ----------------------------------------------------------------
 
@@ -335,15 +358,22 @@ class _Lowering:
                 rule_id = None
             elif rule_id is not None:
                 first_seen[rule_id] = decl
-            conditions = [self.condition(c, declared, envs_decl) for c in decl.conditions]
+            conditions = []
+            valid = rule_id is not None
+            for written in decl.conditions:
+                condition = self.condition(written, declared, envs_decl)
+                if condition is None:
+                    valid = False
+                else:
+                    conditions.append(condition)
             decision = self.decision(decl.decision)
-            if rule_id is None or decision is None or any(c is None for c in conditions):
+            if not valid or decision is None:
                 rules.append(None)
                 continue
             rules.append(
                 Rule.trusted(
                     id=rule_id,
-                    conditions=tuple(c for c in conditions if c is not None),
+                    conditions=tuple(conditions),
                     decision=decision,
                     reason=decl.reason.value if decl.reason else None,
                     span=decl.span,

@@ -8,6 +8,10 @@ Duplicate keys, which PyYAML would silently overwrite, are errors. Anchors, alia
 and `<<` merge keys work; an alias inside the collection it names, or aliases that
 expand far beyond any real policy, are errors rather than a hang.
 
+A plain policy (the usual one) is read from its nodes straight into the AST by
+``yaml_direct``; every other document goes the way described here, through plain data
+and the JSON schema, which is the reference both paths are tested against.
+
 The YAML is read with libyaml's C parser when PyYAML was built with it (its wheels
 are), about ten times faster than PyYAML's pure-Python one; nodes keep their marks
 either way. The pure loader stays the reference: any text libyaml refuses is read
@@ -34,6 +38,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from dualgate.compiler.diagnostics import MESSAGE_WIDTH, Diagnostic, shown, suggest
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.source import SourceFile, Span
+from dualgate.compiler.frontend.yaml_direct import (
+    CONDITION_KEYS,
+    MERGE_TAG,
+    TYPED_TAGS,
+    direct_statements,
+)
 from dualgate.schemas import load_schema
 
 if TYPE_CHECKING:
@@ -41,22 +51,7 @@ if TYPE_CHECKING:
 
 JsonPath = tuple[str | int, ...]
 
-_CONDITION_KEYS: dict[str, tuple[ast.Attribute, bool]] = {
-    "topic": ("topic", False),
-    "topic_not": ("topic", True),
-    "env": ("env", False),
-    "env_not": ("env", True),
-    "cidr": ("cidr", False),
-    "cidr_not": ("cidr", True),
-}
-_TYPED_TAGS = {
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-}
 _YAML_11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 #: Values expansion may add beyond the nodes written: aliases to shared lists and `<<`
 #: merges of a common mapping stay far below this, while an alias bomb (`&a [*b, *b, ...]`
 #: nested) passes it after a few levels. The bound is relative to the nodes written, so a
@@ -123,16 +118,24 @@ class _LibyamlMarksError(Exception):
 
 
 def parse_yaml_policy(
-    source: SourceFile, *, libyaml: bool | None = None,
+    source: SourceFile, *, libyaml: bool | None = None, direct: bool = True,
 ) -> tuple[ast.PolicyFile | None, list[Diagnostic]]:
     """The AST of the YAML policy ``source``, or None and its diagnostics.
 
     ``libyaml`` picks the loader (None: ``libyaml_in_use()``); both give the same AST and
-    the same diagnostics.
+    the same diagnostics. A plain policy is read straight from its nodes
+    (``yaml_direct``); any other, or every one when ``direct`` is false, goes through
+    plain data and the JSON schema, the reference that gives the diagnostics. Both give
+    the same AST.
     """
     libyaml = libyaml_in_use() if libyaml is None else libyaml
     try:
-        document = _compose(source, libyaml=libyaml)
+        root = _root(source, POLICY_FORM, libyaml)
+        statements = direct_statements(root, source) if direct else None
+        if statements is not None:
+            return ast.PolicyFile(statements, yaml_comments(source, libyaml=libyaml),
+                                  source), []
+        document = _compose(source, libyaml=libyaml, root=root)
     except _YamlError as error:
         return None, [error.diagnostic]
     errors = [
@@ -334,16 +337,29 @@ def _end_marks_as_pure(documents: list[Node], text: str) -> None:
 
 def _compose(
     source: SourceFile, form: YamlForm = POLICY_FORM, *, libyaml: bool = False,
+    root: Node | None = None,
 ) -> _Document:
+    """The document of ``source`` as plain data. ``root`` is its node when already
+    composed by the loader ``libyaml`` names."""
+    if root is None:
+        root = _root(source, form, libyaml)
     if libyaml:
         try:
-            return _compose_with(source, form, libyaml=True)
+            return _data(root, source, libyaml=True)
         except _LibyamlMarksError:
-            pass
-    return _compose_with(source, form, libyaml=False)
+            root = _root(source, form, False)
+    return _data(root, source, libyaml=False)
 
 
-def _compose_with(source: SourceFile, form: YamlForm, *, libyaml: bool) -> _Document:
+def _data(root: Node, source: SourceFile, *, libyaml: bool) -> _Document:
+    document = _Document(root=root, libyaml=libyaml)
+    document.data = _to_data(root, (), document, source, frozenset())
+    return document
+
+
+def _root(source: SourceFile, form: YamlForm, libyaml: bool) -> Node:
+    """The node of the one document of ``source``; a file that is not one YAML document
+    is a ``_YamlError``."""
     try:
         documents = _documents(source.text, libyaml)
     except yaml.MarkedYAMLError as error:
@@ -385,9 +401,7 @@ def _compose_with(source: SourceFile, form: YamlForm, *, libyaml: bool) -> _Docu
                 help="write one document per file, without a second `---`",
             )
         )
-    document = _Document(root=documents[0], libyaml=libyaml)
-    document.data = _to_data(documents[0], (), document, source, frozenset())
-    return document
+    return documents[0]
 
 
 def _too_deep(source: SourceFile) -> _YamlError:
@@ -484,7 +498,7 @@ def _to_data(
             # libyaml and PyYAML pick different neighbours in some places.
             raise _LibyamlMarksError
         value: Any = node.value
-        if node.tag in _TYPED_TAGS:
+        if node.tag in TYPED_TAGS:
             try:
                 value = document.constructor.construct_object(node)
             except Exception:
@@ -542,10 +556,10 @@ def _pairs(node: MappingNode, source: SourceFile) -> list[tuple[Node, Node, bool
     Only the written keys are checked for duplicates. The expansion is done here rather
     than by PyYAML, whose precedence for merged sequences changed in 6.0.4.
     """
-    if not any(key.tag == _MERGE_TAG for key, _ in node.value):
+    if not any(key.tag == MERGE_TAG for key, _ in node.value):
         return [(key, value, False) for key, value in node.value]
     merged = _merged_pairs(node, source, frozenset({id(node)}))
-    written = [(key, value, False) for key, value in node.value if key.tag != _MERGE_TAG]
+    written = [(key, value, False) for key, value in node.value if key.tag != MERGE_TAG]
     return [(key, value, True) for key, value in merged] + written
 
 
@@ -555,7 +569,7 @@ def _merged_pairs(
     """The pairs ``node``'s `<<` keys bring in, lowest precedence first."""
     pairs: list[tuple[Node, Node]] = []
     for key, value in node.value:
-        if key.tag != _MERGE_TAG:
+        if key.tag != MERGE_TAG:
             continue
         if isinstance(value, MappingNode):
             sources = [value]
@@ -576,7 +590,7 @@ def _merged_pairs(
                     help="YAML aliases cannot make a value contain itself",
                 ))
             pairs.extend(_merged_pairs(mapping, source, enclosing | {id(mapping)}))
-            pairs.extend((k, v) for k, v in mapping.value if k.tag != _MERGE_TAG)
+            pairs.extend((k, v) for k, v in mapping.value if k.tag != MERGE_TAG)
     return pairs
 
 
@@ -779,7 +793,7 @@ class _Builder:
         when: dict[str, Any] = rule.get("when") or {}
         conditions = tuple(
             ast.Condition(
-                *_CONDITION_KEYS[key], self.words((*path, "when", key), values),
+                *CONDITION_KEYS[key], self.words((*path, "when", key), values),
                 self.entry_span((*path, "when", key)),
             )
             for key, values in when.items()

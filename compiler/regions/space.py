@@ -202,29 +202,35 @@ class RegionSpace:
 
     def _box(self, index: int) -> RuleBox:
         envs, cidrs = self.envs.all_bits, self.cidrs.all_bits
-        conditions = self.policy.rules[index].conditions
-        topic_conditions = [c for c in conditions if isinstance(c, TopicCondition)]
-        topics: frozenset[int] | None = None
-        if topic_conditions:
-            # Negated conditions are subtracted from the positive ones, so that a rule
-            # costs what it matches rather than the number of atoms in the policy.
-            positive = [c for c in topic_conditions if not c.negated]
-            matched = frozenset.intersection(*(self.condition_topics(c) for c in positive)) \
-                if positive else self.all_topics
-            excluded: set[int] = set()
-            for topic_condition in topic_conditions:
-                if topic_condition.negated:
-                    for pattern in topic_condition.patterns:
-                        excluded.update(self.pattern_atoms(pattern.segments))
-            topics = matched - excluded if excluded else matched
-        for condition in conditions:
+        # One pass over the conditions; a positive condition of one pattern (most of
+        # them) is that pattern's atoms, with no set built in between.
+        positive: list[frozenset[int]] = []
+        excluded: set[int] = set()
+        has_topics = False
+        for condition in self.policy.rules[index].conditions:
             if isinstance(condition, TopicCondition):
-                continue
-            if isinstance(condition, EnvCondition):
+                has_topics = True
+                if condition.negated:
+                    # Negated conditions are subtracted from the positive ones, so that a
+                    # rule costs what it matches rather than the number of atoms in the policy.
+                    for pattern in condition.patterns:
+                        excluded.update(self.pattern_atoms(pattern.segments))
+                elif len(condition.patterns) == 1:
+                    positive.append(frozenset(self.pattern_atoms(condition.patterns[0].segments)))
+                else:
+                    positive.append(self.condition_topics(condition))
+            elif isinstance(condition, EnvCondition):
                 envs &= self.envs.condition_bits(condition.envs, condition.negated)
             else:
                 assert isinstance(condition, CidrCondition)
                 cidrs &= self.cidrs.condition_bits(condition.networks, condition.negated)
+        topics: frozenset[int] | None = None
+        if has_topics:
+            if not positive:
+                matched = self.all_topics
+            else:
+                matched = positive[0] if len(positive) == 1 else frozenset.intersection(*positive)
+            topics = matched - excluded if excluded else matched
         return RuleBox(index, topics, envs, cidrs)
 
     # -- classes and cells -------------------------------------------------------
