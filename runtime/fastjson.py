@@ -11,8 +11,6 @@ a caller's results never depend on whether orjson is installed, only its speed d
 
 - ``read_fast`` (small documents: a request line, a request body) checks the value:
   without a float anywhere in it, every number was an integer orjson read exactly;
-- ``read_flat_object`` (a decision-log entry, of which ``eval --input`` uses three
-  values) leaves the checking of the values to the caller;
 - ``read_fast_large`` (a bundle of megabytes, which holds no floats) checks the bytes
   first: without a run of 19 digits (2**63 has 19) there is no integer beyond 64 bits.
 
@@ -57,24 +55,6 @@ def read_fast(data: bytes) -> Any:
         return UNREAD if _holds_float(value) else value
     except RecursionError:  # nested deeper than Python recurses: json.loads decides
         return UNREAD
-
-
-def read_flat_object(data: bytes) -> dict[str, Any] | object:
-    """The JSON object ``data`` holds when it is flat, parsed by orjson without the walk
-    for floats, else ``UNREAD``: for a caller that uses only some of its values and
-    reads them again with ``json.loads`` unless they are strings or null.
-
-    Flat means no ``[`` byte and one ``{`` (no nesting: nothing for ``json.loads`` to
-    find nested too deeply). The object then has the keys ``json.loads`` gives it, and
-    values equal to its in all but numbers (orjson reads an integer beyond 64 bits as a
-    float); strings, booleans and null read alike. Never raises."""
-    if _orjson_loads is None or b"[" in data or data.count(b"{") != 1:
-        return UNREAD
-    try:
-        value = _orjson_loads(data)
-    except ValueError:  # orjson.JSONDecodeError, invalid UTF-8 included
-        return UNREAD
-    return value if type(value) is dict else UNREAD
 
 
 def read_fast_large(data: bytes) -> Any:

@@ -12,7 +12,7 @@ import pytest
 
 from dualgate.compiler.cli import evaluate
 from dualgate.runtime import fastjson
-from dualgate.runtime.fastjson import UNREAD, read_fast, read_fast_large, read_flat_object
+from dualgate.runtime.fastjson import UNREAD, read_fast, read_fast_large
 from dualgate.server.requests import BadRequestError, parse_batch
 
 pytestmark = pytest.mark.skipif(not fastjson.AVAILABLE, reason="orjson is not installed")
@@ -70,14 +70,3 @@ def test_a_deep_input_line_reads_as_the_standard_library_reads_it(depth: int) ->
     line = b'{"topic":' + _nested(depth) + b',"env":"dev"}'
     fast = evaluate._Requests().parse(line, True)
     assert fast == evaluate._Requests(fast=False).parse(line, True)
-
-
-def test_read_flat_object_reads_only_objects_without_nesting() -> None:
-    entry = b'{"decision_id":"a-1","topic":"infra.vm.read","env":"dev","cidr":null,"n":2}'
-    assert read_flat_object(entry) == json.loads(entry)
-    # Nesting (deep enough for json.loads to give up, or not), or a byte that may start
-    # it even inside a string, or no object at all: left to the careful readers.
-    deep = b'{"topic":' + b'{"a":' * 1000 + b"1" + b"}" * 1001
-    for data in (deep, b'{"topic":[1]}', b'{"topic":"a[b"}', b'{"topic":"{"}', b"[1]",
-                 b'"{"', b"{", b'{"topic":NaN}', b"\xff{}"):
-        assert read_flat_object(data) is UNREAD

@@ -17,7 +17,7 @@ import click
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
 from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
-from dualgate.runtime.fastjson import UNREAD, read_fast, read_flat_object
+from dualgate.runtime.fastjson import UNREAD, read_fast
 from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS, ENTRY_KEYS
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
@@ -35,8 +35,6 @@ _KEYS_TEXT = "`topic`, `env` and `cidr`"
 LOG_ENTRY_KEYS = frozenset((*ENTRY_KEYS, *DECISION_FIELDS))
 _LOG_KEYS_TEXT = ", ".join(f"`{key}`" for key in dict.fromkeys((*ENTRY_KEYS, *DECISION_FIELDS)))
 _LOG_MARK = "decision_id"
-#: The types of request values orjson and the standard library read alike.
-_PLAIN = frozenset({str, type(None)})
 #: Malformed lines named one by one on standard error; the count covers the rest.
 MALFORMED_SHOWN = 10
 #: Readable lines written to standard output in one call.
@@ -211,29 +209,19 @@ class _Requests:
     def parse(self, raw: bytes, terminated: bool) -> _Request | str:
         """The request on ``raw`` (a line without its newline), or why it is none.
 
-        orjson reads the line first when installed: a flat object (``read_flat_object``,
-        the common case, a whole decision-log entry above all) when its request values
-        are strings or null, which both parsers read alike, else as ``read_fast`` reads
-        (only where it reads what the standard library reads); any line it leaves, or
-        that is no plain request, goes to ``_request``, whose standard-library reading
-        decides the answer and names the fault, so the answers never depend on the
-        parser."""
-        value: Any = UNREAD
-        if self.fast:
-            value = read_flat_object(raw)
-            if value is not UNREAD and not set(map(type, (
-                    value.get("topic"), value.get("env"), value.get("cidr")))) <= _PLAIN:
-                value = UNREAD  # a number among them: read where it is read exactly
-            if value is UNREAD:
-                value = read_fast(raw)
+        orjson reads the line first when installed (``read_fast``: only where it reads
+        what the standard library reads); any line it leaves, or that is no plain request,
+        goes to ``_request``, whose standard-library reading decides the answer and names
+        the fault, so the answers never depend on the parser."""
+        value = read_fast(raw) if self.fast else UNREAD
         if value is UNREAD:
             try:
                 value = json.loads(raw.decode("utf-8"))
             except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                 value = None
         if type(value) is not dict or not (
-                value.keys() <= LOG_ENTRY_KEYS if _LOG_MARK in value
-                else value.keys() <= REQUEST_KEYS):
+                value.keys() <= REQUEST_KEYS
+                or (_LOG_MARK in value and value.keys() <= LOG_ENTRY_KEYS)):
             # Named with the newline the line had: a fault's column is counted as before.
             found = _request(raw + b"\n" if terminated else raw)
             if isinstance(found, str):
