@@ -148,7 +148,7 @@ def test_explain_unknown_code_suggests_and_exits_2() -> None:
     assert "unknown code `DG10`" in result.output
 
 
-def test_version_comes_from_the_package_metadata() -> None:
+def test_version_agrees_with_the_package_metadata() -> None:
     assert run("--version").output.strip() == f"dualgate, version {version('dualgate')}"
 
 

@@ -139,3 +139,30 @@ def test_lint_of_a_dsl_file_imports_no_yaml_front_end() -> None:
     assert [m for m in modules if m.split(".")[0] in yaml_side or m in yaml_side] == []
     yaml_policy = next(ROOT.glob("policies/*.policy.yaml"))
     assert "dualgate.compiler.frontend.yaml_front" in modules_after("lint", str(yaml_policy))
+
+
+def test_lint_of_a_valid_dsl_file_imports_no_lark_until_a_syntax_error() -> None:
+    """The direct reader reads a valid policy; Lark is imported only to word an error."""
+    modules = modules_after("lint", str(ROOT / "policies" / "infra.policy"))
+    assert "dualgate.compiler.frontend.parser" in modules
+    assert [m for m in modules if m.split(".")[0] == "lark"] == []
+    script = ("import sys\nfrom dualgate.compiler import load_policy_text\n"
+              "result = load_policy_text('policy p\\nrule r deny when', 'p.policy')\n"
+              "print(bool(result.diagnostics), 'lark' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.stdout.split() == ["True", "True"]
+
+
+def test_lint_imports_no_pydantic_until_something_validates() -> None:
+    """Lint builds the IR trusted (lowering made every check), so it never loads pydantic,
+    its largest import; validating a node loads it on demand."""
+    for path in ("policies/infra.policy", "policies/payments.policy.yaml"):
+        modules = modules_after("lint", str(ROOT / path))
+        assert "dualgate.compiler.ir" in modules
+        assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+    script = ("import sys\nfrom dualgate.compiler import ir\n"
+              "ir.EnvDecl(name='dev')\nprint('pydantic' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.stdout.strip() == "True"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
 from ipaddress import IPv4Network
 
@@ -52,7 +53,7 @@ def test_equality_sees_every_other_field() -> None:
 
 
 def test_nodes_are_immutable() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(FrozenInstanceError):
         rule(None).id = "other"  # type: ignore[misc]
 
 
@@ -120,3 +121,32 @@ def test_format_timestamp_uses_z_for_utc_and_keeps_offsets() -> None:
 )
 def test_request_topic_syntax(topic: object, valid: bool) -> None:
     assert is_valid_topic(topic) is valid
+
+
+def test_model_validate_is_strict_about_keys_and_the_schema_says_so() -> None:
+    with pytest.raises(ValidationError):
+        Policy.model_validate({"name": "p", "colour": "red"})
+    with pytest.raises(ValidationError):
+        Rule.model_validate({"id": "r", "decision": "deny", "conditions": [
+            {"attribute": "colour", "values": ["red"]}]})
+    schema = Policy.model_json_schema()
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["EnvCondition"]["properties"]["envs"]["minItems"] == 1
+    rule_conditions = schema["$defs"]["Rule"]["properties"]["conditions"]["items"]
+    assert rule_conditions["discriminator"]["propertyName"] == "attribute"
+    name = schema["properties"]["name"]
+    assert name["pattern"] == "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def test_json_round_trip_keeps_meaning_and_drops_spans() -> None:
+    near = Rule(id="near", decision=Decision.ALLOW, conditions=(
+        CidrCondition(networks=(IPv4Network("10.0.0.0/8"),)),))
+    policy = Policy(name="p", rules=(rule(HERE), near), overrides=(Override(
+        tier=TierName.LOW, until=datetime(2026, 12, 1, tzinfo=UTC), reason="x", span=HERE),))
+    text = policy.model_dump_json()
+    assert "a.policy" not in text
+    assert '"networks":["10.0.0.0/8"]' in text
+    again = Policy.model_validate_json(text)
+    assert again == policy
+    assert again.rules[0].span is None
+    assert Policy.model_validate(policy) is policy

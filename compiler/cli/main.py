@@ -27,6 +27,12 @@ class LazyCommand(NamedTuple):
     shortened: bool = False
 
 
+#: The installed distribution's version (pyproject.toml's; a test checks they agree),
+#: written here because reading it from the metadata imports `importlib.metadata`,
+#: which would cost `dualgate --version` about a third of its start-up.
+VERSION = "0.1.0"
+
+
 #: Every command, imported only when it runs (or its help is shown): a command imports
 #: what it needs (the front end, pydantic, lark, cryptography...), and `dualgate
 #: --version` or `lint` in a pre-commit hook should not pay for all of them.
@@ -132,7 +138,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="dualgate", prog_name="dualgate")
+@click.version_option(VERSION, prog_name="dualgate")
 @click.option(
     "--color/--no-color", default=None,
     help="Force colors on or off (default: on for terminals, off when NO_COLOR is set).",

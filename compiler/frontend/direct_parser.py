@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.keywords import KEYWORDS
+from dualgate.compiler.frontend.literals import decode_string
 from dualgate.compiler.frontend.source import SourceFile, Span
-from dualgate.compiler.frontend.transformer import decode_string
 
 # The terminals of policy.lark, written as the grammar writes them.
 WORD_PATTERN = (

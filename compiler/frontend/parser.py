@@ -10,6 +10,10 @@ inputs matched by parser state (the idea of Lark's ``match_examples``, which cra
 some states in lark 1.3 and also compares stack depth, so an example only matched at
 the nesting level it was written at), with a did-you-mean for misspelled keywords,
 never from raw token dumps.
+
+Lark is imported only when the direct reader refuses a text (a syntax error, or a
+construct it does not read): `lint` of a valid policy, in every pre-commit hook, never
+pays for importing it. The functions that need its classes at run time import them.
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dualgate.compiler.diagnostics import Diagnostic, shown
 from dualgate.compiler.frontend import ast
 from dualgate.compiler.frontend.direct_parser import parse_well_formed
 from dualgate.compiler.frontend.keywords import KEYWORDS, STATEMENT_KEYWORDS
 from dualgate.compiler.frontend.source import SourceFile, Span
-from dualgate.compiler.frontend.transformer import PolicyTransformer
 from dualgate.runtime.vocabulary import DECISION_ALIASES
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 _STATEMENT_TERMINALS = frozenset(k.upper() for k in STATEMENT_KEYWORDS)
 _MAX_SYNTAX_ERRORS = 20
@@ -46,8 +51,11 @@ def _collect_comment(token: Token) -> Token:
 
 @cache
 def _parser() -> Lark:
-    grammar_file = resources.files("dualgate.compiler.frontend").joinpath("policy.lark")
-    grammar = grammar_file.read_text("utf-8")
+    from lark import Lark
+
+    # Beside this module (package data): read directly, as importlib.resources would
+    # cost a pre-commit hook's `lint` more than the parse of a small policy.
+    grammar = Path(__file__).with_name("policy.lark").read_text("utf-8")
     return Lark(
         grammar,
         parser="lalr",
@@ -75,7 +83,6 @@ def _parser_cache(grammar: str) -> str | bool:
     import hashlib
     import os
     import stat
-    from pathlib import Path
 
     import lark
 
@@ -115,6 +122,10 @@ def parse_policy(source: SourceFile) -> tuple[ast.PolicyFile | None, list[Diagno
     direct = parse_well_formed(source)
     if direct is not None:
         return direct, []
+    from lark.exceptions import UnexpectedInput
+
+    from dualgate.compiler.frontend.transformer import PolicyTransformer
+
     comments: list[Token] = []
     token = _collected_comments.set(comments)
     try:
@@ -170,6 +181,8 @@ def _all_syntax_errors(source: SourceFile, first: UnexpectedInput) -> list[Diagn
 
 def _parse_error(text: str) -> UnexpectedInput | None:
     """The syntax error parsing ``text`` raises, or None when it parses."""
+    from lark.exceptions import UnexpectedInput
+
     try:
         _parse_tree(text)
     except UnexpectedInput as error:
@@ -184,6 +197,8 @@ def _resume_offset(error: UnexpectedInput, text: str) -> int | None:
     missing its `then` followed by the next rule), so a keyword at the error counts; an
     misspelled keyword counts only on a later line, so the same error is never met twice.
     """
+    from lark.exceptions import UnexpectedToken
+
     if isinstance(error, UnexpectedToken) and error.token.type == "$END":
         return None
     offset = error.pos_in_stream or 0
@@ -381,12 +396,16 @@ def _state(error: UnexpectedInput) -> int | None:
 
 
 def _token_type(error: UnexpectedInput) -> str | None:
+    from lark.exceptions import UnexpectedToken
+
     return error.token.type if isinstance(error, UnexpectedToken) else None
 
 
 @cache
 def _labelled_examples() -> tuple[_Example, ...]:
     """The parser state each example of ``_EXAMPLES`` fails in."""
+    from lark.exceptions import UnexpectedInput
+
     examples: list[_Example] = []
     for label, texts in _EXAMPLES.items():
         for text in texts:
@@ -426,6 +445,8 @@ class _Found:
 
 
 def _found(error: UnexpectedInput, source: SourceFile) -> _Found:
+    from lark.exceptions import UnexpectedToken
+
     if not isinstance(error, UnexpectedToken):
         return _Found("end of file", source.end_span(), None)
     token = error.token
@@ -446,6 +467,8 @@ def _found(error: UnexpectedInput, source: SourceFile) -> _Found:
 
 
 def _expected(error: UnexpectedInput) -> set[str]:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     if isinstance(error, UnexpectedToken):
         return set(error.accepts or error.expected)
     if isinstance(error, UnexpectedCharacters):
@@ -468,6 +491,8 @@ def _describe_expected(expected: set[str]) -> str:
 
 def _describe(error: UnexpectedInput, source: SourceFile, text: str) -> Diagnostic:
     """One syntax diagnostic for ``error`` raised while parsing ``text``."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     if isinstance(error, UnexpectedCharacters):
         return _character_error(error, source, text)
     found = _found(error, source)
@@ -532,6 +557,8 @@ def _describe(error: UnexpectedInput, source: SourceFile, text: str) -> Diagnost
 
 def _last_comma_span(error: UnexpectedInput, source: SourceFile) -> Span | None:
     """The span of the `,` the parser read last, when that is what it read last."""
+    from lark import Token
+
     parser = getattr(error, "interactive_parser", None)
     stack = getattr(getattr(parser, "parser_state", None), "value_stack", None)
     last = stack[-1] if stack else None

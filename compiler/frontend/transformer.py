@@ -15,25 +15,8 @@ from lark import Token, Tree
 from lark.tree import Meta
 
 from dualgate.compiler.frontend import ast
+from dualgate.compiler.frontend.literals import decode_string
 from dualgate.compiler.frontend.source import Span
-
-_ESCAPES = {'\\"': '"', "\\\\": "\\", "\\n": "\n", "\\t": "\t"}
-
-
-def decode_string(literal: str) -> str:
-    """The value of a quoted STRING token (the grammar only admits the escapes handled here)."""
-    body = literal[1:-1]
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        pair = body[i : i + 2]
-        if pair in _ESCAPES:
-            out.append(_ESCAPES[pair])
-            i += 2
-        else:
-            out.append(body[i])
-            i += 1
-    return "".join(out)
 
 
 class PolicyTransformer:
