@@ -19,9 +19,12 @@ Request data is bounded before any work (``dualgate.runtime.vocabulary``): a top
 than ``MAX_TOPIC_LENGTH`` characters or ``MAX_TOPIC_SEGMENTS`` segments, an env of more
 than ``MAX_ENV_LENGTH`` or a cidr of more than ``MAX_CIDR_LENGTH`` characters is denied
 as malformed at the cost of one ``len``. What is refused is never cached, nor are literal
-topics and bare IPv4 addresses (they need no cache); the caches are bounded in size as
-well as count: only topics of at most ``CACHED_TOPIC_LENGTH``
-characters are cached (longer valid ones are walked each time, at most
+topics and bare IPv4 addresses (they need no cache), but a refused short topic is
+remembered in a set of its own (at most ``REFUSED_TOPICS_KEPT``, then it starts over), so a
+client repeating a malformed topic costs one set lookup instead of a validation and an
+exception each time, and a flood of malformed topics evicts no valid one from the topic
+cache. The caches are bounded in size as well as count: only topics of at most
+``CACHED_TOPIC_LENGTH`` characters are cached (longer valid ones are walked each time, at most
 ``MAX_TOPIC_LENGTH`` characters), and cidrs are at most ``MAX_CIDR_LENGTH`` characters.
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
@@ -75,6 +78,8 @@ DEFAULT_CIDR_CACHE_SIZE = 65_536
 #: 65,536 x 128 topic characters and 65,536 x 64 cidr characters (some 30 MB with
 #: Python's per-entry overhead), whatever requests arrive.
 CACHED_TOPIC_LENGTH = 128
+#: How many refused topics (each at most ``CACHED_TOPIC_LENGTH`` characters) are remembered.
+REFUSED_TOPICS_KEPT = 4_096
 
 
 class _RefusedError(Exception):
@@ -162,11 +167,14 @@ class Evaluator:
         self._evaluation_error = Verdict(Decision.DENY, None, EVALUATION_ERROR, None, None,
                                          bundle_hash)
         self._classify = lru_cache(maxsize=topic_cache_size)(self._walk)
+        self._refused_topics: set[str] = set()
         self._parse_cidr = lru_cache(maxsize=cidr_cache_size)(_parse_request_network)
 
     # -- the hot path --------------------------------------------------------------
 
-    def decide(self, topic: object, env: object, cidr: object = None) -> Verdict:
+    # One function on purpose: on the hot path a call costs as much as a step.
+    def decide(self, topic: object, env: object,  # noqa: PLR0915
+               cidr: object = None) -> Verdict:
         """The verdict on one request. Never raises: a malformed request is denied."""
         try:
             # Read once: another thread's refresh may set it to None between two reads.
@@ -185,11 +193,16 @@ class Evaluator:
             label = self._exact.get(topic)
             if label is not None:
                 topic_class = self._classes[label] or self._materialize(label)
+            elif topic in self._refused_topics:
+                return self._invalid_topic
             else:
                 try:
                     topic_class = (self._classify(topic) if size <= CACHED_TOPIC_LENGTH
                                    else self._walk(topic))
                 except _RefusedError:
+                    # Only plain strings: a subclass could compare equal to others.
+                    if size <= CACHED_TOPIC_LENGTH and type(topic) is str:
+                        self._remember_refused(topic)
                     return self._invalid_topic
             view, verdicts = topic_class.cached
             if view is not self._view:
@@ -245,6 +258,13 @@ class Evaluator:
             return verdicts[index] or self._fill(topic_class, verdicts, index)
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error
+
+    def _remember_refused(self, topic: str) -> None:
+        # Set operations are atomic under the GIL: threads may both clear, never corrupt.
+        refused = self._refused_topics
+        if len(refused) >= REFUSED_TOPICS_KEPT:
+            refused.clear()
+        refused.add(topic)
 
     def _walk(self, topic: str) -> TopicClass:
         """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters, not one of the
@@ -327,12 +347,16 @@ class Evaluator:
         return self._view.modes[tier]
 
     def cache_info(self) -> dict[str, Any]:
-        """Hits, misses and size of the topic and cidr caches (``functools`` cache info)."""
-        return {"topics": self._classify.cache_info(), "cidrs": self._parse_cidr.cache_info()}
+        """Hits, misses and size of the topic and cidr caches (``functools`` cache info),
+        and how many refused topics are remembered."""
+        return {"topics": self._classify.cache_info(), "cidrs": self._parse_cidr.cache_info(),
+                "refused_topics": len(self._refused_topics)}
 
     def clear_caches(self) -> None:
-        """Forget every cached topic and cidr (the next decisions run cold)."""
+        """Forget every cached topic and cidr and every refused topic (the next decisions
+        run cold)."""
         self._classify.cache_clear()
+        self._refused_topics.clear()
         self._parse_cidr.cache_clear()
 
 

@@ -11,7 +11,7 @@ import pytest
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.runtime import Bundle, load_bundle
-from dualgate.runtime.evaluator import CACHED_TOPIC_LENGTH
+from dualgate.runtime.evaluator import CACHED_TOPIC_LENGTH, REFUSED_TOPICS_KEPT
 from dualgate.runtime.vocabulary import (
     MAX_CIDR_LENGTH,
     MAX_ENV_LENGTH,
@@ -116,3 +116,23 @@ def test_env_and_cidr_bounds() -> None:
     assert bundle.decide("a", "any", padded).reason == "invalid-cidr"
     # The valid IPv6 one; a bare IPv4 address is parsed inline and never cached.
     assert bundle.evaluator.cache_info()["cidrs"].currsize == 1
+
+
+def test_a_refused_topic_is_remembered_apart_from_the_cache_and_bounded() -> None:
+    bundle = load()
+    bundle.evaluator.clear_caches()
+    for _ in range(3):
+        assert bundle.decide("a..b", "any").reason == "invalid-topic"
+    info = bundle.evaluator.cache_info()
+    assert info["refused_topics"] == 1 and info["topics"].currsize == 0
+    assert bundle.decide("a.b", "any").reason != "invalid-topic"  # valid ones unaffected
+    for i in range(REFUSED_TOPICS_KEPT + 10):
+        assert bundle.decide(f"a..{i}", "any").reason == "invalid-topic"
+    assert bundle.evaluator.cache_info()["refused_topics"] <= REFUSED_TOPICS_KEPT
+    assert bundle.decide("a..b", "any").reason == "invalid-topic"  # forgotten, refused again
+    long = "." + topic_of(CACHED_TOPIC_LENGTH, 3)  # too long to be remembered
+    before = bundle.evaluator.cache_info()["refused_topics"]
+    assert bundle.decide(long, "any").reason == "invalid-topic"
+    assert bundle.evaluator.cache_info()["refused_topics"] == before
+    bundle.evaluator.clear_caches()
+    assert bundle.evaluator.cache_info()["refused_topics"] == 0
