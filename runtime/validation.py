@@ -36,7 +36,6 @@ from dualgate.runtime.networks import parse_network
 from dualgate.runtime.vocabulary import (
     MAX_TOPIC_LENGTH,
     MAX_TOPIC_SEGMENTS,
-    TOPIC,
     Decision,
     FailMode,
     TierName,
@@ -296,7 +295,7 @@ def _topics(value: Any, class_count: int) -> None:
     topics = _object(value, "table.topics", {"next", "other", "class", "exact"})
     exact = _object(topics["exact"], "table.topics.exact")
     labels_of_exact = list(exact.values())
-    if not _every_line(TOPIC, list(exact)) or (labels_of_exact and (
+    if not _all_topics(list(exact)) or (labels_of_exact and (
             not _all_type(labels_of_exact, int) or min(labels_of_exact) < 0
             or max(labels_of_exact) >= class_count)):
         raise BundleError("`table.topics.exact` maps something else than topics to classes")
@@ -395,6 +394,26 @@ def _every_line(pattern: re.Pattern[str], texts: list[str]) -> bool:
     if joined.count("\n") != len(texts) - 1:
         return False
     return _lines_of(pattern).fullmatch(joined) is not None
+
+
+#: The characters of topics, with the line break that separates them in ``_all_topics``.
+_TOPIC_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.\n"
+#: Where a segment would be empty, with the topics one per line between line breaks.
+_EMPTY_SEGMENT = ("..", "\n.", ".\n", "\n\n")
+
+
+def _all_topics(texts: list[str]) -> bool:
+    """True when each text is a topic (``TOPIC``: segments of letters, digits, ``_`` and
+    ``-`` joined by single dots), by C-level string passes instead of a regular
+    expression: only topic characters, and no segment empty."""
+    if not texts:
+        return True
+    if not _all_type(texts, str):
+        return False
+    lined = "\n" + "\n".join(texts) + "\n"
+    return (lined.count("\n") == len(texts) + 1 and lined.isascii()
+            and not lined.encode("ascii").translate(None, _TOPIC_BYTES)
+            and not any(map(lined.__contains__, _EMPTY_SEGMENT)))
 
 
 @cache
