@@ -29,7 +29,8 @@ cache. The caches are bounded in size as well as count: only topics of at most
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
-cache, or by filling a class's verdict row, which any thread fills with equal values.
+cache, by adding to or clearing the refused-topic set (each one atomic step), or by filling
+a class's verdict row, which any thread fills with equal values.
 """
 
 from __future__ import annotations
