@@ -58,3 +58,31 @@ def test_the_override_example_parses() -> None:
     entries = parse_override(value[1], now)
     assert [(e.tier, e.until - now) for e in entries] == [
         (TierName.MEDIUM, 12 * 3600.0), (TierName.LOW, 2 * 3600.0)]
+
+
+def test_the_readme_gate_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """README's "Running the gates": the gateway and the scheduler, on the bundle of the
+    quick start's policy, as written."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Running the gates"):readme.index("## Python API")]
+    quick_start = readme[readme.index("<!-- file: infra.policy -->"):]
+    policy = re.search(r"```policy\n(.*?)```", quick_start, re.S)
+    assert policy is not None
+    (tmp_path / "infra.policy").write_text(policy[1])
+    compiled = compile_loaded(load_policy(tmp_path / "infra.policy"))
+    assert compiled.bundle is not None
+    (tmp_path / "infra.bundle.json").write_bytes(serialize(compiled.bundle))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(OVERRIDE_VARIABLE, raising=False)
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    # One decision-log line per check, from either gate, all flushed by `log.close()`.
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.count('"gate":"submit"') for line in lines] == [1, 1, 0, 0]
+    assert sum('"gate":"dispatch"' in line for line in lines) == 2
+    received = namespace["metrics"].snapshot()["dualgate_jobs_received_total"]
+    assert received == {("submit",): 2.0, ("dispatch",): 2.0}
