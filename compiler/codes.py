@@ -189,7 +189,9 @@ _CODES = (
     Code(
         "DG102", "invalid-topic-pattern", _E, "a topic pattern is malformed",
         "Reports topic patterns with an empty segment, a character other than ASCII "
-        "letters, digits, `_` and `-`, a wildcard inside a segment, or `***`.",
+        "letters, digits, `_` and `-`, a wildcard inside a segment, or `***`, and patterns "
+        "that match only topics longer than a request may carry (64 segments, 1,024 "
+        "characters).",
         "A malformed pattern matches nothing you meant it to; `*` and `**` only stand for "
         "whole segments.",
         "rule r\n  when topic infra..delete, infra.res*\n  then deny",
@@ -279,7 +281,8 @@ _CODES = (
     Code(
         "DG113", "invalid-name", _E, "a policy name, rule id or env name has invalid characters",
         "Reports names that are empty, do not start with a letter or digit, or contain "
-        "anything but ASCII letters, digits, `_`, `-` and `.`.",
+        "anything but ASCII letters, digits, `_`, `-` and `.`, and env names longer than "
+        "the 256 characters a request's env may have.",
         "Names appear in logs, metrics labels and file names; keeping them plain keeps "
         "them safe to use everywhere.",
         "rule deny/all\n  then deny",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dualgate.runtime.vocabulary import is_valid_segment
+from dualgate.runtime.vocabulary import MAX_TOPIC_LENGTH, MAX_TOPIC_SEGMENTS, is_valid_segment
 
 SINGLE = "*"
 ANY = "**"
@@ -16,7 +16,10 @@ def parse_pattern(text: str) -> tuple[str, ...]:
     """The segments of topic pattern ``text``; raises ``PatternError`` naming the fault.
 
     Each segment is a literal (ASCII letters, digits, `_`, `-`), `*` (exactly one
-    segment) or `**` (zero or more segments).
+    segment) or `**` (zero or more segments). A pattern that matches only topics longer
+    than a request's may be (``MAX_TOPIC_SEGMENTS`` segments, ``MAX_TOPIC_LENGTH``
+    characters) is refused too: the runtime denies such a topic as invalid before any
+    rule, so the rule could never apply, and its bundle would be refused.
     """
     if not text:
         raise PatternError("empty topic pattern")
@@ -35,6 +38,12 @@ def parse_pattern(text: str) -> tuple[str, ...]:
             )
         bad = next(c for c in segment if not is_valid_segment(c))
         raise PatternError(f"segment `{segment}` contains `{bad}`")
+    # The shortest topic it matches: `**` as no segment, every other one character or more.
+    fixed = [segment for segment in segments if segment != ANY]
+    if len(fixed) > MAX_TOPIC_SEGMENTS or sum(map(len, fixed)) + len(fixed) - 1 > MAX_TOPIC_LENGTH:
+        raise PatternError(
+            f"it matches only topics longer than a request may carry (at most "
+            f"{MAX_TOPIC_SEGMENTS} segments and {MAX_TOPIC_LENGTH:,} characters)")
     return segments
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dualgate.compiler import ir
 from dualgate.compiler.diagnostics import Diagnostic, shown, sort_diagnostics, suggest
@@ -17,7 +18,16 @@ from dualgate.compiler.frontend.parser import parse_policy
 from dualgate.compiler.frontend.source import SourceFile, Span
 from dualgate.compiler.networks import Network
 from dualgate.compiler.raising import raise_policy
-from dualgate.runtime.vocabulary import Decision, FailMode, TierName
+from dualgate.compiler.topics import PatternError, parse_pattern
+from dualgate.runtime.vocabulary import (
+    MAX_ENV_LENGTH,
+    MAX_TOPIC_LENGTH,
+    MAX_TOPIC_SEGMENTS,
+    Decision,
+    FailMode,
+    TierName,
+    is_valid_topic,
+)
 from tests.profiles import examples
 from tests.strategies import policies
 
@@ -410,3 +420,55 @@ def test_lowering_builds_exactly_what_the_validating_models_would(policy: ir.Pol
     _same_values_and_types(built, validated)
     assert built == validated == policy
     assert built.model_dump() == validated.model_dump()
+
+
+# --- what a request may carry ---------------------------------------------------------
+
+def test_a_topic_pattern_no_request_can_carry_is_refused() -> None:
+    """A pattern whose every topic is longer than a request's may be would compile into a
+    bundle the runtime refuses, and could never apply: it is an error where it is written."""
+    too_many = ".".join(["a"] * (MAX_TOPIC_SEGMENTS + 1))
+    too_long = "a" * (MAX_TOPIC_LENGTH + 1)
+    for pattern in (too_many, too_long, too_many + ".**", "**." + too_long):
+        diagnostic = only_error(f"policy p\nrule r when topic {pattern} then deny")
+        assert diagnostic.code.code == "DG102"
+        assert diagnostic.message.endswith(
+            f"it matches only topics longer than a request may carry (at most "
+            f"{MAX_TOPIC_SEGMENTS} segments and {MAX_TOPIC_LENGTH:,} characters)")
+        assert (diagnostic.span.line, diagnostic.span.column) == (2, 19)
+    # At the bounds (and with `**`, which may stand for no segment) it is accepted.
+    for pattern in (".".join(["*"] * MAX_TOPIC_SEGMENTS), "a" * MAX_TOPIC_LENGTH,
+                    ".".join(["a"] * MAX_TOPIC_SEGMENTS) + ".**"):
+        policy_of(f"policy p\nrule r when topic {pattern} then deny")
+
+
+def test_an_env_name_no_request_can_carry_is_refused() -> None:
+    name = "e" * (MAX_ENV_LENGTH + 1)
+    [(line, column, code, message), *_] = errors(
+        f"policy p\nenvs production, {name}\nrule r when env {name} then deny")
+    assert (line, column, code) == (2, 18, "DG113")
+    assert message == (f"env name `{shown(name)}` has {MAX_ENV_LENGTH + 1} characters, more "
+                       f"than the {MAX_ENV_LENGTH} a request's env may have")
+    assert len(message) < 200  # the name is cut, not printed whole
+    policy_of(f"policy p\nenvs {'e' * MAX_ENV_LENGTH}\nrule r then deny")
+
+
+@settings(max_examples=examples(200))
+@given(st.lists(st.sampled_from(["*", "**", "a", "bb", "c" * 40]), min_size=1,
+                max_size=MAX_TOPIC_SEGMENTS + 6),
+       st.integers(min_value=0, max_value=MAX_TOPIC_LENGTH))
+def test_an_accepted_pattern_matches_a_topic_the_runtime_accepts(
+        segments: list[str], padding: int) -> None:
+    """Every pattern the compiler accepts has a topic a request may carry: its shortest
+    one (`**` as nothing, `*` as one character), which the runtime calls valid. And a
+    refused pattern has none."""
+    if padding and segments[0] not in ("*", "**"):
+        segments = ["x" * padding + segments[0], *segments[1:]]
+    text = ".".join(segments)
+    shortest = ".".join("x" if s == "*" else s for s in segments if s != "**")
+    try:
+        parse_pattern(text)
+    except PatternError:
+        assert shortest and not is_valid_topic(shortest)
+    else:
+        assert shortest == "" or is_valid_topic(shortest)

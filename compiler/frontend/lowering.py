@@ -39,7 +39,13 @@ from dualgate.compiler.ir import (
 )
 from dualgate.compiler.networks import Network, NetworkError, parse_network
 from dualgate.compiler.topics import PatternError
-from dualgate.runtime.vocabulary import DECISION_ALIASES, Decision, FailMode, TierName
+from dualgate.runtime.vocabulary import (
+    DECISION_ALIASES,
+    MAX_ENV_LENGTH,
+    Decision,
+    FailMode,
+    TierName,
+)
 
 T = TypeVar("T")
 E = TypeVar("E", Decision, TierName, FailMode)
@@ -105,6 +111,16 @@ class _Lowering:
     # --- values ------------------------------------------------------------------
 
     def name(self, word: ast.Word, what: str) -> str | None:
+        if what == "env name" and len(word.text) > MAX_ENV_LENGTH:
+            # The runtime denies a longer env before any rule (invalid-env), and refuses
+            # a bundle that declares one.
+            self.report(
+                "invalid-name", f"env name `{shown(word.text)}` has {len(word.text):,} "
+                f"characters, more than the {MAX_ENV_LENGTH} a request's env may have",
+                word.span,
+                help="use a shorter name",
+            )
+            return None
         if word.text in self.valid_names:
             return word.text
         if word.text in KEYWORDS:
@@ -168,7 +184,7 @@ class _Lowering:
             pattern = TopicPattern.parse(word.text, word.span)
         except PatternError as error:
             self.report(
-                "invalid-topic-pattern", f"invalid topic pattern `{word.text}`: {error}",
+                "invalid-topic-pattern", f"invalid topic pattern `{shown(word.text)}`: {error}",
                 word.span,
                 help="segments use ASCII letters, digits, `_` and `-`; "
                 "`*` matches one segment, `**` any number",
