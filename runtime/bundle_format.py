@@ -24,7 +24,7 @@ from typing import Any
 #: The value of ``content.format``: what kind of document this is.
 FORMAT_NAME = "dualgate-bundle"
 #: The version of the layout below. A runtime refuses versions it does not know.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: A bundle file starts with `{"content":` (or another envelope key, when not canonical)
 #: and names its format near the start; no policy (DSL or YAML) starts so and holds it.
@@ -64,10 +64,15 @@ DEFAULT_ENTRY = -1
 #                    or null) and conditions (as written in the canonical layout, joined
 #                    by " and ": `topic a.*, b and env not dev and cidr in 10.0.0.0/8`;
 #                    "" for a rule without conditions)
-#   table.topics     the topic automaton: from state 0, a segment leads to next[s][segment]
-#                    if listed, else to other[s]; class[s] is the class of the topics that
-#                    end in s (-1: none can, only the start state); exact[topic] is the
-#                    class of each topic the policy writes literally (what the walk gives)
+#   table.topics     the topic automaton: from state 0, a segment leads to
+#                    transitions[next[s]][segment] if listed, else to other[s]; class[s]
+#                    is the class of the topics that end in s (-1: none can, only the
+#                    start state); exact[topic] is the class of each topic the policy
+#                    writes literally (what the walk gives). transitions lists each
+#                    distinct map of literal edges once, in the order of the first state
+#                    using it: most states of a large policy share one with others.
+#                    (Version 2 wrote every state's map in place as next[s]: 3 stores
+#                    each once, a third of the maps to parse and check at 100,000 rules.)
 #   table.classes    [tier, layout, plane] per class: the risk tier of its topics and how
 #                    their env x cidr plane is decided
 #   table.networks   every distinct network of the rules' cidr conditions, once, v4 first,

@@ -95,6 +95,11 @@ def check_version(content: dict[str, Any]) -> None:
     version = content.get("format_version")
     if type(version) is not int:
         raise BundleError("`format_version` is not an integer")
+    if 0 < version < FORMAT_VERSION:
+        raise BundleError(
+            f"bundle format version {version} is older than this runtime reads (version "
+            f"{FORMAT_VERSION}): compile the policy again with this dualgate"
+        )
     if version != FORMAT_VERSION:
         raise BundleError(
             f"unknown bundle format version {version}; this runtime reads version "
@@ -292,7 +297,7 @@ def _layouts(layouts: list[Any], network_count: int) -> list[int]:
 
 
 def _topics(value: Any, class_count: int) -> None:
-    topics = _object(value, "table.topics", {"next", "other", "class", "exact"})
+    topics = _object(value, "table.topics", {"next", "transitions", "other", "class", "exact"})
     exact = _object(topics["exact"], "table.topics.exact")
     labels_of_exact = list(exact.values())
     if not _all_topics(list(exact)) or (labels_of_exact and (
@@ -312,14 +317,20 @@ def _topics(value: Any, class_count: int) -> None:
     others = _list(topics["other"], "table.topics.other")
     labels = _list(topics["class"], "table.topics.class")
     if len(others) != states or len(labels) != states:
-        raise BundleError("`table.topics` does not have one `other` and `class` per state")
-    if not _all_type(nexts, dict):
-        raise BundleError("`table.topics.next` holds an entry that is not an object")
-    segments = set(chain.from_iterable(nexts))
+        raise BundleError("`table.topics` does not have one `next`, `other` and `class` per "
+                          "state")
+    transitions = _list(topics["transitions"], "table.topics.transitions", True)
+    if not _all_type(nexts, int) or min(nexts) < 0 or max(nexts) >= len(transitions):
+        raise BundleError("`table.topics.next` holds an entry that is no index of "
+                          "`table.topics.transitions`")
+    if not _all_type(transitions, dict):
+        raise BundleError("`table.topics.transitions` holds an entry that is not an object")
+    # Each distinct map once, so these passes look at a fraction of the states' edges.
+    segments = set(chain.from_iterable(transitions))
     if not all(_SEGMENT.fullmatch(s) for s in segments):
-        raise BundleError("`table.topics.next` has a transition on an invalid segment")
-    targets = list(chain.from_iterable(map(dict.values, nexts)))
-    for name, states_named in (("next", targets), ("other", others)):
+        raise BundleError("`table.topics.transitions` has a transition on an invalid segment")
+    targets = list(chain.from_iterable(map(dict.values, transitions)))
+    for name, states_named in (("transitions", targets), ("other", others)):
         if states_named and (not _all_type(states_named, int) or min(states_named) < 0
                              or max(states_named) >= states):
             raise BundleError(f"`table.topics.{name}` leads to a state that does not exist")

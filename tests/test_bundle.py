@@ -225,11 +225,32 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
 # -- format versions and refusals ----------------------------------------------------
 
 
-def test_an_unknown_format_version_is_refused() -> None:
+@pytest.mark.parametrize(("version", "message"), [
+    (1, "bundle format version 1 is older than this runtime reads \\(version 3\\): compile "
+        "the policy again"),
+    (2, "bundle format version 2 is older than this runtime reads \\(version 3\\)"),
+    (4, "unknown bundle format version 4; this runtime reads version 3"),
+    (0, "unknown bundle format version 0; this runtime reads version 3"),
+    (-3, "unknown bundle format version -3; this runtime reads version 3"),
+])
+def test_a_format_version_other_than_this_runtimes_is_refused(version: int,
+                                                               message: str) -> None:
     document = copy.deepcopy(small_document())
-    document[CONTENT_KEY]["format_version"] = 1
-    with pytest.raises(BundleError, match="unknown bundle format version 1; this runtime "
-                       "reads version 2"):
+    document[CONTENT_KEY]["format_version"] = version
+    with pytest.raises(BundleError, match=message):
+        load_bundle(rehashed(document))
+
+
+def test_a_version_2_bundle_is_refused_before_its_layout_is_looked_at() -> None:
+    """Version 2 wrote each state's map of literal edges in place (no `transitions`):
+    such a bundle is refused for its version, not for the layout it has."""
+    document = copy.deepcopy(small_document())
+    content = document[CONTENT_KEY]
+    topics = content["table"]["topics"]
+    topics["next"] = [topics["transitions"][i] for i in topics["next"]]
+    del topics["transitions"]
+    content["format_version"] = 2
+    with pytest.raises(BundleError, match="version 2 is older than this runtime reads"):
         load_bundle(rehashed(document))
 
 
@@ -242,6 +263,20 @@ def test_an_unknown_format_version_is_refused() -> None:
     (lambda c: c["table"]["planes"][0].append(0), "pairs plane"),
     (lambda c: c["table"]["planes"][0].__setitem__(0, 99), "no rule index"),
     (lambda c: c["table"]["topics"]["other"].__setitem__(0, 10**6), "does not exist"),
+    (lambda c: c["table"]["topics"]["next"].__setitem__(0, 10**6),
+     "no index of `table.topics.transitions`"),
+    (lambda c: c["table"]["topics"]["next"].__setitem__(0, -1),
+     "no index of `table.topics.transitions`"),
+    (lambda c: c["table"]["topics"]["next"].__setitem__(0, True),
+     "no index of `table.topics.transitions`"),
+    (lambda c: c["table"]["topics"]["next"].pop(), "one `next`, `other` and `class` per state"),
+    (lambda c: c["table"]["topics"]["transitions"].clear(), "`table.topics.transitions` is "
+                                                            "empty"),
+    (lambda c: c["table"]["topics"]["transitions"].append([]), "not an object"),
+    (lambda c: c["table"]["topics"]["transitions"][0].update({"a b": 1}), "invalid segment"),
+    (lambda c: c["table"]["topics"]["transitions"][0].update({"a": 10**6}),
+     "`table.topics.transitions` leads to a state that does not exist"),
+    (lambda c: c.update(format_version=2), "older than this runtime reads"),
     (lambda c: c["table"]["classes"][0].__setitem__(1, 5), "layout that does not exist"),
     (lambda c: c["table"]["topics"]["exact"].update({"a..b": 0}), "something else than topics"),
     (lambda c: c["table"]["topics"]["exact"].update({"a.b": 99}), "something else than topics"),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.runtime import BundleError, fastjson, load_bundle
-from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.bundle_format import FORMAT_VERSION, serialize
 from tests.profiles import examples
 
 POLICY = """\
@@ -74,7 +74,8 @@ def _damaged(draw: st.DrawFn) -> bytes:
 @pytest.mark.skipif(not fastjson.AVAILABLE, reason="orjson is not installed")
 @settings(max_examples=examples(150), deadline=None)
 @given(_damaged())
-@example(BUNDLE.replace(b'"format_version":2', b'"format_version":' + b"1" * 30))
+@example(BUNDLE.replace(b'"format_version":%d' % FORMAT_VERSION,
+                       b'"format_version":' + b"1" * 30))
 def test_a_bundle_loads_or_is_refused_alike_with_either_parser(data: bytes) -> None:
     fast = _outcome(data)
     saved = fastjson._orjson_loads

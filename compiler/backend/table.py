@@ -44,9 +44,23 @@ class DecisionTable:
     planes: list[tuple[int, ...]]
 
     def to_json(self) -> dict[str, Any]:
+        # Each distinct map of literal edges once, numbered by its first state: the same
+        # automaton gives the same lists, and the states of a large policy share a third
+        # as many maps as there are states.
+        number: dict[frozenset[tuple[str, int]], int] = {}
+        transitions: list[dict[str, int]] = []
+        next_of_state: list[int] = []
+        for edges in self.automaton.next:
+            key = frozenset(edges.items())
+            index = number.get(key)
+            if index is None:
+                index = number[key] = len(transitions)
+                transitions.append(edges)
+            next_of_state.append(index)
         return {
-            "topics": {"next": self.automaton.next, "other": self.automaton.other,
-                       "class": self.automaton.label, "exact": self.exact},
+            "topics": {"next": next_of_state, "transitions": transitions,
+                       "other": self.automaton.other, "class": self.automaton.label,
+                       "exact": self.exact},
             "classes": [list(entry) for entry in self.classes],
             "networks": [str(n) for n in self.networks],
             "layouts": [list(layout) for layout in self.layouts],
