@@ -120,9 +120,10 @@ def serialize(document: Mapping[str, Any]) -> bytes:
     return canonical_bytes(document) + b"\n"
 
 
-def split_canonical(data: bytes) -> tuple[bytes, bytes] | None:
-    """For a file laid out as ``serialize`` writes it: the content's bytes, and the rest of
-    the document with the content replaced by ``0``; None for any other layout.
+def split_canonical(data: bytes) -> tuple[memoryview, bytes] | None:
+    """For a file laid out as ``serialize`` writes it: the content's bytes (a view into
+    ``data``: megabytes not copied), and the rest of the document with the content
+    replaced by ``0``; None for any other layout.
 
     The envelope after the content is tiny and of a fixed shape, so it is found from the
     end of the file; whatever the content holds cannot move that boundary.
@@ -132,4 +133,5 @@ def split_canonical(data: bytes) -> tuple[bytes, bytes] | None:
     match = _SUFFIX.search(data, max(len(_PREFIX), len(data) - 512))
     if match is None:
         return None
-    return data[len(_PREFIX):match.start()], _PREFIX + b"0" + data[match.start():]
+    return (memoryview(data)[len(_PREFIX):match.start()],
+            _PREFIX + b"0" + data[match.start():])

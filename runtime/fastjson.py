@@ -29,7 +29,7 @@ from typing import Any, Final
 #: What the readers return when the text must be read by ``json.loads`` instead.
 UNREAD: Final = object()
 
-_orjson_loads: Callable[[bytes], Any] | None
+_orjson_loads: Callable[[bytes | memoryview], Any] | None
 try:
     from orjson import loads as _orjson_loads
 except ImportError:  # the runtime's own dependencies do not include orjson
@@ -61,14 +61,15 @@ def read_fast(data: bytes) -> Any:
         return UNREAD
 
 
-def read_fast_large(data: bytes, *, guard: bool = True) -> Any:
+def read_fast_large(data: bytes | memoryview, *, guard: bool = True) -> Any:
     """As ``read_fast``, for a large document with few floats: its bytes are searched for
     a run of digits before parsing, instead of the value walked after.
 
     With ``guard=False`` the bytes are not searched: the value may then hold a float
     where ``json.loads`` reads an integer beyond 64 bits, and is what ``json.loads`` gives
     only if it holds no float at all (the caller checks). Never raises."""
-    if _orjson_loads is None or (guard and _LONG_RUN in data.translate(_DIGITS_ONLY)):
+    # (`bytes` of bytes is the same object; of a view, a copy.)
+    if _orjson_loads is None or (guard and _LONG_RUN in bytes(data).translate(_DIGITS_ONLY)):
         return UNREAD
     try:
         return _orjson_loads(data)

@@ -116,7 +116,7 @@ def test_the_canonical_layout_is_split_where_the_content_ends() -> None:
     parts = split_canonical(data)
     assert parts is not None
     content, rest = parts
-    assert json.loads(content) == json.loads(data)[CONTENT_KEY]
+    assert json.loads(bytes(content)) == json.loads(data)[CONTENT_KEY]
     assert json.loads(rest)[CONTENT_KEY] == 0
     assert split_canonical(b" " + data) is None
 
