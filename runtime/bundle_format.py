@@ -73,8 +73,11 @@ DEFAULT_ENTRY = -1
 #                    using it: most states of a large policy share one with others.
 #                    (Version 2 wrote every state's map in place as next[s]: 3 stores
 #                    each once, a third of the maps to parse and check at 100,000 rules.)
-#   table.classes    [tier, layout, plane] per class: the risk tier of its topics and how
-#                    their env x cidr plane is decided
+#   table.classes    columns, one entry per class: tier (the risk tier of its topics),
+#                    layout (the index of its layout) and plane (where its plane starts in
+#                    table.planes; it has one entry per env, or one without envs, times the
+#                    columns of its layout). (Version 2 wrote a [tier, layout, plane]
+#                    triple per class, and each plane as a list of its own.)
 #   table.networks   every distinct network of the rules' cidr conditions, once, v4 first,
 #                    each family by address then prefix
 #   table.layouts    [network index, ...], ascending: the networks that matter to the
@@ -83,14 +86,24 @@ DEFAULT_ENTRY = -1
 #                    FIRST_NETWORK_COLUMN + i, so v4 first), else COLUMN_OUTSIDE_V4 /
 #                    COLUMN_OUTSIDE_V6, or COLUMN_ABSENT without a cidr. (Version 1 wrote
 #                    each layout's network texts in place: 2 stores each network once.)
-#   table.planes     row-major env x column: the index of the deciding rule, or
-#                    DEFAULT_ENTRY
+#   table.planes     every plane, one after another in one list; a plane is row-major
+#                    env x column: the index of the deciding rule, or DEFAULT_ENTRY
 
 _PREFIX = b'{"' + CONTENT_KEY.encode() + b'":'
 _SUFFIX = re.compile(
     rb',"' + CONTENT_HASH_KEY.encode() + rb'":"[0-9a-f]{64}"(,"' + SIGNATURE_KEY.encode()
     + rb'":\{[^{}]*\})?\}\n?\Z'
 )
+
+
+def class_count(table: Mapping[str, Any]) -> int:
+    """The number of topic classes of a bundle's ``table`` (one per entry of its columns)."""
+    return len(table["classes"]["tier"])
+
+
+def plane_count(table: Mapping[str, Any]) -> int:
+    """The number of distinct planes of a bundle's ``table`` (the starts its classes name)."""
+    return len(set(table["classes"]["plane"]))
 
 
 def canonical_bytes(value: Any) -> bytes:

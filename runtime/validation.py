@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from itertools import chain
-from operator import ge, methodcaller
+from operator import add, ge, methodcaller
 from typing import Any
 
 from dualgate.runtime.bundle_format import (
@@ -69,6 +69,7 @@ _CONTENT_KEYS = frozenset({
     "default_tier", "tiers", "overrides", "rules", "table", "analysis",
 })
 _RULE_COLUMNS = frozenset({"id", "decision", "reason", "location", "conditions"})
+_CLASS_COLUMNS = frozenset({"tier", "layout", "plane"})
 
 
 def check_envelope(document: Any) -> dict[str, Any]:
@@ -231,37 +232,36 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
     networks = _networks(table["networks"])
     layouts = _list(table["layouts"], "table.layouts")
     columns = _layouts(layouts, len(networks))
-    planes = _list(table["planes"], "table.planes")
-    if not _all_type(planes, list) or not all(planes):
-        raise BundleError("`table.planes` holds an entry that is not a non-empty list")
-    # Flattened once: a min and a max over one list cost less than one call per plane.
-    entries = list(chain.from_iterable(planes))
-    if entries and (not _all_type(entries, int) or min(entries) < -1
-                    or max(entries) >= rule_count):
+    # One flat list of every plane's entries: a min and a max over it.
+    entries = _list(table["planes"], "table.planes", True)
+    if not _all_type(entries, int) or min(entries) < -1 or max(entries) >= rule_count:
         raise BundleError("`table.planes` holds an entry that is no rule index")
-    classes = _list(table["classes"], "table.classes", True)
-    if not _all_type(classes, list) or set(map(len, classes)) != {3}:
-        raise BundleError("`table.classes` holds an entry that is not a [tier, layout, "
-                          "plane] triple")
-    tiers, layout_of, plane_of = zip(*classes, strict=True)
+    classes = _object(table["classes"], "table.classes", _CLASS_COLUMNS)
+    tiers = _list(classes["tier"], "table.classes.tier", True)
+    count = len(tiers)
+    for key in _CLASS_COLUMNS:
+        if len(_list(classes[key], f"table.classes.{key}")) != count:
+            raise BundleError(f"`table.classes.{key}` does not have one entry per class")
     if not _all_type(tiers, str) or not set(tiers) <= _TIERS:
-        raise BundleError("`table.classes` holds a tier that is not high, medium or low")
-    for name, indices, size in (("layout", layout_of, len(layouts)),
-                                ("plane", plane_of, len(planes))):
-        if not _all_type(indices, int) or min(indices) < 0 or max(indices) >= size:
-            raise BundleError(f"`table.classes` holds a {name} that does not exist")
-    # One C-level comparison of every class's plane size with its layout's need; the
-    # pairs are looked at one by one only to name the first mismatch.
-    sizes = list(map(len, planes))
-    needs = [env_count * count for count in columns]
-    if list(map(sizes.__getitem__, plane_of)) != list(map(needs.__getitem__, layout_of)):
-        layout, plane = next(pair for pair in zip(layout_of, plane_of, strict=True)
-                             if sizes[pair[1]] != needs[pair[0]])
+        raise BundleError("`table.classes.tier` holds a tier that is not high, medium or low")
+    layout_of, start_of = classes["layout"], classes["plane"]
+    if not _all_type(layout_of, int) or min(layout_of) < 0 or max(layout_of) >= len(layouts):
+        raise BundleError("`table.classes.layout` holds a layout that does not exist")
+    if not _all_type(start_of, int) or min(start_of) < 0:
+        raise BundleError("`table.classes.plane` holds an entry that is no index of "
+                          "`table.planes`")
+    # A class's plane is the entries from its start on, one per env and column of its
+    # layout: one C-level pass finds where each ends, and the last end must be in the list.
+    needs = [env_count * width for width in columns]
+    ends = list(map(add, start_of, map(needs.__getitem__, layout_of)))
+    if max(ends) > len(entries):
+        label = next(i for i, end in enumerate(ends) if end > len(entries))
         raise BundleError(
-            f"`table.classes` pairs plane {plane} ({sizes[plane]} entries) with "
-            f"layout {layout}, which needs {needs[layout]}"
+            f"`table.classes` gives class {label} the plane at {start_of[label]}, whose "
+            f"{needs[layout_of[label]]} entries (for layout {layout_of[label]}) run past the "
+            f"end of `table.planes` ({len(entries)} entries)"
         )
-    _topics(table["topics"], len(classes))
+    _topics(table["topics"], count)
     return networks
 
 

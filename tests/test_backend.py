@@ -138,11 +138,17 @@ def test_tables_are_shared_and_consistent(policy: ir.Policy) -> None:
     document = compile_policy(policy)["content"]
     table = document["table"]
     envs = max(1, len(document["envs"]))
-    for _tier, layout, plane in table["classes"]:
+    classes = list(zip(*(table["classes"][k] for k in ("tier", "layout", "plane")),
+                       strict=True))
+    starts = sorted(set(table["classes"]["plane"]))
+    # The planes lie one after another, each used by some class, none stored twice.
+    ends = [*starts[1:], len(table["planes"])]
+    planes = [tuple(table["planes"][a:b]) for a, b in zip(starts, ends, strict=True)]
+    assert starts[0] == 0 and len(set(planes)) == len(planes)
+    for _tier, layout, start in classes:
         columns = 3 + len(table["layouts"][layout])
-        assert len(table["planes"][plane]) == envs * columns
-    assert len({tuple(c) for c in table["classes"]}) == len(table["classes"])
-    assert len({tuple(p) for p in table["planes"]}) == len(table["planes"])
+        assert len(planes[starts.index(start)]) == envs * columns
+    assert len(set(classes)) == len(classes)
     assert len({tuple(lay) for lay in table["layouts"]}) == len(table["layouts"])
     assert all(lay == sorted(set(lay)) for lay in table["layouts"])
     transitions = table["topics"]["transitions"]

@@ -57,14 +57,24 @@ class DecisionTable:
                 index = number[key] = len(transitions)
                 transitions.append(edges)
             next_of_state.append(index)
+        # The planes one after another in one list, each class naming where its plane
+        # starts (its length follows from the envs and the class's layout): one flat list
+        # of integers parses and checks faster than tens of thousands of small ones.
+        starts: list[int] = []
+        entries: list[int] = []
+        for plane in self.planes:
+            starts.append(len(entries))
+            entries.extend(plane)
         return {
             "topics": {"next": next_of_state, "transitions": transitions,
                        "other": self.automaton.other, "class": self.automaton.label,
                        "exact": self.exact},
-            "classes": [list(entry) for entry in self.classes],
+            "classes": {"tier": [tier for tier, _, _ in self.classes],
+                        "layout": [layout for _, layout, _ in self.classes],
+                        "plane": [starts[plane] for _, _, plane in self.classes]},
             "networks": [str(n) for n in self.networks],
             "layouts": [list(layout) for layout in self.layouts],
-            "planes": [list(plane) for plane in self.planes],
+            "planes": entries,
         }
 
 
