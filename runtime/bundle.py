@@ -237,10 +237,13 @@ def _json(data: bytes | memoryview, guarded: bool) -> tuple[Any, bool]:
         document = read_fast_large(data, guard=False)
         if document is not UNREAD:
             return document, True
-    data = bytes(data)  # the slower reads: a copy costs little beside them
-    document = read_fast_large(data)
-    if document is not UNREAD:
-        return document, False
+        # orjson cannot read it (or is not installed): json.loads decides.
+        data = bytes(data)  # the slower reads: a copy costs little beside them
+    else:
+        data = bytes(data)
+        document = read_fast_large(data)
+        if document is not UNREAD:
+            return document, False
     try:
         # Decoded explicitly: `json.loads` on bytes would also accept UTF-16 and UTF-32.
         return json.loads(data.decode("utf-8")), False
