@@ -118,6 +118,21 @@ def measure(data: bytes, runs: int) -> list[tuple[str, float]]:
     return rows
 
 
+def _shown_arguments(arguments: list[str]) -> list[str]:
+    """The arguments that change the figures (not ``--write``, nor where the cache is)."""
+    shown: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip or argument == "--write" or argument.startswith("--cache="):
+            skip = False
+            continue
+        if argument == "--cache":
+            skip = True
+            continue
+        shown.append(argument)
+    return shown
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f} ms"
 
@@ -150,8 +165,8 @@ def main() -> None:
         f"- bundle: `bench_analysis.generate({args.size}, seed={args.seed})` compiled, "
         f"{len(data):,} bytes; median CPU time of {args.runs} runs, the cyclic collector "
         "paused",
-        f"- run: `{pinned}.venv/bin/python benchmarks/bench_load.py "
-        f"{' '.join(a for a in sys.argv[1:] if a != '--write')}` on "
+        f"- run: `{pinned}.venv/bin/python benchmarks/bench_load.py"
+        f"{''.join(' ' + a for a in _shown_arguments(sys.argv[1:]))}` on "
         f"{datetime.now(UTC):%Y-%m-%d}",
         "",
         "| step | median | share of the load |",
