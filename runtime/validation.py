@@ -429,7 +429,10 @@ def _all_topics(texts: list[str]) -> bool:
 
 @cache
 def _lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
+    # Possessive (`*+`): the engine keeps no backtracking state per line (greedy `*` kept
+    # some 190 bytes per line, 32 MB at 100,000 rules' conditions). Nothing is lost: a
+    # line never holds a line break, so no shorter match of one line lets the next match.
+    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*+")
 
 
 def _string(value: Any, where: str) -> str:
