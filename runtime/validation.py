@@ -14,6 +14,7 @@ of a second, so large lists are checked with C-level passes (``set(map(type, ...
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -85,6 +86,11 @@ def check_envelope(document: Any) -> dict[str, Any]:
             )
         _string(signature["key_id"], "signature.key_id")
         _checked(signature["value"], _BASE64, "base64 text", "signature.value")
+        # Canonical base64 only: the unused bits of the last character must be zero, or
+        # several texts would decode to the same signature (a changed byte that verifies).
+        value = signature["value"]
+        if len(value) % 4 or base64.b64encode(base64.b64decode(value)).decode() != value:
+            raise BundleError("`signature.value` is not canonical base64 text")
     content: dict[str, Any] = _object(top[CONTENT_KEY], CONTENT_KEY)
     return content
 

@@ -168,6 +168,23 @@ def test_changing_any_byte_of_a_signed_bundle_is_refused(
             load_bundle(bytes(changed))
 
 
+def test_a_signature_in_non_canonical_base64_is_refused(
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    """A 64-byte signature's last base64 character carries 4 unused bits: setting them
+    decodes to the same signature, so only the canonical text is accepted (otherwise
+    changing that byte of a signed bundle would still verify)."""
+    document = sign_bundle(small_document(), signing_key)
+    value = document["signature"]["value"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet.index(value[-3])
+    assert value.endswith("==") and last % 16 == 0
+    document["signature"]["value"] = value[:-3] + alphabet[last + 1] + "=="
+    for key in (signing_key.public_key(), None):
+        with pytest.raises(BundleError, match="not canonical base64"):
+            load_bundle(serialize(document), public_key=key)
+
+
 def test_an_unsigned_bundle_is_refused_when_a_key_is_configured(
     signing_key: Ed25519PrivateKey,
 ) -> None:
