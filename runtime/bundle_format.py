@@ -60,10 +60,11 @@ DEFAULT_ENTRY = -1
 # The content, for the record (the loader checks all of it):
 #
 #   rules            columns, one entry per rule in evaluation order: id, decision,
-#                    reason (or null), location ([line, column] where the rule starts,
-#                    or null) and conditions (as written in the canonical layout, joined
-#                    by " and ": `topic a.*, b and env not dev and cidr in 10.0.0.0/8`;
-#                    "" for a rule without conditions)
+#                    reason (or null), line and column (where the rule starts, 1-based,
+#                    both null when unknown; version 2 wrote a [line, column] pair per
+#                    rule, or null, as location) and conditions (as written in the
+#                    canonical layout, joined by " and ": `topic a.*, b and env not dev
+#                    and cidr in 10.0.0.0/8`; "" for a rule without conditions)
 #   table.topics     the topic automaton: from state 0, a segment leads to
 #                    transitions[next[s]][segment] if listed, else to other[s]; class[s]
 #                    is the class of the topics that end in s (-1: none can, only the

@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from itertools import chain
-from operator import add, ge, methodcaller
+from itertools import chain, repeat
+from operator import add, ge, is_, methodcaller
 from typing import Any
 
 from dualgate.runtime.bundle_format import (
@@ -69,7 +69,8 @@ _CONTENT_KEYS = frozenset({
     "format", "format_version", "compiler", "policy", "source", "envs", "default_decision",
     "default_tier", "tiers", "overrides", "rules", "table", "analysis",
 })
-_RULE_COLUMNS = frozenset({"id", "decision", "reason", "location", "conditions"})
+_RULE_COLUMNS = frozenset({"id", "decision", "reason", "line", "column", "conditions"})
+_INT_OR_NULL = frozenset({int, type(None)})
 _CLASS_COLUMNS = frozenset({"tier", "layout", "plane"})
 
 
@@ -198,10 +199,16 @@ def _rules(value: Any, envs: set[str]) -> int:
         raise BundleError("`rules.decision` holds an entry that is no decision")
     if not {type(r) for r in columns["reason"]} <= {str, type(None)}:
         raise BundleError("`rules.reason` holds an entry that is neither text nor null")
-    locations = [loc for loc in columns["location"] if loc is not None]
-    if not _all_type(locations, list) or not set(map(len, locations)) <= {2} \
-            or not _positive(list(chain.from_iterable(locations))):
-        raise BundleError("`rules.location` holds an entry that is not [line, column] or null")
+    lines, starts = columns["line"], columns["column"]
+    for key, values in (("line", lines), ("column", starts)):
+        # C-level passes: the types, then no 0 (`filter(None, ...)` drops 0 with null) and
+        # no negative number among the integers.
+        if not set(map(type, values)) <= _INT_OR_NULL or 0 in values \
+                or min(filter(None, values), default=1) < 1:
+            raise BundleError(f"`rules.{key}` holds an entry that is neither a positive "
+                              "integer nor null")
+    if list(map(is_, lines, repeat(None))) != list(map(is_, starts, repeat(None))):
+        raise BundleError("`rules.line` and `rules.column` are not null for the same rules")
     per_rule = columns["conditions"]
     if not _all_type(per_rule, str):
         raise BundleError("`rules.conditions` holds an entry that is not text")
@@ -395,11 +402,6 @@ def _list(value: Any, where: str, non_empty: bool = False) -> list[Any]:
 def _all_type(values: Iterable[Any], kind: type) -> bool:
     """True when every element's type is exactly ``kind`` (so no bool passes as an int)."""
     return set(map(type, values)) <= {kind}
-
-
-def _positive(values: list[Any]) -> bool:
-    """True when every element is an int (not a bool) of at least 1."""
-    return not values or (_all_type(values, int) and min(values) >= 1)
 
 
 def _every_line(pattern: re.Pattern[str], texts: list[str]) -> bool:
