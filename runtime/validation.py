@@ -199,15 +199,15 @@ def _rules(value: Any, envs: set[str]) -> int:
         raise BundleError("`rules.decision` holds an entry that is no decision")
     if not {type(r) for r in columns["reason"]} <= {str, type(None)}:
         raise BundleError("`rules.reason` holds an entry that is neither text nor null")
-    lines, starts = columns["line"], columns["column"]
-    for key, values in (("line", lines), ("column", starts)):
+    line_of, column_of = columns["line"], columns["column"]
+    for key, values in (("line", line_of), ("column", column_of)):
         # C-level passes: the types, then no 0 (`filter(None, ...)` drops 0 with null) and
         # no negative number among the integers.
         if not set(map(type, values)) <= _INT_OR_NULL or 0 in values \
                 or min(filter(None, values), default=1) < 1:
             raise BundleError(f"`rules.{key}` holds an entry that is neither a positive "
                               "integer nor null")
-    if list(map(is_, lines, repeat(None))) != list(map(is_, starts, repeat(None))):
+    if list(map(is_, line_of, repeat(None))) != list(map(is_, column_of, repeat(None))):
         raise BundleError("`rules.line` and `rules.column` are not null for the same rules")
     per_rule = columns["conditions"]
     if not _all_type(per_rule, str):
