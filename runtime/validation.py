@@ -71,6 +71,7 @@ _CONTENT_KEYS = frozenset({
 })
 _RULE_COLUMNS = frozenset({"id", "decision", "reason", "line", "column", "conditions"})
 _INT_OR_NULL = frozenset({int, type(None)})
+_STR_OR_NULL = frozenset({str, type(None)})
 _CLASS_COLUMNS = frozenset({"tier", "layout", "plane"})
 
 
@@ -197,7 +198,7 @@ def _rules(value: Any, envs: set[str]) -> int:
     decisions = columns["decision"]
     if not _all_type(decisions, str) or not set(decisions) <= _DECISIONS:
         raise BundleError("`rules.decision` holds an entry that is no decision")
-    if not {type(r) for r in columns["reason"]} <= {str, type(None)}:
+    if not set(map(type, columns["reason"])) <= _STR_OR_NULL:
         raise BundleError("`rules.reason` holds an entry that is neither text nor null")
     line_of, column_of = columns["line"], columns["column"]
     for key, values in (("line", line_of), ("column", column_of)):
@@ -217,7 +218,7 @@ def _rules(value: Any, envs: set[str]) -> int:
     # " and " between rules adds only characters a condition has, so the joined text
     # holds a foreign character exactly when a rule's does (deleting every allowed byte
     # is one C pass).
-    written = " and ".join(rule for rule in per_rule if rule)
+    written = " and ".join(filter(None, per_rule))  # the rules with conditions
     if not written.isascii() or written.encode("ascii").translate(None, _CONDITION_BYTES):
         raise BundleError("`rules.conditions` holds a character no condition has")
     # One condition per line (the text holds no line break, so replacing " and " splits
