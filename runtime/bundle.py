@@ -129,12 +129,39 @@ def load_bundle(
         from dualgate.runtime.signatures import load_public_key
 
         key = load_public_key(public_key)
+    options: dict[str, Any] = {"topic_cache_size": topic_cache_size,
+                               "cidr_cache_size": cidr_cache_size}
+    if clock is not None:
+        options["clock"] = clock
     with _cyclic_gc_paused():
-        document, hashed = _read(source)
+        data = _bytes_of(source)
+        try:
+            return _load(data, key, options, guarded=False)
+        except _ReadAgainError:
+            pass
+        # orjson read the text unguarded and the bundle was refused: it may hold an
+        # integer beyond 64 bits that orjson read as a float (which the checks refuse
+        # anywhere) and json.loads reads exactly. Whatever the guarded read gives,
+        # accepted or refused, is then what json.loads alone would give.
+        return _load(data, key, options, guarded=True)
+
+
+class _ReadAgainError(Exception):
+    """A bundle read by orjson without the digit-run guard was refused: read it again."""
+
+
+def _load(source: bytes | Mapping[str, Any], key: Any, options: dict[str, Any], *,
+          guarded: bool) -> Bundle:
+    """Read, authenticate and check ``source``, and build its evaluator.
+
+    Raises ``BundleError``, or ``_ReadAgainError`` instead when orjson read the text
+    without the guard (``guarded=False``): that refusal may be orjson's reading alone.
+    """
+    document, hashed, unguarded = _read(source, guarded)
+    try:
         content = check_envelope(document)
         check_version(content)
-        if hashed != document[CONTENT_HASH_KEY] and isinstance(source, bytes | bytearray
-                                                                | str | os.PathLike):
+        if hashed != document[CONTENT_HASH_KEY] and not isinstance(source, Mapping):
             # Content laid out otherwise than canonically: compare its canonical form.
             hashed = _hash_of_parsed(document)
         if hashed != document[CONTENT_HASH_KEY]:
@@ -149,39 +176,46 @@ def load_bundle(
             verify_signature(document, key)
             verified_key = key_id(key)
         networks = check_content(content)
-        options: dict[str, Any] = {"topic_cache_size": topic_cache_size,
-                                   "cidr_cache_size": cidr_cache_size, "networks": networks}
-        if clock is not None:
-            options["clock"] = clock
-        evaluator = Evaluator(content, document[CONTENT_HASH_KEY], **options)
+    except BundleError:
+        if unguarded:
+            raise _ReadAgainError from None
+        raise
+    evaluator = Evaluator(content, document[CONTENT_HASH_KEY], networks=networks, **options)
     return Bundle(document, evaluator, verified_key=verified_key)
 
 
-def _read(source: BundleSource) -> tuple[Any, str | None]:
-    """The parsed document and the hash of its content (None when it has none)."""
+def _bytes_of(source: BundleSource) -> bytes | Mapping[str, Any]:
+    """The bytes of a bundle file (read once), or the parsed document as given."""
     if isinstance(source, Mapping):
-        document = dict(source)
-        return document, _hash_of_parsed(document)
+        return source
     if isinstance(source, str | os.PathLike):
         path = os.fspath(source)
         try:
             with open(path, "rb") as file:
-                source = file.read()
+                return file.read()
         except OSError as error:
             raise BundleError(f"cannot read bundle `{path}`: {error.strerror}") from None
     if not isinstance(source, bytes | bytearray):
         raise BundleError("a bundle is a path, the bytes of a bundle file or a parsed document")
-    data = bytes(source)
-    parts = split_canonical(data)
+    return bytes(source)
+
+
+def _read(source: bytes | Mapping[str, Any], guarded: bool) -> tuple[Any, str | None, bool]:
+    """The parsed document, the hash of its content (None when it has none), and whether
+    orjson read it without the digit-run guard."""
+    if isinstance(source, Mapping):
+        document = dict(source)
+        return document, _hash_of_parsed(document), False
+    parts = split_canonical(source)
     if parts is not None:
         # The canonical layout: hash the content's bytes as they lie in the file.
         content_bytes, rest = parts
-        document = _json(rest)
+        document, _ = _json(rest, True)
         if isinstance(document, dict) and document.get(CONTENT_KEY) == 0:
-            document[CONTENT_KEY] = _json(content_bytes)
-            return document, hashlib.sha256(content_bytes).hexdigest()
-    document = _json(data)
-    return document, _hash_of_parsed(document)
+            document[CONTENT_KEY], unguarded = _json(content_bytes, guarded)
+            return document, hashlib.sha256(content_bytes).hexdigest(), unguarded
+    document, unguarded = _json(source, guarded)
+    return document, _hash_of_parsed(document), unguarded
 
 
 def _hash_of_parsed(document: Any) -> str | None:
@@ -194,15 +228,25 @@ def _hash_of_parsed(document: Any) -> str | None:
         raise BundleError("the bundle holds values that are not JSON") from None
 
 
-def _json(data: bytes) -> Any:
-    # orjson, when installed, parses a large bundle in about half the time; the standard
-    # library reads whatever it would read differently, and words every refusal.
-    document = read_fast_large(data)
-    if document is not UNREAD:
-        return document
+def _json(data: bytes | memoryview, guarded: bool) -> tuple[Any, bool]:
+    """The parsed text, and whether orjson read it without the guard (see ``fastjson``)."""
+    # orjson, when installed, parses a large bundle in about half the time (a view, as
+    # well as bytes); the standard library reads whatever it would read differently, and
+    # words every refusal.
+    if not guarded:
+        document = read_fast_large(data, guard=False)
+        if document is not UNREAD:
+            return document, True
+        # orjson cannot read it (or is not installed): json.loads decides.
+        data = bytes(data)  # the slower reads: a copy costs little beside them
+    else:
+        data = bytes(data)
+        document = read_fast_large(data)
+        if document is not UNREAD:
+            return document, False
     try:
         # Decoded explicitly: `json.loads` on bytes would also accept UTF-16 and UTF-32.
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8")), False
     except UnicodeDecodeError:
         raise BundleError("the bundle is not UTF-8 text") from None
     except json.JSONDecodeError as error:

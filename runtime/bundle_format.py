@@ -24,7 +24,7 @@ from typing import Any
 #: The value of ``content.format``: what kind of document this is.
 FORMAT_NAME = "dualgate-bundle"
 #: The version of the layout below. A runtime refuses versions it does not know.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: A bundle file starts with `{"content":` (or another envelope key, when not canonical)
 #: and names its format near the start; no policy (DSL or YAML) starts so and holds it.
@@ -60,16 +60,25 @@ DEFAULT_ENTRY = -1
 # The content, for the record (the loader checks all of it):
 #
 #   rules            columns, one entry per rule in evaluation order: id, decision,
-#                    reason (or null), location ([line, column] where the rule starts,
-#                    or null) and conditions (as written in the canonical layout, joined
-#                    by " and ": `topic a.*, b and env not dev and cidr in 10.0.0.0/8`;
-#                    "" for a rule without conditions)
-#   table.topics     the topic automaton: from state 0, a segment leads to next[s][segment]
-#                    if listed, else to other[s]; class[s] is the class of the topics that
-#                    end in s (-1: none can, only the start state); exact[topic] is the
-#                    class of each topic the policy writes literally (what the walk gives)
-#   table.classes    [tier, layout, plane] per class: the risk tier of its topics and how
-#                    their env x cidr plane is decided
+#                    reason (or null), line and column (where the rule starts, 1-based,
+#                    both null when unknown; version 2 wrote a [line, column] pair per
+#                    rule, or null, as location) and conditions (as written in the
+#                    canonical layout, joined by " and ": `topic a.*, b and env not dev
+#                    and cidr in 10.0.0.0/8`; "" for a rule without conditions)
+#   table.topics     the topic automaton: from state 0, a segment leads to
+#                    transitions[next[s]][segment] if listed, else to other[s]; class[s]
+#                    is the class of the topics that end in s (-1: none can, only the
+#                    start state); exact[topic] is the class of each topic the policy
+#                    writes literally (what the walk gives). transitions lists each
+#                    distinct map of literal edges once, in the order of the first state
+#                    using it: most states of a large policy share one with others.
+#                    (Version 2 wrote every state's map in place as next[s]: 3 stores
+#                    each once, a third of the maps to parse and check at 100,000 rules.)
+#   table.classes    columns, one entry per class: tier (the risk tier of its topics),
+#                    layout (the index of its layout) and plane (where its plane starts in
+#                    table.planes; it has one entry per env, or one without envs, times the
+#                    columns of its layout). (Version 2 wrote a [tier, layout, plane]
+#                    triple per class, and each plane as a list of its own.)
 #   table.networks   every distinct network of the rules' cidr conditions, once, v4 first,
 #                    each family by address then prefix
 #   table.layouts    [network index, ...], ascending: the networks that matter to the
@@ -78,14 +87,24 @@ DEFAULT_ENTRY = -1
 #                    FIRST_NETWORK_COLUMN + i, so v4 first), else COLUMN_OUTSIDE_V4 /
 #                    COLUMN_OUTSIDE_V6, or COLUMN_ABSENT without a cidr. (Version 1 wrote
 #                    each layout's network texts in place: 2 stores each network once.)
-#   table.planes     row-major env x column: the index of the deciding rule, or
-#                    DEFAULT_ENTRY
+#   table.planes     every plane, one after another in one list; a plane is row-major
+#                    env x column: the index of the deciding rule, or DEFAULT_ENTRY
 
 _PREFIX = b'{"' + CONTENT_KEY.encode() + b'":'
 _SUFFIX = re.compile(
     rb',"' + CONTENT_HASH_KEY.encode() + rb'":"[0-9a-f]{64}"(,"' + SIGNATURE_KEY.encode()
     + rb'":\{[^{}]*\})?\}\n?\Z'
 )
+
+
+def class_count(table: Mapping[str, Any]) -> int:
+    """The number of topic classes of a bundle's ``table`` (one per entry of its columns)."""
+    return len(table["classes"]["tier"])
+
+
+def plane_count(table: Mapping[str, Any]) -> int:
+    """The number of distinct planes of a bundle's ``table`` (the starts its classes name)."""
+    return len(set(table["classes"]["plane"]))
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -115,9 +134,10 @@ def serialize(document: Mapping[str, Any]) -> bytes:
     return canonical_bytes(document) + b"\n"
 
 
-def split_canonical(data: bytes) -> tuple[bytes, bytes] | None:
-    """For a file laid out as ``serialize`` writes it: the content's bytes, and the rest of
-    the document with the content replaced by ``0``; None for any other layout.
+def split_canonical(data: bytes) -> tuple[memoryview, bytes] | None:
+    """For a file laid out as ``serialize`` writes it: the content's bytes (a view into
+    ``data``: megabytes not copied), and the rest of the document with the content
+    replaced by ``0``; None for any other layout.
 
     The envelope after the content is tiny and of a fixed shape, so it is found from the
     end of the file; whatever the content holds cannot move that boundary.
@@ -127,4 +147,5 @@ def split_canonical(data: bytes) -> tuple[bytes, bytes] | None:
     match = _SUFFIX.search(data, max(len(_PREFIX), len(data) - 512))
     if match is None:
         return None
-    return data[len(_PREFIX):match.start()], _PREFIX + b"0" + data[match.start():]
+    return (memoryview(data)[len(_PREFIX):match.start()],
+            _PREFIX + b"0" + data[match.start():])

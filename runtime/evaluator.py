@@ -137,13 +137,16 @@ class Evaluator:
         table = content["table"]
         topics = table["topics"]
         self._exact: dict[str, int] = topics["exact"]
-        self._next: list[dict[str, int]] = topics["next"]
+        # One map of literal edges per state, shared by the states the bundle gives the
+        # same one (it stores each distinct map once): a few milliseconds at 100k rules.
+        self._next: list[dict[str, int]] = list(
+            map(topics["transitions"].__getitem__, topics["next"]))
         self._other: list[int] = topics["other"]
         # Classes are built when a topic first needs them: a large bundle has tens of
         # thousands, and a gate sees a few of them; loading stays proportional to parsing.
         self._table = table
         self._class_of_state: list[int] = topics["class"]
-        self._classes: list[TopicClass | None] = [None] * len(table["classes"])
+        self._classes: list[TopicClass | None] = [None] * len(table["classes"]["tier"])
         if networks is None:
             networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
         # One index of every network, for every class: a few milliseconds at load for
@@ -152,6 +155,7 @@ class Evaluator:
         self._v4_bounds, self._v4_deepest = index.v4_bounds, index.v4_deepest
         self._parent = index.parent
         envs = content["envs"]
+        self._env_rows = max(1, len(envs))  # a plane's rows: one per env, one without envs
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
         )
@@ -284,10 +288,15 @@ class Evaluator:
     def _materialize(self, label: int) -> TopicClass:
         """The class of ``label``, built on its first use with an empty verdict row."""
         table = self._table
-        tier_name, layout, number = table["classes"][label]
-        tier, plane, view = _TIERS[tier_name], table["planes"][number], self._view
+        classes = table["classes"]
+        tier, layout, view = (_TIERS[classes["tier"][label]],
+                              table["layouts"][classes["layout"][label]], self._view)
+        # The class's plane, sliced from the flat list of planes (see `bundle_format`).
+        start = classes["plane"][label]
+        plane = table["planes"][start:start + self._env_rows
+                                * (FIRST_NETWORK_COLUMN + len(layout))]
         topic_class = self._classes[label] = TopicClass(
-            tier, table["layouts"][layout], plane, (view, self._row(view, len(plane), tier)))
+            tier, layout, plane, (view, self._row(view, len(plane), tier)))
         return topic_class
 
     # -- verdicts ------------------------------------------------------------------

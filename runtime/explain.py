@@ -79,10 +79,10 @@ def explain(bundle: Bundle, topic: object, env: object, cidr: object = None) -> 
         written = rules["conditions"][index]
         failed = next((c for c in (written.split(" and ") if written else [])
                        if not _holds(c, topic, env, network)), None)
-        location = rules["location"][index]
+        line = rules["line"][index]
         checks.append(RuleCheck(
             rule_id,
-            None if location is None else Location(path, location[0], location[1]),
+            None if line is None else Location(path, line, rules["column"][index]),
             failed is None,
             failed,
         ))

@@ -13,6 +13,10 @@ a caller's results never depend on whether orjson is installed, only its speed d
   without a float anywhere in it, every number was an integer orjson read exactly;
 - ``read_fast_large`` (a bundle of megabytes, which holds no floats) checks the bytes
   first: without a run of 19 digits (2**63 has 19) there is no integer beyond 64 bits.
+  With ``guard=False`` it skips that check (a pass over every byte) for a caller that
+  refuses any float in the value and then reads the text again with the guard: such a
+  caller accepts only values without a float, which both parsers read alike (the bundle
+  loader does this: its checks refuse a float anywhere in a bundle).
 
 The runtime imports this module without needing orjson.
 """
@@ -25,7 +29,7 @@ from typing import Any, Final
 #: What the readers return when the text must be read by ``json.loads`` instead.
 UNREAD: Final = object()
 
-_orjson_loads: Callable[[bytes], Any] | None
+_orjson_loads: Callable[[bytes | memoryview], Any] | None
 try:
     from orjson import loads as _orjson_loads
 except ImportError:  # the runtime's own dependencies do not include orjson
@@ -57,10 +61,15 @@ def read_fast(data: bytes) -> Any:
         return UNREAD
 
 
-def read_fast_large(data: bytes) -> Any:
+def read_fast_large(data: bytes | memoryview, *, guard: bool = True) -> Any:
     """As ``read_fast``, for a large document with few floats: its bytes are searched for
-    a run of digits before parsing, instead of the value walked after."""
-    if _orjson_loads is None or _LONG_RUN in data.translate(_DIGITS_ONLY):
+    a run of digits before parsing, instead of the value walked after.
+
+    With ``guard=False`` the bytes are not searched: the value may then hold a float
+    where ``json.loads`` reads an integer beyond 64 bits, and is what ``json.loads`` gives
+    only if it holds no float at all (the caller checks). Never raises."""
+    # (`bytes` of bytes is the same object; of a view, a copy.)
+    if _orjson_loads is None or (guard and _LONG_RUN in bytes(data).translate(_DIGITS_ONLY)):
         return UNREAD
     try:
         return _orjson_loads(data)

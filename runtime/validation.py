@@ -14,12 +14,13 @@ of a second, so large lists are checked with C-level passes (``set(map(type, ...
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from itertools import chain
-from operator import ge, methodcaller
+from itertools import chain, repeat
+from operator import add, ge, is_, methodcaller
 from typing import Any
 
 from dualgate.runtime.bundle_format import (
@@ -68,7 +69,10 @@ _CONTENT_KEYS = frozenset({
     "format", "format_version", "compiler", "policy", "source", "envs", "default_decision",
     "default_tier", "tiers", "overrides", "rules", "table", "analysis",
 })
-_RULE_COLUMNS = frozenset({"id", "decision", "reason", "location", "conditions"})
+_RULE_COLUMNS = frozenset({"id", "decision", "reason", "line", "column", "conditions"})
+_INT_OR_NULL = frozenset({int, type(None)})
+_STR_OR_NULL = frozenset({str, type(None)})
+_CLASS_COLUMNS = frozenset({"tier", "layout", "plane"})
 
 
 def check_envelope(document: Any) -> dict[str, Any]:
@@ -84,6 +88,11 @@ def check_envelope(document: Any) -> dict[str, Any]:
             )
         _string(signature["key_id"], "signature.key_id")
         _checked(signature["value"], _BASE64, "base64 text", "signature.value")
+        # Canonical base64 only: the unused bits of the last character must be zero, or
+        # several texts would decode to the same signature (a changed byte that verifies).
+        value = signature["value"]
+        if len(value) % 4 or base64.b64encode(base64.b64decode(value)).decode() != value:
+            raise BundleError("`signature.value` is not canonical base64 text")
     content: dict[str, Any] = _object(top[CONTENT_KEY], CONTENT_KEY)
     return content
 
@@ -95,6 +104,11 @@ def check_version(content: dict[str, Any]) -> None:
     version = content.get("format_version")
     if type(version) is not int:
         raise BundleError("`format_version` is not an integer")
+    if 0 < version < FORMAT_VERSION:
+        raise BundleError(
+            f"bundle format version {version} is older than this runtime reads (version "
+            f"{FORMAT_VERSION}): compile the policy again with this dualgate"
+        )
     if version != FORMAT_VERSION:
         raise BundleError(
             f"unknown bundle format version {version}; this runtime reads version "
@@ -184,12 +198,18 @@ def _rules(value: Any, envs: set[str]) -> int:
     decisions = columns["decision"]
     if not _all_type(decisions, str) or not set(decisions) <= _DECISIONS:
         raise BundleError("`rules.decision` holds an entry that is no decision")
-    if not {type(r) for r in columns["reason"]} <= {str, type(None)}:
+    if not set(map(type, columns["reason"])) <= _STR_OR_NULL:
         raise BundleError("`rules.reason` holds an entry that is neither text nor null")
-    locations = [loc for loc in columns["location"] if loc is not None]
-    if not _all_type(locations, list) or not set(map(len, locations)) <= {2} \
-            or not _positive(list(chain.from_iterable(locations))):
-        raise BundleError("`rules.location` holds an entry that is not [line, column] or null")
+    line_of, column_of = columns["line"], columns["column"]
+    for key, values in (("line", line_of), ("column", column_of)):
+        # C-level passes: the types, then no 0 (`filter(None, ...)` drops 0 with null) and
+        # no negative number among the integers.
+        if not set(map(type, values)) <= _INT_OR_NULL or 0 in values \
+                or min(filter(None, values), default=1) < 1:
+            raise BundleError(f"`rules.{key}` holds an entry that is neither a positive "
+                              "integer nor null")
+    if list(map(is_, line_of, repeat(None))) != list(map(is_, column_of, repeat(None))):
+        raise BundleError("`rules.line` and `rules.column` are not null for the same rules")
     per_rule = columns["conditions"]
     if not _all_type(per_rule, str):
         raise BundleError("`rules.conditions` holds an entry that is not text")
@@ -198,7 +218,7 @@ def _rules(value: Any, envs: set[str]) -> int:
     # " and " between rules adds only characters a condition has, so the joined text
     # holds a foreign character exactly when a rule's does (deleting every allowed byte
     # is one C pass).
-    written = " and ".join(rule for rule in per_rule if rule)
+    written = " and ".join(filter(None, per_rule))  # the rules with conditions
     if not written.isascii() or written.encode("ascii").translate(None, _CONDITION_BYTES):
         raise BundleError("`rules.conditions` holds a character no condition has")
     # One condition per line (the text holds no line break, so replacing " and " splits
@@ -226,37 +246,36 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
     networks = _networks(table["networks"])
     layouts = _list(table["layouts"], "table.layouts")
     columns = _layouts(layouts, len(networks))
-    planes = _list(table["planes"], "table.planes")
-    if not _all_type(planes, list) or not all(planes):
-        raise BundleError("`table.planes` holds an entry that is not a non-empty list")
-    # Flattened once: a min and a max over one list cost less than one call per plane.
-    entries = list(chain.from_iterable(planes))
-    if entries and (not _all_type(entries, int) or min(entries) < -1
-                    or max(entries) >= rule_count):
+    # One flat list of every plane's entries: a min and a max over it.
+    entries = _list(table["planes"], "table.planes", True)
+    if not _all_type(entries, int) or min(entries) < -1 or max(entries) >= rule_count:
         raise BundleError("`table.planes` holds an entry that is no rule index")
-    classes = _list(table["classes"], "table.classes", True)
-    if not _all_type(classes, list) or set(map(len, classes)) != {3}:
-        raise BundleError("`table.classes` holds an entry that is not a [tier, layout, "
-                          "plane] triple")
-    tiers, layout_of, plane_of = zip(*classes, strict=True)
+    classes = _object(table["classes"], "table.classes", _CLASS_COLUMNS)
+    tiers = _list(classes["tier"], "table.classes.tier", True)
+    count = len(tiers)
+    for key in _CLASS_COLUMNS:
+        if len(_list(classes[key], f"table.classes.{key}")) != count:
+            raise BundleError(f"`table.classes.{key}` does not have one entry per class")
     if not _all_type(tiers, str) or not set(tiers) <= _TIERS:
-        raise BundleError("`table.classes` holds a tier that is not high, medium or low")
-    for name, indices, size in (("layout", layout_of, len(layouts)),
-                                ("plane", plane_of, len(planes))):
-        if not _all_type(indices, int) or min(indices) < 0 or max(indices) >= size:
-            raise BundleError(f"`table.classes` holds a {name} that does not exist")
-    # One C-level comparison of every class's plane size with its layout's need; the
-    # pairs are looked at one by one only to name the first mismatch.
-    sizes = list(map(len, planes))
-    needs = [env_count * count for count in columns]
-    if list(map(sizes.__getitem__, plane_of)) != list(map(needs.__getitem__, layout_of)):
-        layout, plane = next(pair for pair in zip(layout_of, plane_of, strict=True)
-                             if sizes[pair[1]] != needs[pair[0]])
+        raise BundleError("`table.classes.tier` holds a tier that is not high, medium or low")
+    layout_of, start_of = classes["layout"], classes["plane"]
+    if not _all_type(layout_of, int) or min(layout_of) < 0 or max(layout_of) >= len(layouts):
+        raise BundleError("`table.classes.layout` holds a layout that does not exist")
+    if not _all_type(start_of, int) or min(start_of) < 0:
+        raise BundleError("`table.classes.plane` holds an entry that is no index of "
+                          "`table.planes`")
+    # A class's plane is the entries from its start on, one per env and column of its
+    # layout: one C-level pass finds where each ends, and the last end must be in the list.
+    needs = [env_count * width for width in columns]
+    ends = list(map(add, start_of, map(needs.__getitem__, layout_of)))
+    if max(ends) > len(entries):
+        label = next(i for i, end in enumerate(ends) if end > len(entries))
         raise BundleError(
-            f"`table.classes` pairs plane {plane} ({sizes[plane]} entries) with "
-            f"layout {layout}, which needs {needs[layout]}"
+            f"`table.classes` gives class {label} the plane at {start_of[label]}, whose "
+            f"{needs[layout_of[label]]} entries (for layout {layout_of[label]}) run past the "
+            f"end of `table.planes` ({len(entries)} entries)"
         )
-    _topics(table["topics"], len(classes))
+    _topics(table["topics"], count)
     return networks
 
 
@@ -292,7 +311,7 @@ def _layouts(layouts: list[Any], network_count: int) -> list[int]:
 
 
 def _topics(value: Any, class_count: int) -> None:
-    topics = _object(value, "table.topics", {"next", "other", "class", "exact"})
+    topics = _object(value, "table.topics", {"next", "transitions", "other", "class", "exact"})
     exact = _object(topics["exact"], "table.topics.exact")
     labels_of_exact = list(exact.values())
     if not _all_topics(list(exact)) or (labels_of_exact and (
@@ -312,14 +331,20 @@ def _topics(value: Any, class_count: int) -> None:
     others = _list(topics["other"], "table.topics.other")
     labels = _list(topics["class"], "table.topics.class")
     if len(others) != states or len(labels) != states:
-        raise BundleError("`table.topics` does not have one `other` and `class` per state")
-    if not _all_type(nexts, dict):
-        raise BundleError("`table.topics.next` holds an entry that is not an object")
-    segments = set(chain.from_iterable(nexts))
+        raise BundleError("`table.topics` does not have one `next`, `other` and `class` per "
+                          "state")
+    transitions = _list(topics["transitions"], "table.topics.transitions", True)
+    if not _all_type(nexts, int) or min(nexts) < 0 or max(nexts) >= len(transitions):
+        raise BundleError("`table.topics.next` holds an entry that is no index of "
+                          "`table.topics.transitions`")
+    if not _all_type(transitions, dict):
+        raise BundleError("`table.topics.transitions` holds an entry that is not an object")
+    # Each distinct map once, so these passes look at a fraction of the states' edges.
+    segments = set(chain.from_iterable(transitions))
     if not all(_SEGMENT.fullmatch(s) for s in segments):
-        raise BundleError("`table.topics.next` has a transition on an invalid segment")
-    targets = list(chain.from_iterable(map(dict.values, nexts)))
-    for name, states_named in (("next", targets), ("other", others)):
+        raise BundleError("`table.topics.transitions` has a transition on an invalid segment")
+    targets = list(chain.from_iterable(map(dict.values, transitions)))
+    for name, states_named in (("transitions", targets), ("other", others)):
         if states_named and (not _all_type(states_named, int) or min(states_named) < 0
                              or max(states_named) >= states):
             raise BundleError(f"`table.topics.{name}` leads to a state that does not exist")
@@ -380,11 +405,6 @@ def _all_type(values: Iterable[Any], kind: type) -> bool:
     return set(map(type, values)) <= {kind}
 
 
-def _positive(values: list[Any]) -> bool:
-    """True when every element is an int (not a bool) of at least 1."""
-    return not values or (_all_type(values, int) and min(values) >= 1)
-
-
 def _every_line(pattern: re.Pattern[str], texts: list[str]) -> bool:
     """True when ``pattern`` matches each text whole: one C-level match over them all,
     with the texts on lines of their own (none of them may hold a line break)."""
@@ -418,7 +438,10 @@ def _all_topics(texts: list[str]) -> bool:
 
 @cache
 def _lines_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
+    # Possessive (`*+`): the engine keeps no backtracking state per line (greedy `*` kept
+    # some 190 bytes per line, 32 MB at 100,000 rules' conditions). Nothing is lost: a
+    # line never holds a line break, so no shorter match of one line lets the next match.
+    return re.compile(rf"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*+")
 
 
 def _string(value: Any, where: str) -> str:

@@ -132,18 +132,28 @@ def test_a_request_equal_to_a_rules_network_is_inside_it(cidr: str, rule: str) -
 @given(colliding_policies())
 def test_tables_are_shared_and_consistent(policy: ir.Policy) -> None:
     """Every class's plane has one entry per env and column of its layout, no two
-    classes, layouts or planes are equal (each is stored once), and the network table
-    holds each network of the policy once, in column order."""
+    classes, layouts, planes or maps of literal edges are equal (each is stored once, and
+    every map is some state's), and the network table holds each network of the policy
+    once, in column order."""
     document = compile_policy(policy)["content"]
     table = document["table"]
     envs = max(1, len(document["envs"]))
-    for _tier, layout, plane in table["classes"]:
+    classes = list(zip(*(table["classes"][k] for k in ("tier", "layout", "plane")),
+                       strict=True))
+    starts = sorted(set(table["classes"]["plane"]))
+    # The planes lie one after another, each used by some class, none stored twice.
+    ends = [*starts[1:], len(table["planes"])]
+    planes = [tuple(table["planes"][a:b]) for a, b in zip(starts, ends, strict=True)]
+    assert starts[0] == 0 and len(set(planes)) == len(planes)
+    for _tier, layout, start in classes:
         columns = 3 + len(table["layouts"][layout])
-        assert len(table["planes"][plane]) == envs * columns
-    assert len({tuple(c) for c in table["classes"]}) == len(table["classes"])
-    assert len({tuple(p) for p in table["planes"]}) == len(table["planes"])
+        assert len(planes[starts.index(start)]) == envs * columns
+    assert len(set(classes)) == len(classes)
     assert len({tuple(lay) for lay in table["layouts"]}) == len(table["layouts"])
     assert all(lay == sorted(set(lay)) for lay in table["layouts"])
+    transitions = table["topics"]["transitions"]
+    assert len({tuple(sorted(t.items())) for t in transitions}) == len(transitions)
+    assert sorted(set(table["topics"]["next"])) == list(range(len(transitions)))
     written = {n for r in policy.rules for c in r.conditions
                if isinstance(c, ir.CidrCondition) for n in c.networks}
     order = sorted(written, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
@@ -157,6 +167,39 @@ def test_a_literal_edge_that_leads_where_other_does_changes_nothing() -> None:
     smaller = minimize(automaton)
     assert len(smaller.other) == 3
     assert smaller.next[0] == {"a": 2, "b": 2}  # numbered breadth-first, "other" first
+
+
+@SETTINGS
+@given(policies(max_rules=6))
+def test_the_bundle_gives_every_state_its_own_map_of_literal_edges(
+        policy: ir.Policy) -> None:
+    """States share a stored map only when theirs are equal: the bundle's automaton is
+    the table's, state for state."""
+    table = build_table(RegionSpace(policy))
+    topics = table.to_json()["topics"]
+    assert [topics["transitions"][i] for i in topics["next"]] == table.automaton.next
+    assert topics["other"] == table.automaton.other
+
+
+def test_states_with_equal_maps_of_literal_edges_share_one() -> None:
+    """The maps are numbered by the first state using them, so the layout is canonical."""
+    policy = load_policy_text(SHARED_EDGES, "shared.policy").policy
+    assert policy is not None
+    topics = compile_policy(policy)["content"]["table"]["topics"]
+    assert len(topics["transitions"]) < len(topics["next"])
+    first_use = [topics["next"].index(i) for i in range(len(topics["transitions"]))]
+    assert first_use == sorted(first_use)
+
+
+SHARED_EDGES = """\
+policy shared
+rule a
+  when topic svc1.*.read, svc2.*.read, svc3.*.read
+  then allow
+rule b
+  when topic svc1.*.delete, svc2.*.delete, svc3.*.delete
+  then deny
+"""
 
 
 @SETTINGS

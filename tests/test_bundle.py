@@ -116,7 +116,7 @@ def test_the_canonical_layout_is_split_where_the_content_ends() -> None:
     parts = split_canonical(data)
     assert parts is not None
     content, rest = parts
-    assert json.loads(content) == json.loads(data)[CONTENT_KEY]
+    assert json.loads(bytes(content)) == json.loads(data)[CONTENT_KEY]
     assert json.loads(rest)[CONTENT_KEY] == 0
     assert split_canonical(b" " + data) is None
 
@@ -166,6 +166,23 @@ def test_changing_any_byte_of_a_signed_bundle_is_refused(
         changed[position] ^= 0x01
         with pytest.raises(BundleError):
             load_bundle(bytes(changed))
+
+
+def test_a_signature_in_non_canonical_base64_is_refused(
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    """A 64-byte signature's last base64 character carries 4 unused bits: setting them
+    decodes to the same signature, so only the canonical text is accepted (otherwise
+    changing that byte of a signed bundle would still verify)."""
+    document = sign_bundle(small_document(), signing_key)
+    value = document["signature"]["value"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet.index(value[-3])
+    assert value.endswith("==") and last % 16 == 0
+    document["signature"]["value"] = value[:-3] + alphabet[last + 1] + "=="
+    for key in (signing_key.public_key(), None):
+        with pytest.raises(BundleError, match="not canonical base64"):
+            load_bundle(serialize(document), public_key=key)
 
 
 def test_an_unsigned_bundle_is_refused_when_a_key_is_configured(
@@ -225,11 +242,32 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
 # -- format versions and refusals ----------------------------------------------------
 
 
-def test_an_unknown_format_version_is_refused() -> None:
+@pytest.mark.parametrize(("version", "message"), [
+    (1, "bundle format version 1 is older than this runtime reads \\(version 3\\): compile "
+        "the policy again"),
+    (2, "bundle format version 2 is older than this runtime reads \\(version 3\\)"),
+    (4, "unknown bundle format version 4; this runtime reads version 3"),
+    (0, "unknown bundle format version 0; this runtime reads version 3"),
+    (-3, "unknown bundle format version -3; this runtime reads version 3"),
+])
+def test_a_format_version_other_than_this_runtimes_is_refused(version: int,
+                                                               message: str) -> None:
     document = copy.deepcopy(small_document())
-    document[CONTENT_KEY]["format_version"] = 1
-    with pytest.raises(BundleError, match="unknown bundle format version 1; this runtime "
-                       "reads version 2"):
+    document[CONTENT_KEY]["format_version"] = version
+    with pytest.raises(BundleError, match=message):
+        load_bundle(rehashed(document))
+
+
+def test_a_version_2_bundle_is_refused_before_its_layout_is_looked_at() -> None:
+    """Version 2 wrote each state's map of literal edges in place (no `transitions`):
+    such a bundle is refused for its version, not for the layout it has."""
+    document = copy.deepcopy(small_document())
+    content = document[CONTENT_KEY]
+    topics = content["table"]["topics"]
+    topics["next"] = [topics["transitions"][i] for i in topics["next"]]
+    del topics["transitions"]
+    content["format_version"] = 2
+    with pytest.raises(BundleError, match="version 2 is older than this runtime reads"):
         load_bundle(rehashed(document))
 
 
@@ -239,10 +277,34 @@ def test_an_unknown_format_version_is_refused() -> None:
                                       "until": "2030-01-01T00:00:00Z", "reason": "x"}),
      "opens the high tier"),
     (lambda c: c["overrides"][0].update(until="2030-01-01"), "RFC 3339"),
-    (lambda c: c["table"]["planes"][0].append(0), "pairs plane"),
-    (lambda c: c["table"]["planes"][0].__setitem__(0, 99), "no rule index"),
+    (lambda c: c["table"]["planes"].pop(), "run past the end of `table.planes`"),
+    (lambda c: c["table"]["planes"].__setitem__(0, 99), "no rule index"),
+    (lambda c: c["table"]["planes"].__setitem__(0, -2), "no rule index"),
+    (lambda c: c["table"]["planes"].__setitem__(0, [0]), "no rule index"),
+    (lambda c: c["table"]["planes"].clear(), "`table.planes` is empty"),
+    (lambda c: c["table"]["classes"]["plane"].__setitem__(0, -1), "no index of `table.planes`"),
+    (lambda c: c["table"]["classes"]["plane"].__setitem__(-1, len(c["table"]["planes"])),
+     "run past the end"),
+    (lambda c: c["table"]["classes"]["plane"].__setitem__(0, 1.0), "no index of `table.planes`"),
+    (lambda c: c["table"]["classes"]["tier"].__setitem__(0, "urgent"), "not high, medium or low"),
+    (lambda c: c["table"]["classes"]["tier"].pop(), "does not have one entry per class"),
+    (lambda c: c["table"]["classes"].update(extra=[]), "unknown key `extra`"),
     (lambda c: c["table"]["topics"]["other"].__setitem__(0, 10**6), "does not exist"),
-    (lambda c: c["table"]["classes"][0].__setitem__(1, 5), "layout that does not exist"),
+    (lambda c: c["table"]["topics"]["next"].__setitem__(0, 10**6),
+     "no index of `table.topics.transitions`"),
+    (lambda c: c["table"]["topics"]["next"].__setitem__(0, -1),
+     "no index of `table.topics.transitions`"),
+    (lambda c: c["table"]["topics"]["next"].__setitem__(0, True),
+     "no index of `table.topics.transitions`"),
+    (lambda c: c["table"]["topics"]["next"].pop(), "one `next`, `other` and `class` per state"),
+    (lambda c: c["table"]["topics"]["transitions"].clear(), "`table.topics.transitions` is "
+                                                            "empty"),
+    (lambda c: c["table"]["topics"]["transitions"].append([]), "not an object"),
+    (lambda c: c["table"]["topics"]["transitions"][0].update({"a b": 1}), "invalid segment"),
+    (lambda c: c["table"]["topics"]["transitions"][0].update({"a": 10**6}),
+     "`table.topics.transitions` leads to a state that does not exist"),
+    (lambda c: c.update(format_version=2), "older than this runtime reads"),
+    (lambda c: c["table"]["classes"]["layout"].__setitem__(0, 5), "layout that does not exist"),
     (lambda c: c["table"]["topics"]["exact"].update({"a..b": 0}), "something else than topics"),
     (lambda c: c["table"]["topics"]["exact"].update({"a.b": 99}), "something else than topics"),
     (lambda c: c["table"]["topics"]["exact"].update({".".join("a" * 65): 0}),
@@ -263,7 +325,15 @@ def test_an_unknown_format_version_is_refused() -> None:
      "no list of conditions"),
     (lambda c: c["rules"]["conditions"].__setitem__(0, "cidr in 10.0.0.0/8, 10.0.0.1/8"),
      "no network"),
-    (lambda c: c["rules"]["location"].__setitem__(0, [0, 1]), r"not \[line, column\]"),
+    (lambda c: c["rules"]["line"].__setitem__(0, 0), "`rules.line` holds an entry that is "
+                                                     "neither a positive integer nor null"),
+    (lambda c: c["rules"]["column"].__setitem__(0, -1), "`rules.column` holds an entry"),
+    (lambda c: c["rules"]["line"].__setitem__(0, True), "`rules.line` holds an entry"),
+    (lambda c: c["rules"]["line"].__setitem__(0, [1, 1]), "`rules.line` holds an entry"),
+    (lambda c: c["rules"]["column"].__setitem__(0, 1.0), "`rules.column` holds an entry"),
+    (lambda c: c["rules"]["line"].__setitem__(0, None),
+     "`rules.line` and `rules.column` are not null for the same rules"),
+    (lambda c: c["rules"]["column"].pop(), "`rules.column` does not have one entry per rule"),
     (lambda c: c["rules"]["reason"].pop(), "one entry per rule"),
     (lambda c: c.update(extra=1), "unknown key `extra`"),
     (lambda c: c.pop("envs"), "has no `envs`"),

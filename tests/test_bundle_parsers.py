@@ -4,9 +4,12 @@ about, and the runtime imports and loads bundles without it."""
 
 from __future__ import annotations
 
+import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -15,7 +18,7 @@ from hypothesis import strategies as st
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.runtime import BundleError, fastjson, load_bundle
-from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.bundle_format import FORMAT_VERSION, envelope, serialize
 from tests.profiles import examples
 
 POLICY = """\
@@ -74,16 +77,63 @@ def _damaged(draw: st.DrawFn) -> bytes:
 @pytest.mark.skipif(not fastjson.AVAILABLE, reason="orjson is not installed")
 @settings(max_examples=examples(150), deadline=None)
 @given(_damaged())
-@example(BUNDLE.replace(b'"format_version":2', b'"format_version":' + b"1" * 30))
+@example(BUNDLE.replace(b'"format_version":%d' % FORMAT_VERSION,
+                       b'"format_version":' + b"1" * 30))
 def test_a_bundle_loads_or_is_refused_alike_with_either_parser(data: bytes) -> None:
-    fast = _outcome(data)
+    assert _outcome(data) == _plain_outcome(data)
+
+
+def _plain_outcome(data: bytes) -> object:
     saved = fastjson._orjson_loads
     fastjson._orjson_loads = None
     try:
-        plain = _outcome(data)
+        return _outcome(data)
     finally:
         fastjson._orjson_loads = saved
-    assert fast == plain
+
+
+def _integer_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where ``value`` holds an integer (not a bool), as key paths."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _integer_paths(item, (*path, key))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _integer_paths(item, (*path, i))]
+    return [path] if type(value) is int else []
+
+
+CONTENT = json.loads(BUNDLE)["content"]
+INTEGER_PATHS = _integer_paths(CONTENT)
+
+
+@pytest.mark.skipif(not fastjson.AVAILABLE, reason="orjson is not installed")
+@settings(max_examples=examples(150), deadline=None)
+@given(st.sampled_from(INTEGER_PATHS),
+       st.sampled_from([2**64, 2**64 - 1, 2**70, -(2**63) - 1, -(2**63), 10**30]))
+@example(("rules", "line", 0), 10**30)  # json.loads reads a line beyond 64 bits
+@example(("analysis", "findings", "DG204"), 2**64)  # and a count
+def test_an_integer_beyond_64_bits_anywhere_loads_alike_with_either_parser(
+        path: tuple[Any, ...], huge: int) -> None:
+    """A correctly hashed bundle with a huge integer in place of one of its integers: orjson
+    reads it (unguarded) as a float, which the checks refuse; the loader then reads the
+    text again, so the bundle loads, or is refused in the same words, as without orjson."""
+    content = copy.deepcopy(CONTENT)
+    parent = content
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = huge
+    data = serialize(envelope(content))
+    assert _outcome(data) == _plain_outcome(data)
+
+
+@pytest.mark.skipif(not fastjson.AVAILABLE, reason="orjson is not installed")
+def test_a_huge_line_number_is_accepted_as_json_loads_reads_it() -> None:
+    content = copy.deepcopy(CONTENT)
+    content["rules"]["line"][0] = 10**30
+    data = serialize(envelope(content))
+    loaded = load_bundle(data)
+    assert loaded.content["rules"]["line"][0] == 10**30
+    assert type(loaded.content["rules"]["line"][0]) is int
+    assert _outcome(data) == _plain_outcome(data)
 
 
 def test_the_runtime_loads_a_bundle_without_orjson(tmp_path: Path) -> None:

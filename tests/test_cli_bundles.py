@@ -18,6 +18,7 @@ from dualgate.compiler.cli.main import cli
 from dualgate.compiler.frontend.loader import load_policy
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.runtime import load_bundle
+from dualgate.runtime.bundle_format import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "policies" / "infra.policy"
@@ -209,7 +210,7 @@ def test_a_private_key_given_as_the_public_key_is_named_so(
 def test_inspect_prints_metadata_tiers_and_the_analysis_summary(bundle: Path) -> None:
     text = run("inspect", str(bundle))
     assert text.exit_code == 0
-    for fragment in ("policy     infra", "dualgate-bundle v2", "signature  none",
+    for fragment in ("policy     infra", f"dualgate-bundle v{FORMAT_VERSION}", "signature  none",
                      "production (protected)", "high     closed", "rules      10",
                      "analysis   10 passes"):
         assert fragment in text.stdout, fragment

@@ -15,7 +15,6 @@ from typing import Any
 
 from dualgate.compiler.backend.table import DecisionTable
 from dualgate.compiler.diagnostics import Diagnostic
-from dualgate.compiler.frontend.source import Span
 from dualgate.compiler.ir import (
     CidrCondition,
     Condition,
@@ -78,7 +77,8 @@ def _rule_columns(rules: Sequence[Rule]) -> dict[str, list[Any]]:
         "id": [rule.id for rule in rules],
         "decision": [str(rule.decision) for rule in rules],
         "reason": [rule.reason for rule in rules],
-        "location": [_location(rule.span) for rule in rules],
+        "line": [None if rule.span is None else rule.span.line for rule in rules],
+        "column": [None if rule.span is None else rule.span.column for rule in rules],
         "conditions": [" and ".join(condition_text(c) for c in rule.conditions)
                        for rule in rules],
     }
@@ -97,8 +97,3 @@ def condition_text(condition: Condition) -> str:
         values = [str(n) for n in condition.networks]
         words = "cidr not in" if condition.negated else "cidr in"
     return f"{words} {', '.join(values)}"
-
-
-def _location(span: Span | None) -> list[int] | None:
-    """Where a rule starts: [line, column], 1-based."""
-    return None if span is None else [span.line, span.column]

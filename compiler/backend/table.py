@@ -44,13 +44,37 @@ class DecisionTable:
     planes: list[tuple[int, ...]]
 
     def to_json(self) -> dict[str, Any]:
+        # Each distinct map of literal edges once, numbered by its first state: the same
+        # automaton gives the same lists, and the states of a large policy share a third
+        # as many maps as there are states.
+        number: dict[frozenset[tuple[str, int]], int] = {}
+        transitions: list[dict[str, int]] = []
+        next_of_state: list[int] = []
+        for edges in self.automaton.next:
+            key = frozenset(edges.items())
+            index = number.get(key)
+            if index is None:
+                index = number[key] = len(transitions)
+                transitions.append(edges)
+            next_of_state.append(index)
+        # The planes one after another in one list, each class naming where its plane
+        # starts (its length follows from the envs and the class's layout): one flat list
+        # of integers parses and checks faster than tens of thousands of small ones.
+        starts: list[int] = []
+        entries: list[int] = []
+        for plane in self.planes:
+            starts.append(len(entries))
+            entries.extend(plane)
         return {
-            "topics": {"next": self.automaton.next, "other": self.automaton.other,
-                       "class": self.automaton.label, "exact": self.exact},
-            "classes": [list(entry) for entry in self.classes],
+            "topics": {"next": next_of_state, "transitions": transitions,
+                       "other": self.automaton.other, "class": self.automaton.label,
+                       "exact": self.exact},
+            "classes": {"tier": [tier for tier, _, _ in self.classes],
+                        "layout": [layout for _, layout, _ in self.classes],
+                        "plane": [starts[plane] for _, _, plane in self.classes]},
             "networks": [str(n) for n in self.networks],
             "layouts": [list(layout) for layout in self.layouts],
-            "planes": [list(plane) for plane in self.planes],
+            "planes": entries,
         }
 
 

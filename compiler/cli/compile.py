@@ -20,7 +20,7 @@ from dualgate.compiler.cli.options import analysis_options, clock_options
 from dualgate.compiler.codes import Severity
 from dualgate.compiler.diagnostics import render_text
 from dualgate.compiler.frontend.loader import load_policy_bytes
-from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.bundle_format import class_count, serialize
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -106,7 +106,7 @@ def compile_command(
     signed = f", signed by key {document['signature']['key_id']}" if private_key else ""
     click.echo(
         f"compiled `{policy}` -> `{target}`: {len(document['content']['rules']['id'])} rules, "
-        f"{len(table['topics']['other'])} topic states, {len(table['classes'])} classes, "
+        f"{len(table['topics']['other'])} topic states, {class_count(table)} classes, "
         f"{len(payload):,} bytes, sha256 {document['content_sha256'][:16]}{signed}",
         err=True,
     )

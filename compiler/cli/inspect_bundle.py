@@ -11,6 +11,7 @@ import click
 
 from dualgate.compiler.cli.bundles import open_bundle
 from dualgate.runtime import Bundle
+from dualgate.runtime.bundle_format import class_count, plane_count
 from dualgate.runtime.validation import parse_timestamp
 
 
@@ -63,8 +64,8 @@ def describe(bundle: Bundle) -> dict[str, Any]:
         ],
         "rules": len(document["rules"]["id"]),
         "table": {"topic_states": len(table["topics"]["other"]),
-                  "classes": len(table["classes"]), "layouts": len(table["layouts"]),
-                  "planes": len(table["planes"])},
+                  "classes": class_count(table), "layouts": len(table["layouts"]),
+                  "planes": plane_count(table)},
         "analysis": document["analysis"],
     }
 
