@@ -7,6 +7,7 @@ bundles, so ``eval`` on a policy and on its compiled bundle always agree.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,39 @@ _CHUNK = 1 << 20
 #: remembers parsed (about 50 MB at most), and how many distinct verdicts it keeps encoded.
 _PARSED_LINES = 65536
 _PARSED_LINE_BYTES = 512
+
+
+def _compact_line() -> re.Pattern[bytes]:
+    """A line laid out as the decision log's writer lays an entry out, or as compact JSON
+    lays out a request: no whitespace, ASCII only, the keys in ``ENTRY_KEYS`` order.
+
+    - An entry's head: the keys before ``topic`` (``timestamp``, ``decision_id``, ...),
+      each with a value that ``json.loads`` reads (a string, valid escapes included,
+      null, true, false, or an integer of at most 19 digits: a longer one may exceed the
+      standard library's limit); it matches the empty group ``entry``. A request has none.
+    - Then ``topic`` and ``env`` as strings without escapes, and optionally ``cidr`` as
+      one or null: captured, since such a string reads as its ASCII bytes.
+    - Then either the object's end (group ``end``, JSON whitespace allowed after it) or,
+      after an entry's head, a comma and the tail, which ``_Requests.compact`` checks.
+    """
+    plain = rb"[\x20\x21\x23-\x5b\x5d-\x7f]"  # ASCII standing for itself in a string
+    string = rb'"%s*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})%s*)*"' % (plain, plain)
+    value = rb"(?:%s|null|true|false|-?(?:0|[1-9][0-9]{0,18}))" % string
+    text = rb'"(%s*)"' % plain
+    first = ENTRY_KEYS.index("topic")
+    if ENTRY_KEYS[first:first + 3] != ("topic", "env", "cidr"):
+        raise AssertionError("the writer's layout changed: review _compact_line")
+    head = b"".join(b'"%s":%s,' % (key.encode(), value) for key in ENTRY_KEYS[:first])
+    return re.compile(rb'\{(?:%s(?P<entry>))?"topic":%s,"env":%s(?:,"cidr":(?:%s|null))?'
+                      rb"(?:(?P<end>\}[ \t\n\r]*\Z)|(?(entry),|(?!)))"
+                      % (head, text, text, text))
+
+
+#: See ``_compact_line``.
+_COMPACT_LINE = _compact_line()
+#: The keys an entry's tail (after ``cidr``) may hold: a request key there would replace
+#: the value read before.
+_TAIL_KEYS = LOG_ENTRY_KEYS - REQUEST_KEYS
 
 
 @click.command("eval", short_help="Decide requests with a policy or a bundle.")
@@ -204,7 +238,62 @@ class _Requests:
 
     def __init__(self, fast: bool = True) -> None:
         self.parsed: dict[bytes, _Request] = {}
+        #: Tails of decision-log lines (what follows ``cidr``), each with whether it
+        #: completes a head into an entry (``entry``).
+        self.tails: dict[bytes, bool] = {}
         self.fast = fast
+
+    def request(self, raw: bytes, terminated: bool) -> _Request | str:
+        """The request on ``raw`` (a line without its newline), or why it is none: from
+        the memory, from the compact layout (``compact``) or parsed (``parse``). The
+        replay loop of ``_write_json_lines`` does the same inline."""
+        return self.parsed.get(raw) or self.compact(raw) or self.parse(raw, terminated)
+
+    def compact(self, raw: bytes) -> _Request | None:
+        """The request on a line in the compact layout of the decision log's writer
+        (``_compact_line``), read without parsing the whole line: exactly the request
+        ``parse`` gives, or None when the line is not in that layout (``parse`` reads
+        it). Remembered as ``parse`` remembers it.
+
+        A line matched to its end is a JSON object of request keys, or of entry keys
+        with a ``decision_id``. After an entry's head, the tail (what follows the comma
+        after ``cidr``) is read once by the standard library as the members of an
+        object (``{`` + tail), and remembered: a gate's log repeats a few tails, one per
+        verdict. Complete members, a comma, then a tail that is an object's members and
+        its end make one JSON object holding both, whatever the tail's values (floats,
+        escapes, UTF-8, an approval's object); its keys are entry keys when the tail's
+        are, and none of them a request key, which would replace the value read first."""
+        if not self.fast:
+            return None
+        line = _COMPACT_LINE.match(raw)
+        if line is None:
+            return None
+        entry, topic, env, cidr, end = line.groups()
+        if end is None:
+            tail = raw[line.end():]
+            known = self.tails.get(tail)
+            if known is None:
+                known = self._remember_tail(tail)
+            if not known:
+                return None
+        request = (topic.decode(), env.decode(), None if cidr is None else cidr.decode())
+        if entry is None and len(raw) <= _PARSED_LINE_BYTES:
+            if len(self.parsed) >= _PARSED_LINES:
+                self.parsed.clear()
+            self.parsed[raw] = request
+        return request
+
+    def _remember_tail(self, tail: bytes) -> bool:
+        """Whether ``tail`` completes an entry's head (``compact``), remembered."""
+        try:
+            value = json.loads("{" + tail.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            value = None
+        known = type(value) is dict and bool(value) and value.keys() <= _TAIL_KEYS
+        if len(self.tails) >= _PARSED_LINES:
+            self.tails.clear()
+        self.tails[tail] = known
+        return known
 
     def parse(self, raw: bytes, terminated: bool) -> _Request | str:
         """The request on ``raw`` (a line without its newline), or why it is none.
@@ -243,7 +332,7 @@ def _answers(bundle: Bundle, file: IO[bytes]) -> Iterator[_Answer]:
     for lines, terminated in _chunks(file):
         for raw in lines:
             number += 1
-            request = requests.parsed.get(raw) or requests.parse(raw, terminated)
+            request = requests.request(raw, terminated)
             if isinstance(request, str):
                 yield number, None, None, request
             else:
@@ -282,7 +371,7 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
     sys.stdout.flush()
     out = sys.stdout.buffer
     decide, requests = bundle.decide, _Requests()
-    parsed, parse = requests.parsed, requests.parse
+    parsed, compact, parse = requests.parsed, requests.compact, requests.parse
     # Keyed by identity (verdicts are shared), holding the verdict so that its id cannot
     # be reused by another object while the entry lives.
     encoded: dict[int, tuple[Verdict, bytes]] = {}
@@ -293,7 +382,7 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
         append = batch.append
         for raw in lines:
             number += 1
-            request = parsed.get(raw)
+            request = parsed.get(raw) or compact(raw)
             if request is None:
                 found = parse(raw, terminated)
                 if isinstance(found, str):
