@@ -446,6 +446,9 @@ def _request(raw: bytes) -> dict[str, Any] | str:
         return "not a request: JSON nested too deeply"
     except json.JSONDecodeError as error:
         return f"not JSON: {error.msg[0].lower()}{error.msg[1:]} at column {error.colno}"
+    except ValueError:  # an integer longer than Python converts (sys.set_int_max_str_digits)
+        return (f"not a request: a number of more than {sys.get_int_max_str_digits()} "
+                "digits")
     if not isinstance(value, dict):
         return f"a JSON {_JSON_KINDS[type(value)]}, not an object of {_KEYS_TEXT}"
     if _LOG_MARK in value:
