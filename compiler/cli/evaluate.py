@@ -43,7 +43,8 @@ _BATCH = 4096
 #: Input read in pieces of this many bytes.
 _CHUNK = 1 << 20
 #: How many distinct request lines, of at most how many bytes, ``eval --input``
-#: remembers parsed (about 50 MB at most), and how many distinct verdicts it keeps encoded.
+#: remembers parsed (about 50 MB at most), and how many distinct verdicts it keeps encoded
+#: and decision-log entry tails it keeps checked (``_Requests.compact``).
 _PARSED_LINES = 65536
 _PARSED_LINE_BYTES = 512
 
@@ -230,7 +231,9 @@ def _chunks(file: IO[bytes]) -> Iterator[tuple[list[bytes], bool]]:
 
 class _Requests:
     """The request on an input line, remembered by the line's bytes: a decision log
-    repeats requests, and a line seen before skips decoding and JSON parsing. At most
+    repeats requests, and a line seen before skips decoding and JSON parsing. A line in
+    the compact layout of the decision log's writer is read with one match
+    (``compact``), and only any other line is parsed (``parse``). At most
     ``_PARSED_LINES`` lines of at most ``_PARSED_LINE_BYTES`` bytes are remembered (then
     the memory starts over), so the memory stays bounded whatever the input; malformed
     lines are never remembered. Only the parsing is remembered: every line is still
@@ -239,8 +242,10 @@ class _Requests:
     def __init__(self, fast: bool = True) -> None:
         self.parsed: dict[bytes, _Request] = {}
         #: Tails of decision-log lines (what follows ``cidr``), each with whether it
-        #: completes a head into an entry (``entry``).
+        #: completes a head into an entry (``compact``).
         self.tails: dict[bytes, bool] = {}
+        #: False: the reference reading, the standard library's alone (no orjson, no
+        #: compact match), which the fast readings are tested against.
         self.fast = fast
 
     def request(self, raw: bytes, terminated: bool) -> _Request | str:
