@@ -126,21 +126,31 @@ _FRAGMENTS = [
 
 @st.composite
 def _hostile(draw: st.DrawFn) -> bytes:
-    """A line the writer wrote, then damaged: fragments inserted or put in place of a
-    slice, a slice deleted, the end cut, or the entry written again with its keys in
-    another order, spaces, or a value of another type."""
-    *decision, _ = draw(_DECISIONS)
-    # The same bytes for the same draws: an id given, the time replaced (its width is fixed).
-    [raw] = written([(*decision, draw(st.sampled_from(["5f0c9a1e2b3d-1f"]) | texts(6)))], [])
-    raw = raw[:14] + b"2026-12-01T12:00:00.000000Z" + raw[41:]
+    """A line the writer wrote, or a compact request line, then damaged: fragments
+    inserted, appended or put in place of a slice, a slice deleted, the end cut, or the entry
+    written again with its keys in another order, spaces, or a value of another type."""
+    shared, job_id, topic, env, cidr, _ = draw(_DECISIONS)
+    if draw(st.booleans()):
+        # The same bytes for the same draws: an id given, the time replaced (its width
+        # is fixed).
+        decision_id = draw(st.sampled_from(["5f0c9a1e2b3d-1f"]) | texts(6))
+        [raw] = written([(shared, job_id, topic, env, cidr, decision_id)], [])
+        raw = raw[:14] + b"2026-12-01T12:00:00.000000Z" + raw[41:]
+    else:
+        request = {"topic": topic, "env": env, "cidr": cidr}
+        if draw(st.booleans()):
+            del request["cidr"]
+        raw = json.dumps(request, separators=(",", ":")).encode()
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        how = draw(st.sampled_from(["insert", "replace", "delete", "cut", "reorder",
-                                    "spaced", "retype"]))
+        how = draw(st.sampled_from(["insert", "append", "replace", "delete", "cut",
+                                    "reorder", "spaced", "retype"]))
         at = draw(st.integers(min_value=0, max_value=len(raw)))
         end = draw(st.integers(min_value=at, max_value=min(len(raw), at + 12)))
         fragment = draw(st.sampled_from(_FRAGMENTS))
         if how == "insert":
             raw = raw[:at] + fragment + raw[at:]
+        elif how == "append":
+            raw += fragment
         elif how == "replace":
             raw = raw[:at] + fragment + raw[end:]
         elif how == "delete":
@@ -189,6 +199,12 @@ def test_a_damaged_line_reads_as_the_standard_library_reads_it(raw: bytes) -> No
     b'"dev","cidr":null,"rule":' + b"1" * 4400 + b"}",
     # A request line with a key after its request, without a decision id.
     b'{"topic":"infra.vm.update","env":"dev","cidr":null,"gate":"submit"}',
+    # Something after the object.
+    b'{"topic":"infra.vm.update","env":"dev"}x',
+    b'{"topic":"infra.vm.update","env":"dev","cidr":null}}',
+    b'{"topic":"infra.vm.update","env":"dev"} {}',
+    b'{"timestamp":"t","decision_id":"a-1","gate":"g","job_id":null,"topic":"a","env":'
+    b'"dev","cidr":null}\x00',
     # An escape in the request: read by the reference (it decodes it).
     b'{"topic":"infra.vm.\\u0075pdate","env":"dev"}',
 ])
