@@ -16,15 +16,14 @@ from typing import IO, Any
 import click
 
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
-from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
 from dualgate.runtime.fastjson import UNREAD, read_fast
 from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS, ENTRY_KEYS
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
-# The compiler (front end, analysis, backend) and the readable renderings are imported
-# where they are needed: evaluating a bundle, the replay of a decision log above all,
-# should not start up the whole compiler first.
+# The compiler (front end, analysis, backend, even its diagnostics' wording) and the
+# readable renderings are imported where they are needed: evaluating a bundle, the replay
+# of a decision log above all, should not start up the whole compiler first.
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 
@@ -409,6 +408,12 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
 
 def _readable(answers: Iterator[_Answer]) -> Iterator[_Line]:
     """``deny           rule deny-iam                    infra.iam.role.read env=dev``"""
+    from dualgate.compiler.diagnostics import shown
+
+    def _value(value: object) -> str:
+        """A request value in a readable line: strings as written, others as JSON."""
+        return shown(value if isinstance(value, str) else json.dumps(value))
+
     for number, request, verdict, fault in answers:
         if verdict is None or request is None:
             assert fault is not None
@@ -420,11 +425,6 @@ def _readable(answers: Iterator[_Answer]) -> Iterator[_Line]:
         where = f"env={_value(env)}" + (f" cidr={_value(cidr)}" if cidr is not None else "")
         text = f"{verdict.decision:<14} {why:<38} {_value(topic)} {where}"
         yield (text + "\n").encode(), None
-
-
-def _value(value: object) -> str:
-    """A request value in a readable line: strings as written, others as JSON."""
-    return shown(value if isinstance(value, str) else json.dumps(value))
 
 
 def _encode(document: dict[str, Any]) -> bytes:
@@ -470,6 +470,8 @@ def _unknown_key(value: dict[str, Any], known: frozenset[str], keys: str) -> str
     unknown = sorted(value.keys() - known)
     if not unknown:
         return None
+    from dualgate.compiler.diagnostics import shown, suggest
+
     close = suggest(unknown[0], known)
     hint = f"; {close}" if close else ""
     return f"unknown key `{shown(unknown[0])}` {keys}{hint}"
