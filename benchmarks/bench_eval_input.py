@@ -20,8 +20,9 @@ small set of private and public ones. Two logs:
 
 Rows, per log, in lines per second of CPU time on one core (median of ``--repeat``):
 
-- ``json.loads`` and ``orjson.loads`` per line: the floor any JSON-lines reader pays
-  (``eval`` reads with orjson, and with the standard library what orjson refuses);
+- ``json.loads`` and ``orjson.loads`` per line: the floor of a reader that parses
+  every line (``eval`` parses with orjson, and with the standard library what orjson
+  refuses, only the lines not in the compact layout);
 - bare ``decide()`` over the requests already parsed;
 - ``eval``'s line reader alone (``_Requests.request``: the memory of lines seen, the
   one-match reading of the compact layout the writer and compact requests use, then
@@ -200,7 +201,8 @@ def measure(log: bytes, bundle: Bundle, bundle_path: Path, directory: Path,
 
     rows: list[Row] = []
     for name, run in (("`json.loads` per line", floor),
-                      ("`orjson.loads` per line (the floor: `eval` reads with it)", fast_floor),
+                      ("`orjson.loads` per line (`eval` reads with it a line not compact)",
+                       fast_floor),
                       ("bare `decide()`, requests parsed already", bare),
                       ("`eval`'s line reader alone (memory, compact match, orjson)", reader),
                       ("`json.loads` + `decide()` per line", naive),
