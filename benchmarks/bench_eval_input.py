@@ -7,7 +7,7 @@ The log is generated (fixed seed) as the gates' decision log would hold it for
 (``{"topic":...,"env":...,"cidr":...}``, the request keys of each entry, ``cidr`` null
 when the job named no network): topics drawn from the policy's kinds and verbs with a
 skewed (Zipf-like) popularity, mostly production, some requests naming a network from a
-small set of private and public ones. Two logs:
+small set of private and public ones. Three logs:
 
 - **repeating**: 90% of the lines drawn from ~2,000 distinct requests, 10% carrying a
   first-seen address each (a distinct line);
