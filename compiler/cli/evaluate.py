@@ -368,7 +368,8 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
     (number, fault) of the malformed lines.
 
     The replay loop of a decision log, kept in one function because it runs per line:
-    a line seen before skips parsing (``_Requests``), and a verdict shared by many
+    a line seen before, or one in the compact layout of the decision log's writer, skips
+    parsing (``_Requests``: its memory, then ``compact``), and a verdict shared by many
     requests (the runtime returns the same object) is encoded once. Output is written
     once per input chunk.
     """
