@@ -63,7 +63,8 @@ def _compact_line() -> re.Pattern[bytes]:
     """
     plain = rb"[\x20\x21\x23-\x5b\x5d-\x7f]"  # ASCII standing for itself in a string
     string = rb'"%s*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})%s*)*"' % (plain, plain)
-    value = rb"(?:%s|null|true|false|-?(?:0|[1-9][0-9]{0,18}))" % string
+    # A string without escapes is tried first: it matches without the loop over escapes.
+    value = rb'(?:"%s*"|%s|null|true|false|-?(?:0|[1-9][0-9]{0,18}))' % (plain, string)
     text = rb'"(%s*)"' % plain
     first = ENTRY_KEYS.index("topic")
     if ENTRY_KEYS[first:first + 3] != ("topic", "env", "cidr"):
