@@ -7,20 +7,26 @@ The log is generated (fixed seed) as the gates' decision log would hold it for
 (``{"topic":...,"env":...,"cidr":...}``, the request keys of each entry, ``cidr`` null
 when the job named no network): topics drawn from the policy's kinds and verbs with a
 skewed (Zipf-like) popularity, mostly production, some requests naming a network from a
-small set of private and public ones. Two logs:
+small set of private and public ones. Three logs:
 
 - **repeating**: 90% of the lines drawn from ~2,000 distinct requests, 10% carrying a
   first-seen address each (a distinct line);
 - **all distinct**: every line carries a first-seen address, so no line repeats;
-- **a gate's decision log**: the repeating requests as whole entries, every key a gate
-  writes (timestamp, decision id, job id, verdict, ...), so no two lines repeat and each
-  line is about six times longer: what ``eval --input`` reads from a real log.
+- **a gate's decision log**: the repeating requests checked by a submit gate over the
+  bundle, its decision log's lines as the writer (``runtime/telemetry/decision_log.py``)
+  writes them: every key of an entry (timestamp, decision id, job id, verdict, ...), so
+  no two lines repeat and each line is about six times longer: what ``eval --input``
+  reads from a real log.
 
 Rows, per log, in lines per second of CPU time on one core (median of ``--repeat``):
 
-- ``json.loads`` and ``orjson.loads`` per line: the floor any JSON-lines reader pays
-  (``eval`` reads with orjson, and with the standard library what orjson refuses);
+- ``json.loads`` and ``orjson.loads`` per line: the floor of a reader that parses
+  every line (``eval`` parses with orjson, and with the standard library what orjson
+  refuses, only the lines not in the compact layout);
 - bare ``decide()`` over the requests already parsed;
+- ``eval``'s line reader alone (``_Requests.request``: the memory of lines seen, the
+  one-match reading of the compact layout the writer and compact requests use, then
+  orjson and the standard library for any other line);
 - ``json.loads`` then ``decide()`` per line: the naive loop;
 - the ``eval --input`` loop in process (reading, parsing, deciding, encoding, writing
   to ``/dev/null``);
@@ -59,6 +65,9 @@ from dualgate.compiler.cli import evaluate
 from dualgate.compiler.frontend.loader import load_policy
 from dualgate.runtime import Bundle, load_bundle
 from dualgate.runtime.bundle_format import serialize
+from dualgate.runtime.gates.holder import BundleHolder
+from dualgate.runtime.gates.submit import SubmitGate
+from dualgate.runtime.telemetry import CallableSink, DecisionLog, GateMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "cli.md"
@@ -100,26 +109,23 @@ def decision_log(lines: int, distinct: float, seed: int = 13) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-def gate_log(requests: bytes, bundle: Bundle) -> bytes:
-    """The same requests as a gate writes them: every key of a decision-log entry, with
-    distinct timestamps, decision ids and job ids (so no two lines repeat)."""
-    out = []
-    for number, line in enumerate(requests.splitlines()):
-        request = json.loads(line)
-        verdict = bundle.decide(request["topic"], request["env"], request["cidr"]).to_json()
-        seconds, micros = divmod(number, 1_000_000)
-        entry = {
-            "timestamp": f"2026-12-03T05:{seconds // 60 % 60:02d}:{seconds % 60:02d}."
-                         f"{micros:06d}Z",
-            "decision_id": f"5f0c9a1e2b3d-{number}", "gate": "submit",
-            "job_id": f"job-{number:08d}", **request,
-            "decision": verdict["decision"], "rule": verdict["rule"],
-            "reason": verdict["reason"], "tier": verdict["tier"],
-            "fail_mode": verdict["fail_mode"], "bypass": False, "bundle": bundle.content_hash,
-            "policy": "infra", "approval": None, "action": "admit", "cause": None,
-        }
-        out.append(json.dumps(entry, separators=(",", ":")))
-    return ("\n".join(out) + "\n").encode()
+def gate_log(requests: bytes, bundle_path: Path) -> bytes:
+    """The same requests checked by a submit gate over the bundle at ``bundle_path``: the
+    lines its decision log writes, in order (distinct timestamps, decision ids and job
+    ids, so no two lines repeat)."""
+    requests_list = [json.loads(line) for line in requests.splitlines()]
+    lines: list[str] = []
+    log = DecisionLog(CallableSink(lines.append), max_queue=len(requests_list) + 1,
+                      metrics=GateMetrics(use_prometheus=False))
+    gate = SubmitGate(BundleHolder(bundle_path), decision_log=log,
+                      metrics=GateMetrics(use_prometheus=False))
+    for number, request in enumerate(requests_list):
+        gate.check(request["topic"], request["env"], request["cidr"],
+                   job_id=f"job-{number:08d}", job_hash=f"sha256:{number:064x}")
+    assert log.flush(60)
+    log.close()
+    assert len(lines) == len(requests_list)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines).encode()
 
 
 def cpu_seconds(run: Callable[[], None], repeat: int) -> float:
@@ -188,10 +194,17 @@ def measure(log: bytes, bundle: Bundle, bundle_path: Path, directory: Path,
         for line in lines:
             orjson.loads(line)
 
+    def reader() -> None:
+        request = evaluate._Requests().request
+        for line in lines:
+            request(line, True)
+
     rows: list[Row] = []
     for name, run in (("`json.loads` per line", floor),
-                      ("`orjson.loads` per line (the floor: `eval` reads with it)", fast_floor),
+                      ("`orjson.loads` per line (`eval` reads with it a line not compact)",
+                       fast_floor),
                       ("bare `decide()`, requests parsed already", bare),
+                      ("`eval`'s line reader alone (memory, compact match, orjson)", reader),
                       ("`json.loads` + `decide()` per line", naive),
                       ("`eval --input` loop, in process", replay_in_process(bundle, log))):
         bundle.evaluator.clear_caches()
@@ -254,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        ("a gate's decision log (whole entries)", 0.1, True)):
             log = decision_log(args.lines, distinct)
             if whole:
-                log = gate_log(log, bundle)
+                log = gate_log(log, bundle_path)
             results[title] = measure(log, bundle, bundle_path, directory, args.repeat)
     lines = report(results, args.lines, args.repeat, (load_before, os.getloadavg()[0]))
     print("\n".join(lines))

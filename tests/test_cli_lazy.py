@@ -128,6 +128,13 @@ def test_eval_of_a_bundle_imports_no_compiler(tmp_path: Path) -> None:
     modules = modules_after("eval", str(bundle), "--topic", "infra.vm.read", "--env", "dev")
     assert "dualgate.runtime" in modules
     assert heavy(modules) == []
+    # A replay of well-formed lines needs no wording of faults either.
+    log = tmp_path / "decisions.jsonl"
+    log.write_text('{"topic":"infra.vm.read","env":"dev"}\n')
+    modules = modules_after("eval", str(bundle), "--input", str(log))
+    assert "dualgate.runtime" in modules
+    assert heavy(modules) == []
+    assert "dualgate.compiler.diagnostics" not in modules
 
 
 def test_lint_of_a_dsl_file_imports_no_yaml_front_end() -> None:

@@ -7,6 +7,7 @@ bundles, so ``eval`` on a policy and on its compiled bundle always agree.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +16,14 @@ from typing import IO, Any
 import click
 
 from dualgate.compiler.cli.bundles import is_bundle, open_bundle, read_input
-from dualgate.compiler.diagnostics import shown, suggest
 from dualgate.runtime import Bundle, BundleError, Decision, Verdict, load_bundle
 from dualgate.runtime.fastjson import UNREAD, read_fast
 from dualgate.runtime.telemetry.decision_log import DECISION_FIELDS, ENTRY_KEYS
 from dualgate.runtime.verdict import MALFORMED_REQUEST
 
-# The compiler (front end, analysis, backend) and the readable renderings are imported
-# where they are needed: evaluating a bundle, the replay of a decision log above all,
-# should not start up the whole compiler first.
+# The compiler (front end, analysis, backend, even its diagnostics' wording) and the
+# readable renderings are imported where they are needed: evaluating a bundle, the replay
+# of a decision log above all, should not start up the whole compiler first.
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 
@@ -42,9 +42,44 @@ _BATCH = 4096
 #: Input read in pieces of this many bytes.
 _CHUNK = 1 << 20
 #: How many distinct request lines, of at most how many bytes, ``eval --input``
-#: remembers parsed (about 50 MB at most), and how many distinct verdicts it keeps encoded.
+#: remembers parsed (about 50 MB at most), and how many distinct verdicts it keeps encoded
+#: and decision-log entry tails it keeps checked (``_Requests.compact``).
 _PARSED_LINES = 65536
 _PARSED_LINE_BYTES = 512
+
+
+def _compact_line() -> re.Pattern[bytes]:
+    """A line laid out as the decision log's writer lays an entry out, or as compact JSON
+    lays out a request: no whitespace, ASCII only, the keys in ``ENTRY_KEYS`` order.
+
+    - An entry's head: the keys before ``topic`` (``timestamp``, ``decision_id``, ...),
+      each with a value that ``json.loads`` reads (a string, valid escapes included,
+      null, true, false, or an integer of at most 19 digits: a longer one may exceed the
+      standard library's limit); it matches the empty group ``entry``. A request has none.
+    - Then ``topic`` and ``env`` as strings without escapes, and optionally ``cidr`` as
+      one or null: captured, since such a string reads as its ASCII bytes.
+    - Then either the object's end (group ``end``, JSON whitespace allowed after it) or,
+      after an entry's head, a comma and the tail, which ``_Requests.compact`` checks.
+    """
+    plain = rb"[\x20\x21\x23-\x5b\x5d-\x7f]"  # ASCII standing for itself in a string
+    string = rb'"%s*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})%s*)*"' % (plain, plain)
+    # A string without escapes is tried first: it matches without the loop over escapes.
+    value = rb'(?:"%s*"|%s|null|true|false|-?(?:0|[1-9][0-9]{0,18}))' % (plain, string)
+    text = rb'"(%s*)"' % plain
+    first = ENTRY_KEYS.index("topic")
+    if ENTRY_KEYS[first:first + 3] != ("topic", "env", "cidr"):
+        raise AssertionError("the writer's layout changed: review _compact_line")
+    head = b"".join(b'"%s":%s,' % (key.encode(), value) for key in ENTRY_KEYS[:first])
+    return re.compile(rb'\{(?:%s(?P<entry>))?"topic":%s,"env":%s(?:,"cidr":(?:%s|null))?'
+                      rb"(?:(?P<end>\}[ \t\n\r]*\Z)|(?(entry),|(?!)))"
+                      % (head, text, text, text))
+
+
+#: See ``_compact_line``.
+_COMPACT_LINE = _compact_line()
+#: The keys an entry's tail (after ``cidr``) may hold: a request key there would replace
+#: the value read before.
+_TAIL_KEYS = LOG_ENTRY_KEYS - REQUEST_KEYS
 
 
 @click.command("eval", short_help="Decide requests with a policy or a bundle.")
@@ -196,7 +231,9 @@ def _chunks(file: IO[bytes]) -> Iterator[tuple[list[bytes], bool]]:
 
 class _Requests:
     """The request on an input line, remembered by the line's bytes: a decision log
-    repeats requests, and a line seen before skips decoding and JSON parsing. At most
+    repeats requests, and a line seen before skips decoding and JSON parsing. A line in
+    the compact layout of the decision log's writer is read with one match
+    (``compact``), and only any other line is parsed (``parse``). At most
     ``_PARSED_LINES`` lines of at most ``_PARSED_LINE_BYTES`` bytes are remembered (then
     the memory starts over), so the memory stays bounded whatever the input; malformed
     lines are never remembered. Only the parsing is remembered: every line is still
@@ -204,7 +241,64 @@ class _Requests:
 
     def __init__(self, fast: bool = True) -> None:
         self.parsed: dict[bytes, _Request] = {}
+        #: Tails of decision-log lines (what follows ``cidr``), each with whether it
+        #: completes a head into an entry (``compact``).
+        self.tails: dict[bytes, bool] = {}
+        #: False: the reference reading, the standard library's alone (no orjson, no
+        #: compact match), which the fast readings are tested against.
         self.fast = fast
+
+    def request(self, raw: bytes, terminated: bool) -> _Request | str:
+        """The request on ``raw`` (a line without its newline), or why it is none: from
+        the memory, from the compact layout (``compact``) or parsed (``parse``). The
+        replay loop of ``_write_json_lines`` does the same inline."""
+        return self.parsed.get(raw) or self.compact(raw) or self.parse(raw, terminated)
+
+    def compact(self, raw: bytes) -> _Request | None:
+        """The request on a line in the compact layout of the decision log's writer
+        (``_compact_line``), read without parsing the whole line: exactly the request
+        ``parse`` gives, or None when the line is not in that layout (``parse`` reads
+        it). Remembered as ``parse`` remembers it.
+
+        A line matched to its end is a JSON object of request keys, or of entry keys
+        with a ``decision_id``. After an entry's head, the tail (what follows the comma
+        after ``cidr``) is read once by the standard library as the members of an
+        object (``{`` + tail), and remembered: a gate's log repeats a few tails, one per
+        verdict. Complete members, a comma, then a tail that is an object's members and
+        its end make one JSON object holding both, whatever the tail's values (floats,
+        escapes, UTF-8, an approval's object); its keys are entry keys when the tail's
+        are, and none of them a request key, which would replace the value read first."""
+        if not self.fast:
+            return None
+        line = _COMPACT_LINE.match(raw)
+        if line is None:
+            return None
+        entry, topic, env, cidr, end = line.groups()
+        if end is None:
+            tail = raw[line.end():]
+            known = self.tails.get(tail)
+            if known is None:
+                known = self._remember_tail(tail)
+            if not known:
+                return None
+        request = (topic.decode(), env.decode(), None if cidr is None else cidr.decode())
+        if entry is None and len(raw) <= _PARSED_LINE_BYTES:
+            if len(self.parsed) >= _PARSED_LINES:
+                self.parsed.clear()
+            self.parsed[raw] = request
+        return request
+
+    def _remember_tail(self, tail: bytes) -> bool:
+        """Whether ``tail`` completes an entry's head (``compact``), remembered."""
+        try:
+            value = json.loads("{" + tail.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            value = None
+        known = type(value) is dict and bool(value) and value.keys() <= _TAIL_KEYS
+        if len(self.tails) >= _PARSED_LINES:
+            self.tails.clear()
+        self.tails[tail] = known
+        return known
 
     def parse(self, raw: bytes, terminated: bool) -> _Request | str:
         """The request on ``raw`` (a line without its newline), or why it is none.
@@ -243,7 +337,7 @@ def _answers(bundle: Bundle, file: IO[bytes]) -> Iterator[_Answer]:
     for lines, terminated in _chunks(file):
         for raw in lines:
             number += 1
-            request = requests.parsed.get(raw) or requests.parse(raw, terminated)
+            request = requests.request(raw, terminated)
             if isinstance(request, str):
                 yield number, None, None, request
             else:
@@ -275,14 +369,15 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
     (number, fault) of the malformed lines.
 
     The replay loop of a decision log, kept in one function because it runs per line:
-    a line seen before skips parsing (``_Requests``), and a verdict shared by many
+    a line seen before, or one in the compact layout of the decision log's writer, skips
+    parsing (``_Requests``: its memory, then ``compact``), and a verdict shared by many
     requests (the runtime returns the same object) is encoded once. Output is written
     once per input chunk.
     """
     sys.stdout.flush()
     out = sys.stdout.buffer
     decide, requests = bundle.decide, _Requests()
-    parsed, parse = requests.parsed, requests.parse
+    parsed, compact, parse = requests.parsed, requests.compact, requests.parse
     # Keyed by identity (verdicts are shared), holding the verdict so that its id cannot
     # be reused by another object while the entry lives.
     encoded: dict[int, tuple[Verdict, bytes]] = {}
@@ -293,7 +388,7 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
         append = batch.append
         for raw in lines:
             number += 1
-            request = parsed.get(raw)
+            request = parsed.get(raw) or compact(raw)
             if request is None:
                 found = parse(raw, terminated)
                 if isinstance(found, str):
@@ -315,6 +410,12 @@ def _write_json_lines(bundle: Bundle, file: IO[bytes], extra: dict[str, Any]) ->
 
 def _readable(answers: Iterator[_Answer]) -> Iterator[_Line]:
     """``deny           rule deny-iam                    infra.iam.role.read env=dev``"""
+    from dualgate.compiler.diagnostics import shown
+
+    def _value(value: object) -> str:
+        """A request value in a readable line: strings as written, others as JSON."""
+        return shown(value if isinstance(value, str) else json.dumps(value))
+
     for number, request, verdict, fault in answers:
         if verdict is None or request is None:
             assert fault is not None
@@ -326,11 +427,6 @@ def _readable(answers: Iterator[_Answer]) -> Iterator[_Line]:
         where = f"env={_value(env)}" + (f" cidr={_value(cidr)}" if cidr is not None else "")
         text = f"{verdict.decision:<14} {why:<38} {_value(topic)} {where}"
         yield (text + "\n").encode(), None
-
-
-def _value(value: object) -> str:
-    """A request value in a readable line: strings as written, others as JSON."""
-    return shown(value if isinstance(value, str) else json.dumps(value))
 
 
 def _encode(document: dict[str, Any]) -> bytes:
@@ -357,6 +453,9 @@ def _request(raw: bytes) -> dict[str, Any] | str:
         return "not a request: JSON nested too deeply"
     except json.JSONDecodeError as error:
         return f"not JSON: {error.msg[0].lower()}{error.msg[1:]} at column {error.colno}"
+    except ValueError:  # an integer longer than Python converts (sys.set_int_max_str_digits)
+        return (f"not a request: a number of more than {sys.get_int_max_str_digits()} "
+                "digits")
     if not isinstance(value, dict):
         return f"a JSON {_JSON_KINDS[type(value)]}, not an object of {_KEYS_TEXT}"
     if _LOG_MARK in value:
@@ -373,6 +472,8 @@ def _unknown_key(value: dict[str, Any], known: frozenset[str], keys: str) -> str
     unknown = sorted(value.keys() - known)
     if not unknown:
         return None
+    from dualgate.compiler.diagnostics import shown, suggest
+
     close = suggest(unknown[0], known)
     hint = f"; {close}" if close else ""
     return f"unknown key `{shown(unknown[0])}` {keys}{hint}"
