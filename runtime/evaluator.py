@@ -48,7 +48,7 @@ from dualgate.runtime.bundle_format import (
     FIRST_NETWORK_COLUMN,
 )
 from dualgate.runtime.intervals import OUTSIDE, column_in, network_index
-from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24, parse_network
+from dualgate.runtime.networks import IPV4, ipv4_bytes, parse_network
 from dualgate.runtime.validation import parse_timestamp
 from dualgate.runtime.verdict import (
     DEFAULT,
@@ -81,6 +81,9 @@ DEFAULT_CIDR_CACHE_SIZE = 65_536
 CACHED_TOPIC_LENGTH = 128
 #: How many refused topics (each at most ``CACHED_TOPIC_LENGTH`` characters) are remembered.
 REFUSED_TOPICS_KEPT = 4_096
+
+
+_from_bytes = int.from_bytes
 
 
 class _RefusedError(Exception):
@@ -219,17 +222,18 @@ class Evaluator:
             if cidr is not None:
                 if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
                     return verdicts[-1]  # type: ignore[return-value]
-                if ":" not in cidr and "/" not in cidr:
-                    # A bare IPv4 address, the common request: parsed inline (a call and
-                    # a cache would cost as much as the parse) and matched by one bisect.
-                    # Without `:` and `/` only a dotted quad is valid, and a dict key is
-                    # a canonical octet, so this accepts exactly what `parse_network`
-                    # accepts; the exception is for invalid input only.
-                    try:
-                        a, b, c, d = cidr.split(".")
-                        address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
-                    except (ValueError, KeyError):
-                        return verdicts[-1]  # type: ignore[return-value]
+                address = -1
+                if ":" not in cidr:
+                    # A bare IPv4 address, the common request: parsed inline by C's
+                    # strict inet_pton (``ipv4_bytes``: a call and a cache would cost as
+                    # much as the parse), which takes exactly the dotted quads that
+                    # `parse_network` takes; anything else (a network, a malformed
+                    # address) raises, and goes the general way below.
+                    try:  # noqa: SIM105  (contextlib.suppress costs a call and more)
+                        address = _from_bytes(ipv4_bytes(IPV4, cidr))
+                    except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate
+                        pass
+                if address >= 0:
                     # The deepest network holding it, then the first of the chain of
                     # enclosing networks the class's layout lists (`column_in`, inlined).
                     network = self._v4_deepest[bisect_right(self._v4_bounds, address)]
@@ -271,10 +275,17 @@ class Evaluator:
         """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters, not one of the
         policy's literal topics, which ``decide`` and ``tier_of`` look up first); raises
         ``_RefusedError`` for a malformed one, so that the cache never keeps it."""
-        if topic.count(".") >= MAX_TOPIC_SEGMENTS or TOPIC.fullmatch(topic) is None:
+        segments = topic.split(".")
+        # Valid: 1..MAX_TOPIC_SEGMENTS segments, none empty, of ASCII letters, digits,
+        # `_` and `-` (TOPIC). Most topics are letters, digits and dots only, which
+        # isascii + isalnum check at a third of the regex's cost; the regex decides the
+        # rest.
+        if (len(segments) > MAX_TOPIC_SEGMENTS or "" in segments
+                or not ((topic.isascii() and topic.replace(".", "").isalnum())
+                        or TOPIC.fullmatch(topic) is not None)):
             raise _RefusedError
         nexts, other, state = self._next, self._other, 0
-        for segment in topic.split("."):
+        for segment in segments:
             state = nexts[state].get(segment, other[state])
         label = self._class_of_state[state]
         if label < 0:
