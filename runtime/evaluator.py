@@ -3,12 +3,15 @@
 Deciding a request costs a bounded number of steps whatever the number of rules: a topic
 the policy writes literally is one dict lookup; any other is validated and walked through
 the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup; a
-bare IPv4 address is parsed inline (any other network by ``parse_network``, cached) and
-found in the bundle's one network index (``dualgate.runtime.intervals``, built at load)
-by one bisect, which gives the deepest of all the bundle's networks holding it; the
+bare IPv4 address is parsed inline by C's strict ``inet_pton`` (``networks.ipv4_bytes``;
+any other network by ``parse_network``, cached) and found in the bundle's one network
+index (``dualgate.runtime.intervals``, built at load) by one bisect among the bounds of
+the address's block, which gives the deepest of all the bundle's networks holding it; the
 class's column is that of the first network of the chain from there to enclosing ones
 its layout lists (mostly one more bisect in the layout); and the class's verdict row
-gives the answer in one index. Verdicts are immutable and built once per (rule, tier), then shared.
+gives the answer in one index, or on its first use one index into the view's verdicts
+of the class's tier by rule. Verdicts are immutable and built once per (rule, tier),
+then shared.
 
 The first request of a class costs little more than any other: the class object takes
 its layout and plane from the table as they are, its verdict row starts empty and is

@@ -86,6 +86,21 @@ def test_verdicts_are_shared() -> None:
     assert bundle.decide("a.read", "dev") is bundle.decide("b.read", "dev")
 
 
+def test_a_rule_verdict_is_a_plain_verdict() -> None:
+    """The evaluator builds rule verdicts by setting their slots (faster than the frozen
+    dataclass's ``__init__``): the result is a ``Verdict`` like any other, equal, of the
+    same hash, frozen."""
+    bundle = load()
+    verdict = bundle.decide("a.read", "dev")
+    assert type(verdict) is Verdict and verdict.rule is not None
+    twin = Verdict(verdict.decision, verdict.rule, verdict.reason, verdict.tier,
+                   verdict.fail_mode, verdict.bundle)
+    assert verdict == twin and hash(verdict) == hash(twin) and repr(verdict) == repr(twin)
+    assert dataclasses.asdict(verdict) == dataclasses.asdict(twin)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.rule = "other"  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(("topic", "env", "cidr", "reason", "tier"), [
     ("", "dev", None, "invalid-topic", None),
     ("a..read", "dev", None, "invalid-topic", None),
