@@ -433,8 +433,13 @@ class _View:
 
     def rule_verdict(self, evaluator: Evaluator, entry: int, tier: TierName) -> Verdict:
         """The shared verdict for a plane entry (a rule index or ``DEFAULT_ENTRY``) in
-        ``tier``, made on first use and kept in ``tier_verdicts``."""
-        by_entry = self.tier_verdicts(evaluator, tier)[1]
+        ``tier``, made on first use and kept in ``tier_verdicts``.
+
+        Made as ``Verdict(decision, rule, reason, tier, fail_mode, bundle)`` would make
+        it, equal and alike, in a third of the time: a frozen dataclass's ``__init__``
+        sets each field through ``object.__setattr__``; this sets its slots directly.
+        A third of the requests of a large policy's cold traffic make one."""
+        by_entry = (self.tiers.get(tier) or self.tier_verdicts(evaluator, tier))[1]
         verdict = by_entry[entry]
         if verdict is None:
             if entry == DEFAULT_ENTRY:
@@ -442,29 +447,19 @@ class _View:
             else:
                 decision = _DECISIONS[evaluator.rule_decisions[entry]]
                 rule, reason = evaluator.rule_ids[entry], RULE
-            verdict = by_entry[entry] = _verdict(decision, rule, reason, tier,
-                                                 self.modes[tier], evaluator.bundle_hash)
+            verdict = _new(Verdict)
+            _DECISION(verdict, decision)
+            _RULE(verdict, rule)
+            _REASON(verdict, reason)
+            _TIER(verdict, tier)
+            _FAIL_MODE(verdict, self.modes[tier])
+            _BUNDLE(verdict, evaluator.bundle_hash)
+            by_entry[entry] = verdict
         return verdict
 
 
+# Verdict's slot setters, for ``_View.rule_verdict``.
 _new = object.__new__
 _DECISION, _RULE, _REASON, _TIER, _FAIL_MODE, _BUNDLE = (
     getattr(Verdict, name).__set__
     for name in ("decision", "rule", "reason", "tier", "fail_mode", "bundle"))
-
-
-def _verdict(decision: Decision, rule: str | None, reason: str, tier: TierName,  # noqa: PLR0917
-             fail_mode: FailMode, bundle: str) -> Verdict:
-    """``Verdict(decision, rule, reason, tier, fail_mode, bundle)``, equal and alike, in
-    a third of the time: a frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``; this sets its slots directly. A new verdict is made on the
-    first decision of each (rule, tier), a third of the requests of a large policy's
-    cold traffic."""
-    verdict: Verdict = _new(Verdict)
-    _DECISION(verdict, decision)
-    _RULE(verdict, rule)
-    _REASON(verdict, reason)
-    _TIER(verdict, tier)
-    _FAIL_MODE(verdict, fail_mode)
-    _BUNDLE(verdict, bundle)
-    return verdict
