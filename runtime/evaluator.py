@@ -236,12 +236,14 @@ class Evaluator:
                     # A bare IPv4 address, the common request: parsed inline by C's
                     # strict inet_pton (``ipv4_bytes``: a call and a cache would cost as
                     # much as the parse), which takes exactly the dotted quads that
-                    # `parse_network` takes; anything else (a network, a malformed
-                    # address) raises, and goes the general way below.
-                    try:  # noqa: SIM105  (contextlib.suppress costs a call and more)
+                    # `parse_network` takes. Anything else raises: without `/` too it
+                    # is invalid (only a dotted quad has neither), else it is a network
+                    # and goes the general way below.
+                    try:
                         address = _from_bytes(ipv4_bytes(IPV4, cidr))
                     except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate
-                        pass
+                        if "/" not in cidr:
+                            return verdicts[-1]  # type: ignore[return-value]
                 if address >= 0:
                     # The deepest network holding it, then the first of the chain of
                     # enclosing networks the class's layout lists (`column_in`, inlined).

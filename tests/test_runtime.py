@@ -280,6 +280,24 @@ def test_the_tier_of_a_hostile_or_non_string_topic_is_none() -> None:
     assert bundle.tier_of("payments.refund") is TierName.HIGH
 
 
+def test_a_hostile_cidr_is_decided_as_its_text_says_or_fails_closed() -> None:
+    """A str subclass whose hash raises: a bare address or a malformed one without `/`
+    needs no hash (parsed inline); a network goes through the cache, whose hash raises,
+    and is an evaluation error, denied."""
+    class Hostile(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("no")
+
+    bundle = load()
+    assert bundle.decide("a.read", "dev", Hostile("10.1.2.3")).rule == "allow-reads"
+    assert bundle.decide("a.read", "dev", Hostile("8.8.8.8")).rule == "deny-public"
+    for malformed in ("10.1.2", "10.1.2.03", "10.1.2.3 ", "10.1.2.3\x00", "1.2.3.\ud800"):
+        assert bundle.decide("a.read", "dev", Hostile(malformed)).reason == "invalid-cidr"
+        assert bundle.decide("a.read", "dev", malformed).reason == "invalid-cidr"
+    verdict = bundle.decide("a.read", "dev", Hostile("10.1.2.0/24"))
+    assert verdict.reason == "evaluation-error" and verdict.decision is Decision.DENY
+
+
 def test_tier_of_keeps_long_topics_out_of_the_cache_as_decide_does() -> None:
     bundle = load()
     bundle.evaluator.clear_caches()
