@@ -33,7 +33,9 @@ cache. The caches are bounded in size as well as count: only topics of at most
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
 cache, by adding to or clearing the refused-topic set (each one atomic step), or by filling
-a class's verdict row, which any thread fills with equal values.
+a class's verdict row or a slot of a view's verdicts by rule, which any thread fills with
+equal values (two threads making a tier's list of those at once each keep filling their
+own, with equal verdicts, until the next view).
 """
 
 from __future__ import annotations
