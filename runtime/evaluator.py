@@ -34,8 +34,8 @@ An ``Evaluator`` is safe to share between threads: after construction its state 
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
 cache, by adding to or clearing the refused-topic set (each one atomic step), or by filling
 a class's verdict row or a slot of a view's verdicts by rule, which any thread fills with
-equal values (two threads making a tier's list of those at once each keep filling their
-own, with equal verdicts, until the next view).
+equal values (if two threads make a tier's list of those at once, one list is kept, and
+rows built on the other get their verdicts, equal, through the kept one).
 """
 
 from __future__ import annotations
