@@ -233,20 +233,17 @@ class Evaluator:
             if cidr is not None:
                 if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
                     return verdicts[-1]  # type: ignore[return-value]
-                address = -1
-                if ":" not in cidr:
+                if ":" not in cidr and "/" not in cidr:
                     # A bare IPv4 address, the common request: parsed inline by C's
                     # strict inet_pton (``ipv4_bytes``: a call and a cache would cost as
                     # much as the parse), which takes exactly the dotted quads that
-                    # `parse_network` takes. Anything else raises: without `/` too it
-                    # is invalid (only a dotted quad has neither), else it is a network
-                    # and goes the general way below.
+                    # `parse_network` takes. Without `:` and `/` only a dotted quad is
+                    # valid, so anything else is refused; the exception is for invalid
+                    # input only (a network would pay it: it has a `/`).
                     try:
                         address = _from_bytes(ipv4_bytes(IPV4, cidr))
                     except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate
-                        if "/" not in cidr:
-                            return verdicts[-1]  # type: ignore[return-value]
-                if address >= 0:
+                        return verdicts[-1]  # type: ignore[return-value]
                     # The deepest network holding it, then the first of the chain of
                     # enclosing networks the class's layout lists (`column_in`, inlined).
                     # (`NetworkIndex.deepest_v4`, inlined: a bisect in the address's block)
