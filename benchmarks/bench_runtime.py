@@ -53,7 +53,10 @@ takes the core away does not count as ours (it can still slow us through shared 
 the share of wall time the process got at each size is reported, and the load average.
 The goals are printed next to the measurements; ``--write`` also stores the Markdown in
 ``benchmarks/results/runtime.md`` and a plot of decisions per second against rules in
-``benchmarks/results/runtime.png``. Timings belong here, not in unit tests.
+``benchmarks/results/runtime.png``. ``--sizes '' --engines '' --write-cold`` runs the cold
+traffic alone and replaces only its paragraph, table and goal rows in runtime.md, keeping
+every other figure (and the warm column of its table) from the last full run: what a
+machine without the foreign engines can re-record. Timings belong here, not in unit tests.
 """
 
 from __future__ import annotations
@@ -65,11 +68,12 @@ import math
 import os
 import platform
 import random
+import shlex
 import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -746,7 +750,10 @@ def measure_cold(size: int, args: argparse.Namespace) -> ColdResult:
                       args.cold_passes, count, failures)
 
 
-def cold_report(results: Sequence[ColdResult], warm: dict[int, float]) -> list[str]:
+def cold_report(results: Sequence[ColdResult], warm: Mapping[int, str],
+                note: str = "") -> list[str]:
+    """The cold-traffic paragraph and table; ``warm`` holds the warm figure of each size
+    as printed, ``note`` ends the paragraph."""
     def pair(spread: Spread) -> str:
         return f"{_duration(spread.median)} ({_duration(spread.p99)})"
 
@@ -756,7 +763,7 @@ def cold_report(results: Sequence[ColdResult], warm: dict[int, float]) -> list[s
             f"{r.size:,}", pair(r.fresh), pair(r.indexed),
             f"{r.fresh.median / r.indexed.median:.2f}x ({r.fresh.p99 / r.indexed.p99:.2f}x)",
             pair(r.again), _duration(r.existing_cold),
-            _duration(warm[r.size]) if r.size in warm else "-",
+            warm.get(r.size, "-"),
         ])
     first = results[0]
     out = [
@@ -768,7 +775,7 @@ def cold_report(results: Sequence[ColdResult], warm: dict[int, float]) -> list[s
         "a bundle loaded just before the pass (no topic class built, no cache filled); "
         "\"again\" is a second pass of the same requests on it; the hand-written index "
         "is `benchmarks/engines/indexed.py`, checked against dualgate on every request "
-        "and dualgate against the reference on a sample first.", "",
+        "and dualgate against the reference on a sample first." + note, "",
     ]
     out += _table(["rules", "dualgate, fresh bundle", "hand-written index",
                    "dualgate / index", "dualgate again", "dualgate cold (one-entry caches)",
@@ -953,7 +960,7 @@ def report(results: Sequence[SizeResult], cold: Sequence[ColdResult],
         out += build_table_rows(results)
         out += [""]
     if cold:
-        warm = {r.size: r.timings["warm"].per_decision for r in results}
+        warm = {r.size: _duration(r.timings["warm"].per_decision) for r in results}
         out += [*cold_report(cold, warm), ""]
     out += ["Goals:", ""]
     out += goals(results, cold)
@@ -973,6 +980,53 @@ def report(results: Sequence[SizeResult], cold: Sequence[ColdResult],
     if failures:
         out += ["", "FAILURES:", "", *(f"- {f}" for f in failures)]
     return "\n".join(out)
+
+
+COLD_PARAGRAPH = "Cold, realistic traffic ("
+
+
+def splice_cold(markdown: str, cold: Sequence[ColdResult], note: str) -> str:
+    """``markdown`` (a runtime.md) with its cold-traffic paragraph, table and goal rows
+    replaced by ``cold``'s, every other figure kept: the warm column is the file's own
+    (no warm size was run). Raises ValueError if the file has no cold-traffic table."""
+    lines = markdown.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(COLD_PARAGRAPH)]
+    if not starts:
+        raise ValueError("no cold-traffic table to replace")
+    start = starts[0]
+    end = start + 2
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    warm = {}
+    for row in lines[start + 4:end]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        warm[int(cells[0].replace(",", ""))] = cells[-1]
+    lines[start:end] = cold_report(cold, warm, note)
+    goal_rows = _table(["goal", "target", "measured", "verdict"], "lllc", cold_goals(cold))[2:]
+    for row in goal_rows:
+        name = row.split(" | ")[0] + " |"
+        found = [i for i, line in enumerate(lines) if line.startswith(name)]
+        if found:
+            lines[found[0]] = row
+        else:  # after the goals table's last row
+            last = max(i for i, line in enumerate(lines) if line.startswith("| cold"))
+            lines.insert(last + 1, row)
+    return "\n".join(lines) + "\n"
+
+
+def write_cold(cold: Sequence[ColdResult], load_before: tuple[float, ...]) -> None:
+    """Replace the cold-traffic section of ``MARKDOWN`` (``splice_cold``), unless the
+    run failed."""
+    if any(r.failures for r in cold):
+        print("not written: the cold run has failures", file=sys.stderr)
+        return
+    note = (f" Re-recorded alone on {datetime.now(UTC):%Y-%m-%d} (`taskset -c 0 "
+            f".venv/bin/python benchmarks/bench_runtime.py {shlex.join(sys.argv[1:])}`, "
+            f"load average {load_before[0]:.2f} at its start and "
+            f"{os.getloadavg()[0]:.2f} at its end); the other tables are from the run above.")
+    MARKDOWN.write_text(splice_cold(MARKDOWN.read_text(encoding="utf-8"), cold, note),
+                        encoding="utf-8")
+    print(f"\nwrote the cold-traffic section of {MARKDOWN}", file=sys.stderr)
 
 
 def _version(distribution: str) -> str:
@@ -1055,8 +1109,15 @@ def main() -> None:
     parser.add_argument("--write", action="store_true",
                         help=f"also write {MARKDOWN.name} and {PLOT.name} under "
                              "benchmarks/results/")
+    parser.add_argument("--write-cold", action="store_true",
+                        help=f"with --sizes '': replace only the cold-traffic table and "
+                             f"goals of {MARKDOWN.name}, keeping every other figure (a "
+                             "machine without the foreign engines cannot rerun those)")
     args = parser.parse_args()
     args.engines = [e for e in args.engines.split(",") if e]
+    if args.write_cold and (args.write or args.sizes or args.quick or not args.cold_sizes):
+        parser.error("--write-cold re-records the cold traffic alone: give --sizes '' "
+                     "and no --write")
     unknown = set(args.engines) - set(FOREIGN)
     if unknown:
         parser.error(f"unknown engines {', '.join(sorted(unknown))}; known: {', '.join(FOREIGN)}")
@@ -1087,6 +1148,8 @@ def main() -> None:
         if results:
             plot(results, args, PLOT)
         print(f"\nwrote {MARKDOWN} and {PLOT}", file=sys.stderr)
+    if args.write_cold:
+        write_cold(cold, load_before)
     if any(r.failures for r in (*results, *cold)):
         sys.exit(1)
 

@@ -3,12 +3,15 @@
 Deciding a request costs a bounded number of steps whatever the number of rules: a topic
 the policy writes literally is one dict lookup; any other is validated and walked through
 the automaton, once, and then cached (a bounded LRU cache); the env is one dict lookup; a
-bare IPv4 address is parsed inline (any other network by ``parse_network``, cached) and
-found in the bundle's one network index (``dualgate.runtime.intervals``, built at load)
-by one bisect, which gives the deepest of all the bundle's networks holding it; the
+bare IPv4 address is parsed inline by C's strict ``inet_pton`` (``networks.ipv4_bytes``;
+any other network by ``parse_network``, cached) and found in the bundle's one network
+index (``dualgate.runtime.intervals``, built at load) by one bisect among the bounds of
+the address's block, which gives the deepest of all the bundle's networks holding it; the
 class's column is that of the first network of the chain from there to enclosing ones
 its layout lists (mostly one more bisect in the layout); and the class's verdict row
-gives the answer in one index. Verdicts are immutable and built once per (rule, tier), then shared.
+gives the answer in one index, or on its first use one index into the view's verdicts
+of the class's tier by rule. Verdicts are immutable and built once per (rule, tier),
+then shared.
 
 The first request of a class costs little more than any other: the class object takes
 its layout and plane from the table as they are, its verdict row starts empty and is
@@ -30,7 +33,9 @@ cache. The caches are bounded in size as well as count: only topics of at most
 An ``Evaluator`` is safe to share between threads: after construction its state only
 changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
 cache, by adding to or clearing the refused-topic set (each one atomic step), or by filling
-a class's verdict row, which any thread fills with equal values.
+a class's verdict row or a slot of a view's verdicts by rule, which any thread fills with
+equal values (if two threads make a tier's list of those at once, one list is kept, and
+rows built on the other get their verdicts, equal, through the kept one).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from dualgate.runtime.bundle_format import (
     FIRST_NETWORK_COLUMN,
 )
 from dualgate.runtime.intervals import OUTSIDE, column_in, network_index
-from dualgate.runtime.networks import OCTET, OCTET_8, OCTET_16, OCTET_24, parse_network
+from dualgate.runtime.networks import IPV4, ipv4_bytes, parse_network
 from dualgate.runtime.validation import parse_timestamp
 from dualgate.runtime.verdict import (
     DEFAULT,
@@ -83,6 +88,9 @@ CACHED_TOPIC_LENGTH = 128
 REFUSED_TOPICS_KEPT = 4_096
 
 
+_from_bytes = int.from_bytes
+
+
 class _RefusedError(Exception):
     """Raised inside a cached function for a value it refuses, so the cache keeps nothing."""
 
@@ -93,6 +101,10 @@ _TIERS = {tier.value: tier for tier in TierName}
 _DECISIONS = {decision.value: decision for decision in Decision}
 
 
+#: ``TopicClass.cached``: a view, a verdict row and the view's verdicts of the class's tier.
+_Cached = tuple["_View", list[Verdict | None], list[Verdict | None]]
+
+
 class TopicClass:
     """What the table knows about the topics of one class, and its verdicts.
 
@@ -100,17 +112,18 @@ class TopicClass:
     (the i-th is column ``FIRST_NETWORK_COLUMN + i``), and ``columns`` is their count
     plus the columns before them: one env's share of the plane.
 
-    ``cached`` pairs the fail-mode view a verdict row was built for with the row: one
-    slot per plane entry, filled on first use (None until then), then the class's
-    verdicts for an undeclared env, a non-string env and an invalid cidr. It is one
-    attribute, written in one step, so a thread never pairs a row with the wrong view;
-    a row of an older view is replaced by a new one.
+    ``cached`` holds the fail-mode view a verdict row was built for, the row: one slot
+    per plane entry, filled on first use (None until then), then the class's verdicts
+    for an undeclared env, a non-string env and an invalid cidr; and the view's verdicts
+    of the class's tier by plane entry (``_View.tier_verdicts``), which fill the row. It
+    is one attribute, written in one step, so a thread never pairs a row with the wrong
+    view; a row of an older view is replaced by a new one.
     """
 
     __slots__ = ("cached", "columns", "layout", "plane", "tier")
 
     def __init__(self, tier: TierName, layout: list[int], plane: list[int],
-                 cached: tuple[_View | None, list[Verdict | None]]) -> None:
+                 cached: _Cached) -> None:
         self.tier = tier
         self.layout = layout
         self.columns = FIRST_NETWORK_COLUMN + len(layout)
@@ -153,6 +166,7 @@ class Evaluator:
         # 100,000 rules, and a class's first request builds nothing for its networks.
         index = self._network_index = network_index(networks)
         self._v4_bounds, self._v4_deepest = index.v4_bounds, index.v4_deepest
+        self._v4_shift, self._v4_starts = index.v4_shift, index.v4_starts
         self._parent = index.parent
         envs = content["envs"]
         self._env_rows = max(1, len(envs))  # a plane's rows: one per env, one without envs
@@ -209,9 +223,9 @@ class Evaluator:
                     if size <= CACHED_TOPIC_LENGTH and type(topic) is str:
                         self._remember_refused(topic)
                     return self._invalid_topic
-            view, verdicts = topic_class.cached
+            view, verdicts, by_entry = topic_class.cached
             if view is not self._view:
-                verdicts = self._verdicts(topic_class)
+                view, verdicts, by_entry = self._verdicts(topic_class)
             if not isinstance(env, str) or len(env) > MAX_ENV_LENGTH:
                 return verdicts[-2]  # type: ignore[return-value]  # never None
             index = 0
@@ -224,19 +238,22 @@ class Evaluator:
                 if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
                     return verdicts[-1]  # type: ignore[return-value]
                 if ":" not in cidr and "/" not in cidr:
-                    # A bare IPv4 address, the common request: parsed inline (a call and
-                    # a cache would cost as much as the parse) and matched by one bisect.
-                    # Without `:` and `/` only a dotted quad is valid, and a dict key is
-                    # a canonical octet, so this accepts exactly what `parse_network`
-                    # accepts; the exception is for invalid input only.
+                    # A bare IPv4 address, the common request: parsed inline by C's
+                    # strict inet_pton (``ipv4_bytes``: a call and a cache would cost as
+                    # much as the parse), which takes exactly the dotted quads that
+                    # `parse_network` takes. Without `:` and `/` only a dotted quad is
+                    # valid, so anything else is refused; the exception is for invalid
+                    # input only (a network would pay it: it has a `/`).
                     try:
-                        a, b, c, d = cidr.split(".")
-                        address = OCTET_24[a] + OCTET_16[b] + OCTET_8[c] + OCTET[d]
-                    except (ValueError, KeyError):
+                        address = _from_bytes(ipv4_bytes(IPV4, cidr))
+                    except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate
                         return verdicts[-1]  # type: ignore[return-value]
                     # The deepest network holding it, then the first of the chain of
                     # enclosing networks the class's layout lists (`column_in`, inlined).
-                    network = self._v4_deepest[bisect_right(self._v4_bounds, address)]
+                    # (`NetworkIndex.deepest_v4`, inlined: a bisect in the address's block)
+                    block, starts = address >> self._v4_shift, self._v4_starts
+                    network = self._v4_deepest[bisect_right(
+                        self._v4_bounds, address, starts[block], starts[block + 1])]
                     layout, parent = topic_class.layout, self._parent
                     column = COLUMN_OUTSIDE_V4
                     while network != OUTSIDE:
@@ -260,7 +277,15 @@ class Evaluator:
                         self._parent, FIRST_NETWORK_COLUMN,
                         COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)
             # index: column 0 (COLUMN_ABSENT) without a cidr.
-            return verdicts[index] or self._fill(topic_class, verdicts, index)
+            verdict = verdicts[index]
+            if verdict is None:
+                # The slot's first use (most requests of a large policy's cold traffic,
+                # hence inline): the verdict of its plane entry in the class's tier,
+                # made on the first use of that pair. Any thread fills it alike.
+                entry = topic_class.plane[index]
+                verdict = verdicts[index] = (by_entry[entry] or view.rule_verdict(
+                    self, entry, topic_class.tier))
+            return verdict
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error
 
@@ -275,10 +300,17 @@ class Evaluator:
         """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters, not one of the
         policy's literal topics, which ``decide`` and ``tier_of`` look up first); raises
         ``_RefusedError`` for a malformed one, so that the cache never keeps it."""
-        if topic.count(".") >= MAX_TOPIC_SEGMENTS or TOPIC.fullmatch(topic) is None:
+        segments = topic.split(".")
+        # Valid: 1..MAX_TOPIC_SEGMENTS segments, none empty, of ASCII letters, digits,
+        # `_` and `-` (TOPIC). Most topics are letters, digits and dots only, which
+        # isascii + isalnum check at a third of the regex's cost; the regex decides the
+        # rest.
+        if (len(segments) > MAX_TOPIC_SEGMENTS or "" in segments
+                or not ((topic.isascii() and topic.replace(".", "").isalnum())
+                        or TOPIC.fullmatch(topic) is not None)):
             raise _RefusedError
         nexts, other, state = self._next, self._other, 0
-        for segment in topic.split("."):
+        for segment in segments:
             state = nexts[state].get(segment, other[state])
         label = self._class_of_state[state]
         if label < 0:
@@ -287,6 +319,8 @@ class Evaluator:
 
     def _materialize(self, label: int) -> TopicClass:
         """The class of ``label``, built on its first use with an empty verdict row."""
+        # Paid by about a third of the requests of a large policy's cold traffic: no
+        # further call than the class's own constructor.
         table = self._table
         classes = table["classes"]
         tier, layout, view = (_TIERS[classes["tier"][label]],
@@ -295,34 +329,26 @@ class Evaluator:
         start = classes["plane"][label]
         plane = table["planes"][start:start + self._env_rows
                                 * (FIRST_NETWORK_COLUMN + len(layout))]
-        topic_class = self._classes[label] = TopicClass(
-            tier, layout, plane, (view, self._row(view, len(plane), tier)))
+        malformed, by_entry = view.tiers.get(tier) or view.tier_verdicts(self, tier)
+        row: list[Verdict | None] = [None] * len(plane)
+        row += malformed
+        topic_class = self._classes[label] = TopicClass(tier, layout, plane,
+                                                        (view, row, by_entry))
         return topic_class
 
     # -- verdicts ------------------------------------------------------------------
 
-    def _verdicts(self, topic_class: TopicClass) -> list[Verdict | None]:
-        """A new verdict row for the current view (see ``TopicClass``), still unfilled."""
+    def _verdicts(self, topic_class: TopicClass) -> _Cached:
+        """A new ``cached`` for the current view (see ``TopicClass``), its row unfilled."""
+        # A decision racing a refresh may answer with either view (each consistently),
+        # and a stale row is replaced on its next use.
         view = self._view
-        row = self._row(view, len(topic_class.plane), topic_class.tier)
-        topic_class.cached = (view, row)
-        return row
-
-    def _row(self, view: _View, size: int, tier: TierName) -> list[Verdict | None]:
-        """An unfilled verdict row of ``size`` plane slots and the malformed verdicts."""
-        row: list[Verdict | None] = [None] * size
-        row += view.malformed(self, tier)
-        return row
-
-    def _fill(self, topic_class: TopicClass, row: list[Verdict | None], index: int) -> Verdict:
-        """Fill one slot of a verdict row (any thread fills it with the same verdict)."""
-        # The current view, even for a row of an older one: a decision racing a refresh
-        # may answer with either view, and a stale row is replaced on its next use.
-        view = self._view
-        entry, tier = topic_class.plane[index], topic_class.tier
-        verdict = row[index] = (view.rule_verdicts.get((entry, tier))
-                                or view.rule_verdict(self, entry, tier))
-        return verdict
+        malformed, by_entry = view.tiers.get(topic_class.tier) or view.tier_verdicts(
+            self, topic_class.tier)
+        row: list[Verdict | None] = [None] * len(topic_class.plane)
+        row += malformed
+        cached = topic_class.cached = (view, row, by_entry)
+        return cached
 
     def _refresh(self) -> None:
         """An override expired: a new view of the fail modes; older verdict rows are stale."""
@@ -380,9 +406,10 @@ def _parse_request_network(text: str) -> tuple[int, int, int]:
 
 class _View:
     """The effective fail mode of each tier at one time, valid until ``until`` (None:
-    for good), and the verdicts built with them."""
+    for good), and the verdicts built with them: ``tiers`` maps a tier to its malformed
+    verdicts and its verdicts by plane entry (``tier_verdicts``)."""
 
-    __slots__ = ("malformed_verdicts", "modes", "rule_verdicts", "until")
+    __slots__ = ("modes", "tiers", "until")
 
     def __init__(self, content: Mapping[str, Any], now: float) -> None:
         declared = {TierName(t["name"]): FailMode(t["fail_mode"]) for t in content["tiers"]}
@@ -396,29 +423,53 @@ class _View:
                 until = expiry if until is None else min(until, expiry)
         self.modes = modes
         self.until = until
-        self.rule_verdicts: dict[tuple[int, TierName], Verdict] = {}
-        self.malformed_verdicts: dict[TierName, list[Verdict]] = {}
+        self.tiers: dict[TierName, tuple[list[Verdict], list[Verdict | None]]] = {}
 
-    def malformed(self, evaluator: Evaluator, tier: TierName) -> list[Verdict]:
-        """The verdicts for an undeclared env, a non-string env and an invalid cidr."""
-        verdicts = self.malformed_verdicts.get(tier)
-        if verdicts is None:
-            verdicts = self.malformed_verdicts[tier] = [
-                Verdict(Decision.DENY, None, reason, tier, self.modes[tier],
-                        evaluator.bundle_hash)
-                for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
-        return verdicts
+    def tier_verdicts(self, evaluator: Evaluator, tier: TierName,
+                      ) -> tuple[list[Verdict], list[Verdict | None]]:
+        """``tier``'s verdicts for an undeclared env, a non-string env and an invalid
+        cidr, and a list of its rule verdicts by plane entry (a rule index, or
+        ``DEFAULT_ENTRY``, the last slot), each made on its first use (None until then).
+        Made on the view's first use of ``tier``: one slot a rule, some 0.8 MB at
+        100,000 rules."""
+        kit = self.tiers.get(tier)
+        if kit is None:
+            malformed = [Verdict(Decision.DENY, None, reason, tier, self.modes[tier],
+                                 evaluator.bundle_hash)
+                         for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
+            by_entry: list[Verdict | None] = [None] * (len(evaluator.rule_ids) + 1)
+            kit = self.tiers[tier] = (malformed, by_entry)
+        return kit
 
     def rule_verdict(self, evaluator: Evaluator, entry: int, tier: TierName) -> Verdict:
-        """The shared verdict for a plane entry (a rule index or the default) in ``tier``."""
-        verdict = self.rule_verdicts.get((entry, tier))
+        """The shared verdict for a plane entry (a rule index or ``DEFAULT_ENTRY``) in
+        ``tier``, made on first use and kept in ``tier_verdicts``.
+
+        Made as ``Verdict(decision, rule, reason, tier, fail_mode, bundle)`` would make
+        it, equal and alike, in a third of the time: a frozen dataclass's ``__init__``
+        sets each field through ``object.__setattr__``; this sets its slots directly.
+        A third of the requests of a large policy's cold traffic make one."""
+        by_entry = (self.tiers.get(tier) or self.tier_verdicts(evaluator, tier))[1]
+        verdict = by_entry[entry]
         if verdict is None:
             if entry == DEFAULT_ENTRY:
                 decision, rule, reason = evaluator.default, None, DEFAULT
             else:
                 decision = _DECISIONS[evaluator.rule_decisions[entry]]
                 rule, reason = evaluator.rule_ids[entry], RULE
-            verdict = Verdict(decision, rule, reason, tier, self.modes[tier],
-                              evaluator.bundle_hash)
-            self.rule_verdicts[(entry, tier)] = verdict
+            verdict = _new(Verdict)
+            _DECISION(verdict, decision)
+            _RULE(verdict, rule)
+            _REASON(verdict, reason)
+            _TIER(verdict, tier)
+            _FAIL_MODE(verdict, self.modes[tier])
+            _BUNDLE(verdict, evaluator.bundle_hash)
+            by_entry[entry] = verdict
         return verdict
+
+
+# Verdict's slot setters, for ``_View.rule_verdict``.
+_new = object.__new__
+_DECISION, _RULE, _REASON, _TIER, _FAIL_MODE, _BUNDLE = (
+    getattr(Verdict, name).__set__
+    for name in ("decision", "rule", "reason", "tier", "fail_mode", "bundle"))

@@ -19,13 +19,23 @@ generated inputs. The syntax, also stated in docs/language.md ("Networks"):
   embedded dotted IPv4 address as the last two groups), but no scope id (``%eth0``);
 - no surrounding whitespace, no non-ASCII character, no host bits set.
 
-This module imports nothing, so neither the compiler nor ``ipaddress`` (a test proves
-it).
+A bare IPv4 address, the common request, is the evaluator's to parse inline:
+``ipv4_bytes(IPV4, text)`` is C's ``inet_pton`` where the platform's is strict (checked
+at import: glibc, musl and the BSDs accept exactly the canonical dotted quad of four
+0..255 octets without leading zeros, signs, spaces or other forms, as ``parse_network``
+does), else the same by the lookup tables; either raises ``OSError`` or ``ValueError``
+for anything else. About 100 ns, a third of a split and four lookups.
+
+This module imports nothing but ``_socket`` (C, no Python module behind it), so neither
+the compiler nor ``ipaddress`` (a test proves it).
 """
 
 from __future__ import annotations
 
-__all__ = ["OCTET", "OCTET_8", "OCTET_16", "OCTET_24", "mask", "parse_network"]
+from collections.abc import Callable
+
+__all__ = ["IPV4", "OCTET", "OCTET_8", "OCTET_16", "OCTET_24", "ipv4_bytes", "mask",
+           "parse_network"]
 
 # Lookup tables instead of digit checks plus int(): one dict lookup validates a field
 # completely (ASCII digits only, no sign, no space, no leading zero, in range) and
@@ -42,6 +52,53 @@ _PREFIX_V6: dict[str, int] = {str(i): i for i in range(129)}
 # Host bits of each prefix length: a network is valid when these are all zero.
 _HOST_BITS_V4 = tuple((1 << (32 - length)) - 1 for length in range(33))
 _HOST_BITS_V6 = tuple((1 << (128 - length)) - 1 for length in range(129))
+
+
+
+def _ipv4_bytes_by_tables(family: int, text: str) -> bytes:
+    """``inet_pton(AF_INET, text)`` by the lookup tables (``family`` is ignored)."""
+    try:
+        a, b, c, d = text.split(".")
+        return bytes((OCTET[a], OCTET[b], OCTET[c], OCTET[d]))
+    except (KeyError, ValueError):
+        raise OSError("no dotted-quad IPv4 address") from None
+
+
+#: Non-canonical spellings a strict ``inet_pton`` refuses (so does ``parse_network``).
+_NOT_DOTTED_QUADS = ("01.2.3.4", "1.2.3.04", "00.0.0.0", "1.2.3", "1.2.3.4.5", "256.0.0.0",
+                     "1.2.3.400", "1.2.3.4 ", " 1.2.3.4", "1.2.3.4\n", "+1.2.3.4", "0x1.2.3.4",
+                     "1.2.3.0x4", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4/32", "4294967295",
+                     "\u0661.2.3.4", "1.2.3.\uff14", "", "1.2.3.-4", "1 .2.3.4")
+
+
+def _strict(pton: Callable[[int, str], bytes], family: int) -> bool:
+    """Whether ``pton`` accepts canonical dotted quads and refuses the other forms."""
+    try:
+        if (pton(family, "1.2.3.4") != bytes((1, 2, 3, 4))
+                or pton(family, "255.255.255.255") != bytes((255,) * 4)
+                or pton(family, "0.0.0.0") != bytes(4)):
+            return False
+    except (OSError, ValueError):
+        return False
+    for text in _NOT_DOTTED_QUADS:
+        try:
+            pton(family, text)
+        except (OSError, ValueError):
+            continue
+        return False
+    return True
+
+
+#: The address family argument of ``ipv4_bytes``.
+IPV4: int = 2
+ipv4_bytes: Callable[[int, str], bytes] = _ipv4_bytes_by_tables
+try:
+    import _socket
+except ImportError:  # a Python built without sockets: the tables
+    pass
+else:
+    if _strict(_socket.inet_pton, _socket.AF_INET):
+        IPV4, ipv4_bytes = _socket.AF_INET, _socket.inet_pton
 
 # The characters of IPv6 groups. `text.strip(_HEX_DIGITS_AND_COLON)` is empty exactly
 # when every character of `text` is one of them: a single C-speed pass (faster than a

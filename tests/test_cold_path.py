@@ -26,7 +26,7 @@ from dualgate.compiler.networks import parse_network as reference_parse
 from dualgate.compiler.reference import Request, evaluate
 from dualgate.runtime import TierName, load_bundle
 from dualgate.runtime.bundle_format import serialize
-from dualgate.runtime.intervals import column_in, network_index
+from dualgate.runtime.intervals import block_starts, column_in, network_index
 from dualgate.runtime.networks import parse_network
 from tests.profiles import examples
 from tests.strategies import COLLIDING_NOW, colliding_policies, networks
@@ -91,6 +91,47 @@ def test_the_index_finds_the_deepest_network_of_a_layout_a_scan_finds(
         for request in [*probes(every), *extra]:
             assert _column(every, layout, request) == deepest(listed, request), \
                 (every, layout, request)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.integers(1, 2**32 - 1), max_size=300, unique=True),
+       st.integers(0, 32), st.lists(st.integers(0, 2**32 - 1), max_size=20))
+def test_a_blocks_bounds_narrow_the_bisect_without_changing_it(
+        inner: list[int], widest: int, extra: list[int]) -> None:
+    """``bisect_right`` between a block's starts is the bisect over all the bounds, for
+    any bounds (dense or sparse, at 0 and at the top), any block width, and addresses at,
+    next to and between the bounds and at both ends of the family."""
+    from bisect import bisect_right
+
+    bounds = [0, *sorted(inner)]
+    shift, starts = block_starts(bounds, 32, widest)
+    assert len(starts) == (1 << (32 - shift)) + 1 and starts[-1] == len(bounds)
+    for bound in [*bounds, 2**32 - 1, *extra]:
+        for address in (bound - 1, bound, bound + 1):
+            if 0 <= address < 2**32:
+                block = address >> shift
+                assert bisect_right(bounds, address, starts[block], starts[block + 1]) \
+                    == bisect_right(bounds, address), (address, shift)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.lists(networks(), min_size=1, max_size=200, unique=True),
+       st.randoms(use_true_random=False))
+def test_the_ipv4_block_lookup_gives_the_deepest_network_as_a_whole_bisect(
+        every: list[Net], rng: object) -> None:
+    """With enough networks for narrow blocks: ``deepest_v4`` equals the bisect over
+    every bound at each network's first and last address and one past either end."""
+    from bisect import bisect_right
+
+    index = network_index([_order(n) for n in sorted(every, key=_order)])
+    for network in every:
+        if network.version != 4:
+            continue
+        first, last = int(network.network_address), int(network.broadcast_address)
+        for address in (first, last, first - 1, last + 1, rng.randrange(2**32)):  # type: ignore[attr-defined]
+            if 0 <= address < 2**32:
+                assert index.deepest_v4(address) == index.v4_deepest[
+                    bisect_right(index.v4_bounds, address)]
 
 
 #: Pieces of near-valid dotted quads: canonical octets and what must never pass for one.

@@ -86,6 +86,21 @@ def test_verdicts_are_shared() -> None:
     assert bundle.decide("a.read", "dev") is bundle.decide("b.read", "dev")
 
 
+def test_a_rule_verdict_is_a_plain_verdict() -> None:
+    """The evaluator builds rule verdicts by setting their slots (faster than the frozen
+    dataclass's ``__init__``): the result is a ``Verdict`` like any other, equal, of the
+    same hash, frozen."""
+    bundle = load()
+    verdict = bundle.decide("a.read", "dev")
+    assert type(verdict) is Verdict and verdict.rule is not None
+    twin = Verdict(verdict.decision, verdict.rule, verdict.reason, verdict.tier,
+                   verdict.fail_mode, verdict.bundle)
+    assert verdict == twin and hash(verdict) == hash(twin) and repr(verdict) == repr(twin)
+    assert dataclasses.asdict(verdict) == dataclasses.asdict(twin)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.rule = "other"  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(("topic", "env", "cidr", "reason", "tier"), [
     ("", "dev", None, "invalid-topic", None),
     ("a..read", "dev", None, "invalid-topic", None),
@@ -263,6 +278,24 @@ def test_the_tier_of_a_hostile_or_non_string_topic_is_none() -> None:
     assert bundle.tier_of(Hostile("a.read")) is None
     assert bundle.tier_of(3) is None
     assert bundle.tier_of("payments.refund") is TierName.HIGH
+
+
+def test_a_hostile_cidr_is_decided_as_its_text_says_or_fails_closed() -> None:
+    """A str subclass whose hash raises: a bare address or a malformed one without `/`
+    needs no hash (parsed inline); a network goes through the cache, whose hash raises,
+    and is an evaluation error, denied."""
+    class Hostile(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("no")
+
+    bundle = load()
+    assert bundle.decide("a.read", "dev", Hostile("10.1.2.3")).rule == "allow-reads"
+    assert bundle.decide("a.read", "dev", Hostile("8.8.8.8")).rule == "deny-public"
+    for malformed in ("10.1.2", "10.1.2.03", "10.1.2.3 ", "10.1.2.3\x00", "1.2.3.\ud800"):
+        assert bundle.decide("a.read", "dev", Hostile(malformed)).reason == "invalid-cidr"
+        assert bundle.decide("a.read", "dev", malformed).reason == "invalid-cidr"
+    verdict = bundle.decide("a.read", "dev", Hostile("10.1.2.0/24"))
+    assert verdict.reason == "evaluation-error" and verdict.decision is Decision.DENY
 
 
 def test_tier_of_keeps_long_topics_out_of_the_cache_as_decide_does() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dualgate.compiler.backend import compile_policy
 from dualgate.compiler.frontend.loader import load_policy_text
@@ -19,6 +21,7 @@ from dualgate.runtime.vocabulary import (
     MAX_TOPIC_SEGMENTS,
     is_valid_topic,
 )
+from tests.profiles import examples
 
 POLICY = """\
 policy limits
@@ -103,6 +106,23 @@ def test_topic_bounds_are_exact_and_shared_with_is_valid_topic(topic: str,
     assert is_valid_topic(topic) is valid
     reasons = {bundle.decide(topic, "any", "10.0.0.1").reason for _ in range(2)}
     assert reasons == ({"rule"} if valid else {"invalid-topic"})
+
+
+_BUNDLE = load()
+#: Letters, digits, the valid punctuation, the dot, and near misses: non-ASCII letters and
+#: digits (which str.isalnum accepts), space, other punctuation.
+_TOPIC_ALPHABET = "aZ09_-..." + "é\u0661\uff11ß \t/:*"
+
+
+@settings(max_examples=examples(1500), deadline=None)
+@given(st.one_of(st.text(alphabet=_TOPIC_ALPHABET, max_size=12), st.text(max_size=8)))
+def test_a_topic_is_refused_exactly_when_it_is_invalid(topic: str) -> None:
+    """The evaluator's quick check (ASCII letters, digits and dots, else the regex)
+    refuses exactly what ``is_valid_topic`` refuses, and refuses it again from memory."""
+    expected = "rule" if is_valid_topic(topic) else "invalid-topic"
+    for _ in range(2):
+        assert _BUNDLE.decide(topic, "any", "10.0.0.1").reason == expected
+    assert (_BUNDLE.tier_of(topic) is None) is (expected == "invalid-topic")
 
 
 def test_env_and_cidr_bounds() -> None:

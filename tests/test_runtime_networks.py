@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from dualgate.compiler.frontend.loader import load_policy_text
 from dualgate.compiler.networks import NetworkError
 from dualgate.compiler.networks import parse_network as reference_parse
-from dualgate.runtime.networks import mask, parse_network
+from dualgate.runtime import networks
+from dualgate.runtime.networks import IPV4, ipv4_bytes, mask, parse_network
 from tests.imports import imported_after
 from tests.profiles import examples
 
@@ -274,6 +275,74 @@ def test_agrees_with_the_reference_on_random_text(text: str) -> None:
     assert parse_network(text) == reference(text)
 
 
+# --- the evaluator's inline IPv4 parse (``ipv4_bytes``) ------------------------------------
+
+#: Both implementations: the platform's inet_pton if it is strict, and the fallback.
+_IPV4_PARSERS = sorted({ipv4_bytes, networks._ipv4_bytes_by_tables},
+                       key=lambda parse: parse.__name__)
+
+
+def _parser_id(parse: Any) -> str:
+    """A test id that is the same in every worker (a repr holds an address)."""
+    return str(parse.__name__)
+
+
+def bare_ipv4(parse: Any, text: str) -> int | None:
+    """``text`` as the evaluator's inline parse reads it: an address, or None (refused)."""
+    try:
+        return int.from_bytes(parse(IPV4, text))
+    except (OSError, ValueError):
+        return None
+
+
+def expected_bare_ipv4(text: str) -> int | None:
+    """The reference's answer for a bare IPv4 address: its address, else None."""
+    parsed = reference(text)
+    return parsed[1] if parsed is not None and parsed[0] == 4 and parsed[2] == 32 and (
+        ":" not in text and "/" not in text) else None
+
+
+@pytest.mark.parametrize("parse", _IPV4_PARSERS, ids=_parser_id)
+@settings(DIFFERENTIAL, max_examples=examples(1000))
+@given(seed=st.integers(0, 2**64))
+def test_the_inline_ipv4_parse_agrees_with_the_reference(parse: Any, seed: int) -> None:
+    """Exactly the canonical dotted quads are accepted (no `:`, no `/`), as the reference
+    reads them; anything else raises OSError or ValueError, never another exception."""
+    rng = random.Random(seed)
+    for _ in range(BATCH):
+        text = rng.choice((ipv4_text, near_valid_network))(rng)
+        if ":" not in text:  # the evaluator sends the others the general way
+            assert bare_ipv4(parse, text) == expected_bare_ipv4(text), text
+
+
+@pytest.mark.parametrize("parse", _IPV4_PARSERS, ids=_parser_id)
+@settings(DIFFERENTIAL, max_examples=examples(500))
+@given(st.one_of(st.text(alphabet="0123456789./ x+-", max_size=20), st.text(max_size=16)))
+def test_the_inline_ipv4_parse_agrees_on_random_text(parse: Any, text: str) -> None:
+    if ":" not in text:
+        assert bare_ipv4(parse, text) == expected_bare_ipv4(text)
+
+
+@pytest.mark.parametrize("parse", _IPV4_PARSERS, ids=_parser_id)
+@pytest.mark.parametrize(("text", "expected"), [
+    ("0.0.0.0", 0), ("255.255.255.255", 2**32 - 1), ("10.1.2.3", 0x0A010203),
+    ("1.2.3.4\x00", None), ("1.2.3.\ud800", None), ("01.2.3.4", None), ("1.2.3.4/32", None),
+    *((text, None) for text in networks._NOT_DOTTED_QUADS),
+])
+def test_the_inline_ipv4_parse_on_the_tricky_cases(parse: Any, text: str,
+                                                    expected: int | None) -> None:
+    assert bare_ipv4(parse, text) == expected
+
+
+def test_the_strictness_check_refuses_a_lax_parser() -> None:
+    """A parser accepting leading zeros (as some inet_aton do) is not used."""
+    def lax(family: int, text: str) -> bytes:
+        return bytes(int(part) for part in text.split("."))
+
+    assert not networks._strict(lax, IPV4)
+    assert networks._strict(networks._ipv4_bytes_by_tables, IPV4)
+
+
 @settings(DIFFERENTIAL, max_examples=examples(300))
 @given(st.integers(0, 2**32 - 1), st.integers(0, 32))
 def test_mask_keeps_exactly_the_first_bits_ipv4(value: int, length: int) -> None:
@@ -493,6 +562,7 @@ def test_the_runtime_parser_imports_neither_ipaddress_nor_the_compiler() -> None
     modules = imported_after("import dualgate.runtime.networks")
     assert "dualgate.runtime.networks" in modules
     assert [m for m in modules if m == "ipaddress" or m.startswith("dualgate.compiler")] == []
+    assert "socket" not in modules  # only the C module behind it, `_socket`
 
 
 def test_the_import_check_would_notice_ipaddress() -> None:
