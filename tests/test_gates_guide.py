@@ -28,23 +28,32 @@ SECTION = GUIDE[GUIDE.index("## The submit gate (gateway)"):
                  GUIDE.index("## Metrics and decision logs")]
 
 
+def run_blocks(text: str, name: str, policy: Path, directory: Path, *, count: int,
+               monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Compile ``policy`` to ``infra.bundle.json`` in ``directory``, then run the
+    ``count`` python blocks of ``text`` there, in order, in one namespace."""
+    compiled = compile_loaded(load_policy(policy))
+    assert compiled.bundle is not None
+    (directory / "infra.bundle.json").write_bytes(serialize(compiled.bundle))
+    monkeypatch.chdir(directory)
+    monkeypatch.delenv(OVERRIDE_VARIABLE, raising=False)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == count
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(compile(block, name, "exec"), namespace)
+    return namespace
+
+
 def test_the_gate_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
-    compiled = compile_loaded(load_policy(ROOT / "policies" / "infra.policy"))
-    assert compiled.bundle is not None
-    (tmp_path / "infra.bundle.json").write_bytes(serialize(compiled.bundle))
     key = Ed25519PrivateKey.generate()
     (tmp_path / "alice.key").write_bytes(
         key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     (tmp_path / "alice.pub").write_bytes(
         key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(OVERRIDE_VARIABLE, raising=False)
-    blocks = re.findall(r"```python\n(.*?)```", SECTION, re.S)
-    assert len(blocks) == 3
-    namespace: dict[str, Any] = {}
-    for block in blocks:
-        exec(compile(block, "docs/gates.md", "exec"), namespace)
+    namespace = run_blocks(SECTION, "docs/gates.md", ROOT / "policies" / "infra.policy",
+                           tmp_path, count=3, monkeypatch=monkeypatch)
     namespace["gate"].decision_log.close()
     # The gateway's decision log went to stdout, one JSON line per check.
     lines = capsys.readouterr().out.splitlines()
@@ -70,16 +79,8 @@ def test_the_readme_gate_examples_run(tmp_path: Path, monkeypatch: pytest.Monkey
     policy = re.search(r"```policy\n(.*?)```", quick_start, re.S)
     assert policy is not None
     (tmp_path / "infra.policy").write_text(policy[1])
-    compiled = compile_loaded(load_policy(tmp_path / "infra.policy"))
-    assert compiled.bundle is not None
-    (tmp_path / "infra.bundle.json").write_bytes(serialize(compiled.bundle))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(OVERRIDE_VARIABLE, raising=False)
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 2
-    namespace: dict[str, Any] = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)
+    namespace = run_blocks(section, "README.md", tmp_path / "infra.policy", tmp_path,
+                           count=2, monkeypatch=monkeypatch)
     # One decision-log line per check, from either gate, all flushed by `log.close()`.
     lines = capsys.readouterr().out.splitlines()
     assert [line.count('"gate":"submit"') for line in lines] == [1, 1, 0, 0]
