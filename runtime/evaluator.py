@@ -110,7 +110,9 @@ class TopicClass:
 
     ``layout`` lists the numbers of the networks that matter to the class, ascending
     (the i-th is column ``FIRST_NETWORK_COLUMN + i``), and ``columns`` is their count
-    plus the columns before them: one env's share of the plane.
+    plus the columns before them: one env's share of the plane. ``plane`` is where the
+    class's plane starts in the table's flat list of planes, ``size`` its entries (one
+    row of ``columns`` per env).
 
     ``cached`` holds the fail-mode view a verdict row was built for, the row: one slot
     per plane entry, filled on first use (None until then), then the class's verdicts
@@ -120,14 +122,15 @@ class TopicClass:
     view; a row of an older view is replaced by a new one.
     """
 
-    __slots__ = ("cached", "columns", "layout", "plane", "tier")
+    __slots__ = ("cached", "columns", "layout", "plane", "size", "tier")
 
-    def __init__(self, tier: TierName, layout: list[int], plane: list[int],
+    def __init__(self, tier: TierName, layout: list[int], plane: int, size: int,
                  cached: _Cached) -> None:
         self.tier = tier
         self.layout = layout
         self.columns = FIRST_NETWORK_COLUMN + len(layout)
         self.plane = plane
+        self.size = size
         self.cached = cached
 
 
@@ -158,6 +161,7 @@ class Evaluator:
         # Classes are built when a topic first needs them: a large bundle has tens of
         # thousands, and a gate sees a few of them; loading stays proportional to parsing.
         self._table = table
+        self._planes: list[int] = table["planes"]
         self._class_of_state: list[int] = topics["class"]
         self._classes: list[TopicClass | None] = [None] * len(table["classes"]["tier"])
         if networks is None:
@@ -282,7 +286,7 @@ class Evaluator:
                 # The slot's first use (most requests of a large policy's cold traffic,
                 # hence inline): the verdict of its plane entry in the class's tier,
                 # made on the first use of that pair. Any thread fills it alike.
-                entry = topic_class.plane[index]
+                entry = self._planes[topic_class.plane + index]
                 verdict = verdicts[index] = (by_entry[entry] or view.rule_verdict(
                     self, entry, topic_class.tier))
             return verdict
@@ -325,15 +329,15 @@ class Evaluator:
         classes = table["classes"]
         tier, layout, view = (_TIERS[classes["tier"][label]],
                               table["layouts"][classes["layout"][label]], self._view)
-        # The class's plane, sliced from the flat list of planes (see `bundle_format`).
-        start = classes["plane"][label]
-        plane = table["planes"][start:start + self._env_rows
-                                * (FIRST_NETWORK_COLUMN + len(layout))]
+        # The class's plane is read where it lies in the flat list of planes (see
+        # `bundle_format`), by its start: a copy would touch every entry's integer, a
+        # cache miss each in a large table.
+        size = self._env_rows * (FIRST_NETWORK_COLUMN + len(layout))
         malformed, by_entry = view.tiers.get(tier) or view.tier_verdicts(self, tier)
-        row: list[Verdict | None] = [None] * len(plane)
+        row: list[Verdict | None] = [None] * size
         row += malformed
-        topic_class = self._classes[label] = TopicClass(tier, layout, plane,
-                                                        (view, row, by_entry))
+        topic_class = self._classes[label] = TopicClass(
+            tier, layout, classes["plane"][label], size, (view, row, by_entry))
         return topic_class
 
     # -- verdicts ------------------------------------------------------------------
@@ -345,7 +349,7 @@ class Evaluator:
         view = self._view
         malformed, by_entry = view.tiers.get(topic_class.tier) or view.tier_verdicts(
             self, topic_class.tier)
-        row: list[Verdict | None] = [None] * len(topic_class.plane)
+        row: list[Verdict | None] = [None] * topic_class.size
         row += malformed
         cached = topic_class.cached = (view, row, by_entry)
         return cached
