@@ -54,7 +54,6 @@ _HOST_BITS_V4 = tuple((1 << (32 - length)) - 1 for length in range(33))
 _HOST_BITS_V6 = tuple((1 << (128 - length)) - 1 for length in range(129))
 
 
-
 def _ipv4_bytes_by_tables(family: int, text: str) -> bytes:
     """``inet_pton(AF_INET, text)`` by the lookup tables (``family`` is ignored)."""
     try:

@@ -256,3 +256,17 @@ def test_a_number_too_long_to_convert_is_a_fault_not_a_traceback() -> None:
     fault = evaluate._Requests().request(raw, True)
     assert fault == evaluate._Requests(fast=False).parse(raw, True)
     assert fault == "not a request: a number of more than 4300 digits"
+
+
+def test_a_long_tail_is_read_but_not_remembered() -> None:
+    """The tails remembered are bounded in bytes as lines are: a longer one is checked
+    each time it comes, with the same answer."""
+    head = (b'{"timestamp":"t","decision_id":"d","gate":"submit","job_id":"j",'
+            b'"topic":"infra.vm.update","env":"dev","cidr":null,')
+    tail = b'"reason":"' + b"x" * evaluate._PARSED_LINE_BYTES + b'"}'
+    requests = evaluate._Requests()
+    for _ in range(2):
+        assert requests.request(head + tail, True) == ("infra.vm.update", "dev", None)
+    assert requests.tails == {}
+    requests.request(head + b'"reason":"short"}', True)
+    assert list(requests.tails) == [b'"reason":"short"}']

@@ -289,15 +289,18 @@ class _Requests:
         return request
 
     def _remember_tail(self, tail: bytes) -> bool:
-        """Whether ``tail`` completes an entry's head (``compact``), remembered."""
+        """Whether ``tail`` completes an entry's head (``compact``), remembered when it
+        is at most ``_PARSED_LINE_BYTES`` long (as lines are: the memory stays bounded in
+        bytes too)."""
         try:
             value = json.loads("{" + tail.decode("utf-8"))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
         known = type(value) is dict and bool(value) and value.keys() <= _TAIL_KEYS
-        if len(self.tails) >= _PARSED_LINES:
-            self.tails.clear()
-        self.tails[tail] = known
+        if len(tail) <= _PARSED_LINE_BYTES:
+            if len(self.tails) >= _PARSED_LINES:
+                self.tails.clear()
+            self.tails[tail] = known
         return known
 
     def parse(self, raw: bytes, terminated: bool) -> _Request | str:
