@@ -8,15 +8,17 @@ any other network by ``parse_network``, cached) and found in the bundle's one ne
 index (``dualgate.runtime.intervals``, built at load) by one bisect among the bounds of
 the address's block, which gives the deepest of all the bundle's networks holding it; the
 class's column is that of the first network of the chain from there to enclosing ones
-its layout lists (mostly one more bisect in the layout); and the class's verdict row
-gives the answer in one index, or on its first use one index into the view's verdicts
-of the class's tier by rule. Verdicts are immutable and built once per (rule, tier),
-then shared.
+its layout lists (mostly one more bisect in the layout); the class's plane gives the
+rule (or the default) for the env's row and that column, and the current fail-mode view
+its verdict in the class's tier. Verdicts are immutable and made once per (rule, tier)
+on first use, then shared.
 
-The first request of a class costs little more than any other: the class object takes
-its layout and plane from the table as they are, its verdict row starts empty and is
-filled slot by slot, and nothing is built for its networks. Most classes of a large
-policy are never touched at all.
+Nothing else is built after load: every class is one tuple made at load from the
+table's columns, every literal topic maps to its class's tuple, and the planes lie in one
+array of machine integers. A large policy's cold traffic (new topics and addresses in
+most requests) is bound by memory, not work, so the hot path touches few objects: at
+100,000 rules the table is tens of megabytes, and each object a request reads is a
+likely cache miss.
 
 Request data is bounded before any work (``dualgate.runtime.vocabulary``): a topic of more
 than ``MAX_TOPIC_LENGTH`` characters or ``MAX_TOPIC_SEGMENTS`` segments, an env of more
@@ -31,16 +33,16 @@ cache. The caches are bounded in size as well as count: only topics of at most
 ``MAX_TOPIC_LENGTH`` characters), and cidrs are at most ``MAX_CIDR_LENGTH`` characters.
 
 An ``Evaluator`` is safe to share between threads: after construction its state only
-changes by whole-object replacement (the fail-mode view), through the thread-safe LRU
-cache, by adding to or clearing the refused-topic set (each one atomic step), or by filling
-a class's verdict row or a slot of a view's verdicts by rule, which any thread fills with
-equal values (if two threads make a tier's list of those at once, one list is kept, and
-rows built on the other get their verdicts, equal, through the kept one).
+changes by whole-object replacement (the fail-mode view, with verdicts of its own),
+through the thread-safe LRU cache, by adding to or clearing the refused-topic set (each
+one atomic step), or by filling a slot of a view's verdicts by rule, which any thread
+fills with equal values.
 """
 
 from __future__ import annotations
 
 import time
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -96,42 +98,19 @@ class _RefusedError(Exception):
 
 TIER_ORDER = (TierName.HIGH, TierName.MEDIUM, TierName.LOW)
 
-# Plain lookups: calling an enum costs a microsecond, on the first use of every class.
-_TIERS = {tier.value: tier for tier in TierName}
+# A plain lookup: calling an enum costs a microsecond.
 _DECISIONS = {decision.value: decision for decision in Decision}
 
 
-#: ``TopicClass.cached``: a view, a verdict row and the view's verdicts of the class's tier.
-_Cached = tuple["_View", list[Verdict | None], list[Verdict | None]]
+#: A topic class as ``decide`` reads it, one tuple built at load (its fields lie in one
+#: object, so a request's first touch of a class is one cache line, not a chain of them):
+#: its tier's number in ``TIER_ORDER``; its layout, the numbers of the networks that matter
+#: to the class, ascending (the i-th is column ``FIRST_NETWORK_COLUMN + i``); where its
+#: plane starts in the table's flat list of planes; and its columns (the layout's count
+#: plus the columns before them: one env's share of the plane, one row per env).
+_Class = tuple[int, tuple[int, ...], int, int]
 
-
-class TopicClass:
-    """What the table knows about the topics of one class, and its verdicts.
-
-    ``layout`` lists the numbers of the networks that matter to the class, ascending
-    (the i-th is column ``FIRST_NETWORK_COLUMN + i``), and ``columns`` is their count
-    plus the columns before them: one env's share of the plane. ``plane`` is where the
-    class's plane starts in the table's flat list of planes, ``size`` its entries (one
-    row of ``columns`` per env).
-
-    ``cached`` holds the fail-mode view a verdict row was built for, the row: one slot
-    per plane entry, filled on first use (None until then), then the class's verdicts
-    for an undeclared env, a non-string env and an invalid cidr; and the view's verdicts
-    of the class's tier by plane entry (``_View.tier_verdicts``), which fill the row. It
-    is one attribute, written in one step, so a thread never pairs a row with the wrong
-    view; a row of an older view is replaced by a new one.
-    """
-
-    __slots__ = ("cached", "columns", "layout", "plane", "size", "tier")
-
-    def __init__(self, tier: TierName, layout: list[int], plane: int, size: int,
-                 cached: _Cached) -> None:
-        self.tier = tier
-        self.layout = layout
-        self.columns = FIRST_NETWORK_COLUMN + len(layout)
-        self.plane = plane
-        self.size = size
-        self.cached = cached
+_TIER_NUMBERS = {tier.value: number for number, tier in enumerate(TIER_ORDER)}
 
 
 class Evaluator:
@@ -152,18 +131,33 @@ class Evaluator:
         self.bundle_hash = bundle_hash
         table = content["table"]
         topics = table["topics"]
-        self._exact: dict[str, int] = topics["exact"]
         # One map of literal edges per state, shared by the states the bundle gives the
         # same one (it stores each distinct map once): a few milliseconds at 100k rules.
         self._next: list[dict[str, int]] = list(
             map(topics["transitions"].__getitem__, topics["next"]))
         self._other: list[int] = topics["other"]
-        # Classes are built when a topic first needs them: a large bundle has tens of
-        # thousands, and a gate sees a few of them; loading stays proportional to parsing.
-        self._table = table
-        self._planes: list[int] = table["planes"]
+        # Every class is one tuple, built at load from the table's class columns (a few
+        # milliseconds at 100,000 rules, C loops only), and every literal topic maps to
+        # its class's tuple: a request's class is one lookup away, with nothing built on
+        # its first use (a large policy's cold traffic first-touches a class in about a
+        # third of its requests; each would cost several cache misses more).
+        # Layouts as tuples (items inline: one object less to read) of one shared
+        # integer per network (the parsed bundle holds one per occurrence).
+        numbers = list(range(len(table["networks"])))
+        layouts = [tuple(map(numbers.__getitem__, layout)) for layout in table["layouts"]]
+        classes = table["classes"]
+        class_layouts = list(map(layouts.__getitem__, classes["layout"]))
+        self._classes: list[_Class] = list(zip(
+            map(_TIER_NUMBERS.__getitem__, classes["tier"]), class_layouts, classes["plane"],
+            [FIRST_NETWORK_COLUMN + len(layout) for layout in class_layouts], strict=True))
+        self._exact: dict[str, _Class] = dict(zip(
+            topics["exact"], map(self._classes.__getitem__, topics["exact"].values()),
+            strict=True))
+        # The planes as one array of machine integers (a few milliseconds at 100,000
+        # rules): a request reads one entry, which in a list would be a pointer to an
+        # integer object of its own, two cache misses in some 28 MB instead of one in 3.
+        self._planes = array("i", table["planes"])
         self._class_of_state: list[int] = topics["class"]
-        self._classes: list[TopicClass | None] = [None] * len(table["classes"]["tier"])
         if networks is None:
             networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
         # One index of every network, for every class: a few milliseconds at load for
@@ -173,17 +167,17 @@ class Evaluator:
         self._v4_shift, self._v4_starts = index.v4_shift, index.v4_starts
         self._parent = index.parent
         envs = content["envs"]
-        self._env_rows = max(1, len(envs))  # a plane's rows: one per env, one without envs
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
         )
         rules = content["rules"]
         self.rule_ids: list[str] = rules["id"]
-        self.rule_decisions: list[str] = rules["decision"]  # as Decision on first use
+        self.rule_decisions: list[Decision] = list(
+            map(_DECISIONS.__getitem__, rules["decision"]))
         self.default = Decision(content["default_decision"])
         self._content = content
         self._clock = clock
-        self._view = _View(content, clock())
+        self._view = _View(content, clock(), bundle_hash, len(self.rule_ids))
         self._until = self._view.until
         self._invalid_topic = Verdict(Decision.DENY, None, INVALID_TOPIC, None, None,
                                       bundle_hash)
@@ -213,12 +207,10 @@ class Evaluator:
                 return self._invalid_topic
             # A topic the policy writes literally is one dict lookup away from its class
             # (the loader checked those topics against the bounds): no cache, no walk.
-            label = self._exact.get(topic)
-            if label is not None:
-                topic_class = self._classes[label] or self._materialize(label)
-            elif topic in self._refused_topics:
-                return self._invalid_topic
-            else:
+            topic_class = self._exact.get(topic)
+            if topic_class is None:
+                if topic in self._refused_topics:
+                    return self._invalid_topic
                 try:
                     topic_class = (self._classify(topic) if size <= CACHED_TOPIC_LENGTH
                                    else self._walk(topic))
@@ -227,20 +219,21 @@ class Evaluator:
                     if size <= CACHED_TOPIC_LENGTH and type(topic) is str:
                         self._remember_refused(topic)
                     return self._invalid_topic
-            view, verdicts, by_entry = topic_class.cached
-            if view is not self._view:
-                view, verdicts, by_entry = self._verdicts(topic_class)
+            tier, layout, index, columns = topic_class  # index: where the plane starts
+            # Read once, and after the refresh above: the kit and a verdict made for it
+            # below belong to one view, whatever another thread's refresh does meanwhile.
+            view = self._view
+            malformed, by_entry = view.kits[tier]
             if not isinstance(env, str) or len(env) > MAX_ENV_LENGTH:
-                return verdicts[-2]  # type: ignore[return-value]  # never None
-            index = 0
+                return malformed[1]
             if self._env_index is not None:
                 found = self._env_index.get(env)
                 if found is None:
-                    return verdicts[-3]  # type: ignore[return-value]
-                index = found * topic_class.columns
+                    return malformed[0]
+                index += found * columns
             if cidr is not None:
                 if not isinstance(cidr, str) or len(cidr) > MAX_CIDR_LENGTH:
-                    return verdicts[-1]  # type: ignore[return-value]
+                    return malformed[2]
                 if ":" not in cidr and "/" not in cidr:
                     # A bare IPv4 address, the common request: parsed inline by C's
                     # strict inet_pton (``ipv4_bytes``: a call and a cache would cost as
@@ -251,14 +244,14 @@ class Evaluator:
                     try:
                         address = _from_bytes(ipv4_bytes(IPV4, cidr))
                     except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate
-                        return verdicts[-1]  # type: ignore[return-value]
+                        return malformed[2]
                     # The deepest network holding it, then the first of the chain of
                     # enclosing networks the class's layout lists (`column_in`, inlined).
                     # (`NetworkIndex.deepest_v4`, inlined: a bisect in the address's block)
                     block, starts = address >> self._v4_shift, self._v4_starts
                     network = self._v4_deepest[bisect_right(
                         self._v4_bounds, address, starts[block], starts[block + 1])]
-                    layout, parent = topic_class.layout, self._parent
+                    parent = self._parent
                     column = COLUMN_OUTSIDE_V4
                     while network != OUTSIDE:
                         at = bisect_right(layout, network) - 1
@@ -274,22 +267,17 @@ class Evaluator:
                     try:
                         version, address, length = self._parse_cidr(cidr)
                     except _RefusedError:
-                        return verdicts[-1]  # type: ignore[return-value]
+                        return malformed[2]
                     index += column_in(
-                        topic_class.layout,
+                        layout,
                         self._network_index.deepest(version, address, length),
                         self._parent, FIRST_NETWORK_COLUMN,
                         COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)
-            # index: column 0 (COLUMN_ABSENT) without a cidr.
-            verdict = verdicts[index]
-            if verdict is None:
-                # The slot's first use (most requests of a large policy's cold traffic,
-                # hence inline): the verdict of its plane entry in the class's tier,
-                # made on the first use of that pair. Any thread fills it alike.
-                entry = self._planes[topic_class.plane + index]
-                verdict = verdicts[index] = (by_entry[entry] or view.rule_verdict(
-                    self, entry, topic_class.tier))
-            return verdict
+            # index: the plane's entry of the env's row and the column (COLUMN_ABSENT
+            # without a cidr), a rule's number or DEFAULT_ENTRY; its verdict in the tier
+            # is made on the first use of that pair (any thread makes it alike).
+            entry = self._planes[index]
+            return by_entry[entry] or view.rule_verdict(self, entry, tier)
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error
 
@@ -300,7 +288,7 @@ class Evaluator:
             refused.clear()
         refused.add(topic)
 
-    def _walk(self, topic: str) -> TopicClass:
+    def _walk(self, topic: str) -> _Class:
         """The class of ``topic`` (at most ``MAX_TOPIC_LENGTH`` characters, not one of the
         policy's literal topics, which ``decide`` and ``tier_of`` look up first); raises
         ``_RefusedError`` for a malformed one, so that the cache never keeps it."""
@@ -319,44 +307,14 @@ class Evaluator:
         label = self._class_of_state[state]
         if label < 0:
             raise _RefusedError  # only the start state, which no valid topic ends in
-        return self._classes[label] or self._materialize(label)
+        return self._classes[label]
 
-    def _materialize(self, label: int) -> TopicClass:
-        """The class of ``label``, built on its first use with an empty verdict row."""
-        # Paid by about a third of the requests of a large policy's cold traffic: no
-        # further call than the class's own constructor.
-        table = self._table
-        classes = table["classes"]
-        tier, layout, view = (_TIERS[classes["tier"][label]],
-                              table["layouts"][classes["layout"][label]], self._view)
-        # The class's plane is read where it lies in the flat list of planes (see
-        # `bundle_format`), by its start: a copy would touch every entry's integer, a
-        # cache miss each in a large table.
-        size = self._env_rows * (FIRST_NETWORK_COLUMN + len(layout))
-        malformed, by_entry = view.tiers.get(tier) or view.tier_verdicts(self, tier)
-        row: list[Verdict | None] = [None] * size
-        row += malformed
-        topic_class = self._classes[label] = TopicClass(
-            tier, layout, classes["plane"][label], size, (view, row, by_entry))
-        return topic_class
-
-    # -- verdicts ------------------------------------------------------------------
-
-    def _verdicts(self, topic_class: TopicClass) -> _Cached:
-        """A new ``cached`` for the current view (see ``TopicClass``), its row unfilled."""
-        # A decision racing a refresh may answer with either view (each consistently),
-        # and a stale row is replaced on its next use.
-        view = self._view
-        malformed, by_entry = view.tiers.get(topic_class.tier) or view.tier_verdicts(
-            self, topic_class.tier)
-        row: list[Verdict | None] = [None] * topic_class.size
-        row += malformed
-        cached = topic_class.cached = (view, row, by_entry)
-        return cached
+    # -- fail modes -----------------------------------------------------------------
 
     def _refresh(self) -> None:
-        """An override expired: a new view of the fail modes; older verdict rows are stale."""
-        self._view = view = _View(self._content, self._clock())
+        """An override expired: a new view of the fail modes, with verdicts of its own."""
+        self._view = view = _View(self._content, self._clock(), self.bundle_hash,
+                                  len(self.rule_ids))
         self._until = view.until
 
     # -- outside the hot path ------------------------------------------------------
@@ -370,12 +328,12 @@ class Evaluator:
         if not isinstance(topic, str) or len(topic) > MAX_TOPIC_LENGTH:
             return None
         try:
-            label = self._exact.get(topic)
-            if label is not None:
-                return (self._classes[label] or self._materialize(label)).tier
-            # Cached only when short, as in `decide`, so the cache stays bounded in size.
-            classify = self._classify if len(topic) <= CACHED_TOPIC_LENGTH else self._walk
-            return classify(topic).tier
+            topic_class = self._exact.get(topic)
+            if topic_class is None:
+                # Cached only when short, as in `decide`, so the cache stays bounded in size.
+                topic_class = (self._classify(topic) if len(topic) <= CACHED_TOPIC_LENGTH
+                               else self._walk(topic))
+            return TIER_ORDER[topic_class[0]]
         except Exception:  # refused, or a str subclass whose hash raises: fail closed
             return None
 
@@ -410,12 +368,16 @@ def _parse_request_network(text: str) -> tuple[int, int, int]:
 
 class _View:
     """The effective fail mode of each tier at one time, valid until ``until`` (None:
-    for good), and the verdicts built with them: ``tiers`` maps a tier to its malformed
-    verdicts and its verdicts by plane entry (``tier_verdicts``)."""
+    for good), and the verdicts made with them: ``kits`` holds, for each tier of
+    ``TIER_ORDER``, its verdicts for an undeclared env, a non-string env and an invalid
+    cidr, and a list of its verdicts by plane entry (a rule's number, or
+    ``DEFAULT_ENTRY``, the last slot), each made on its first use (None until then).
+    One slot a rule and tier: some 2.4 MB at 100,000 rules."""
 
-    __slots__ = ("modes", "tiers", "until")
+    __slots__ = ("kits", "modes", "until")
 
-    def __init__(self, content: Mapping[str, Any], now: float) -> None:
+    def __init__(self, content: Mapping[str, Any], now: float, bundle_hash: str,
+                 rule_count: int) -> None:
         declared = {TierName(t["name"]): FailMode(t["fail_mode"]) for t in content["tiers"]}
         # An undeclared tier (a default_tier nobody declared) fails closed: when in doubt.
         modes = {tier: declared.get(tier, FailMode.CLOSED) for tier in TIER_ORDER}
@@ -427,46 +389,35 @@ class _View:
                 until = expiry if until is None else min(until, expiry)
         self.modes = modes
         self.until = until
-        self.tiers: dict[TierName, tuple[list[Verdict], list[Verdict | None]]] = {}
+        self.kits: tuple[tuple[list[Verdict], list[Verdict | None]], ...] = tuple(
+            ([Verdict(Decision.DENY, None, reason, tier, modes[tier], bundle_hash)
+              for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)],
+             [None] * (rule_count + 1))
+            for tier in TIER_ORDER)
 
-    def tier_verdicts(self, evaluator: Evaluator, tier: TierName,
-                      ) -> tuple[list[Verdict], list[Verdict | None]]:
-        """``tier``'s verdicts for an undeclared env, a non-string env and an invalid
-        cidr, and a list of its rule verdicts by plane entry (a rule index, or
-        ``DEFAULT_ENTRY``, the last slot), each made on its first use (None until then).
-        Made on the view's first use of ``tier``: one slot a rule, some 0.8 MB at
-        100,000 rules."""
-        kit = self.tiers.get(tier)
-        if kit is None:
-            malformed = [Verdict(Decision.DENY, None, reason, tier, self.modes[tier],
-                                 evaluator.bundle_hash)
-                         for reason in (UNKNOWN_ENV, INVALID_ENV, INVALID_CIDR)]
-            by_entry: list[Verdict | None] = [None] * (len(evaluator.rule_ids) + 1)
-            kit = self.tiers[tier] = (malformed, by_entry)
-        return kit
-
-    def rule_verdict(self, evaluator: Evaluator, entry: int, tier: TierName) -> Verdict:
-        """The shared verdict for a plane entry (a rule index or ``DEFAULT_ENTRY``) in
-        ``tier``, made on first use and kept in ``tier_verdicts``.
+    def rule_verdict(self, evaluator: Evaluator, entry: int, tier: int) -> Verdict:
+        """The shared verdict for a plane entry (a rule's number or ``DEFAULT_ENTRY``) in
+        the tier numbered ``tier``, made on first use and kept in ``kits``.
 
         Made as ``Verdict(decision, rule, reason, tier, fail_mode, bundle)`` would make
         it, equal and alike, in a third of the time: a frozen dataclass's ``__init__``
         sets each field through ``object.__setattr__``; this sets its slots directly.
-        A third of the requests of a large policy's cold traffic make one."""
-        by_entry = (self.tiers.get(tier) or self.tier_verdicts(evaluator, tier))[1]
+        Some of the requests of a large policy's cold traffic make one."""
+        by_entry = self.kits[tier][1]
         verdict = by_entry[entry]
         if verdict is None:
             if entry == DEFAULT_ENTRY:
                 decision, rule, reason = evaluator.default, None, DEFAULT
             else:
-                decision = _DECISIONS[evaluator.rule_decisions[entry]]
+                decision = evaluator.rule_decisions[entry]
                 rule, reason = evaluator.rule_ids[entry], RULE
+            name = TIER_ORDER[tier]
             verdict = _new(Verdict)
             _DECISION(verdict, decision)
             _RULE(verdict, rule)
             _REASON(verdict, reason)
-            _TIER(verdict, tier)
-            _FAIL_MODE(verdict, self.modes[tier])
+            _TIER(verdict, name)
+            _FAIL_MODE(verdict, self.modes[name])
             _BUNDLE(verdict, evaluator.bundle_hash)
             by_entry[entry] = verdict
         return verdict

@@ -175,7 +175,7 @@ def network_index(networks: Sequence[tuple[int, int, int]]) -> NetworkIndex:
                         family(v6, OUTSIDE, 128, prefix, parent), prefix, parent)
 
 
-def column_in(layout: list[int], network: int, parent: list[int], first_column: int,
+def column_in(layout: Sequence[int], network: int, parent: list[int], first_column: int,
               outside: int) -> int:
     """The column of the first of ``network`` and its enclosing networks that ``layout``
     lists (ascending numbers of networks numbered as ``table.networks`` orders them; the
