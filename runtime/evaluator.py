@@ -165,7 +165,7 @@ class Evaluator:
         index = self._network_index = network_index(networks)
         self._v4_bounds, self._v4_deepest = index.v4_bounds, index.v4_deepest
         self._v4_shift, self._v4_starts = index.v4_shift, index.v4_starts
-        self._parent = index.parent
+        self._parent, self._chain = index.parent, index.chain
         envs = content["envs"]
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
@@ -245,23 +245,30 @@ class Evaluator:
                         address = _from_bytes(ipv4_bytes(IPV4, cidr))
                     except (OSError, ValueError):  # ValueError: a NUL or a lone surrogate
                         return malformed[2]
-                    # The deepest network holding it, then the first of the chain of
-                    # enclosing networks the class's layout lists (`column_in`, inlined).
-                    # (`NetworkIndex.deepest_v4`, inlined: a bisect in the address's block)
+                    # The deepest network holding it (`NetworkIndex.deepest_v4`, inlined:
+                    # a bisect in the address's block), then the first network of its
+                    # chain of enclosing ones that the class's layout lists (`column_in`,
+                    # with the walk up the chain as one bisect in it: chains of a large
+                    # policy are some ten networks long).
                     block, starts = address >> self._v4_shift, self._v4_starts
                     network = self._v4_deepest[bisect_right(
                         self._v4_bounds, address, starts[block], starts[block + 1])]
-                    parent = self._parent
                     column = COLUMN_OUTSIDE_V4
-                    while network != OUTSIDE:
-                        at = bisect_right(layout, network) - 1
-                        if at < 0:
-                            break
-                        while network > layout[at]:  # enclosing networks not listed
-                            network = parent[network]
-                        if network == layout[at]:
-                            column = FIRST_NETWORK_COLUMN + at
-                            break
+                    if network != OUTSIDE:
+                        chain = self._chain[network]
+                        while True:
+                            at = bisect_right(layout, network) - 1
+                            if at < 0:
+                                break
+                            listed = layout[at]
+                            # The deepest of the chain numbered up to `listed`.
+                            up = bisect_right(chain, listed) - 1
+                            if up < 0:
+                                break
+                            network = chain[up]
+                            if network == listed:
+                                column = FIRST_NETWORK_COLUMN + at
+                                break
                     index += column
                 else:
                     try:

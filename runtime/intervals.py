@@ -131,11 +131,14 @@ class NetworkIndex:
 
     ``prefix[n]`` and ``parent[n]`` are network ``n``'s prefix and the number of the
     deepest network enclosing it (``OUTSIDE`` for none). ``v4_shift`` and ``v4_starts``
-    narrow an IPv4 bisect to the address's block (``block_starts``).
+    narrow an IPv4 bisect to the address's block (``block_starts``). ``chain[n]`` is the
+    tuple of ``n`` and the networks enclosing it, outermost first: ascending numbers when
+    the networks are in ``table.networks`` order (a network before its subnets), so one
+    bisect finds the deepest of them numbered up to any bound.
     """
 
-    __slots__ = ("parent", "prefix", "v4_bounds", "v4_deepest", "v4_shift", "v4_starts",
-                 "v6_bounds", "v6_deepest")
+    __slots__ = ("chain", "parent", "prefix", "v4_bounds", "v4_deepest", "v4_shift",
+                 "v4_starts", "v6_bounds", "v6_deepest")
 
     def __init__(self, v4: Family, v6: Family, prefix: list[int], parent: list[int]) -> None:
         self.v4_bounds, self.v4_deepest = v4
@@ -143,6 +146,7 @@ class NetworkIndex:
         self.v6_bounds, self.v6_deepest = v6
         self.prefix = prefix
         self.parent = parent
+        self.chain = _chains(parent)
 
     def deepest_v4(self, address: int) -> int:
         """The deepest network holding the IPv4 ``address``, or ``OUTSIDE`` (what
@@ -173,6 +177,21 @@ def network_index(networks: Sequence[tuple[int, int, int]]) -> NetworkIndex:
     v6 = [(a, p, n) for n, (v, a, p) in enumerate(networks) if v == 6]
     return NetworkIndex(family(v4, OUTSIDE, 32, prefix, parent),
                         family(v6, OUTSIDE, 128, prefix, parent), prefix, parent)
+
+
+def _chains(parent: list[int]) -> list[tuple[int, ...]]:
+    """Each network's chain (``NetworkIndex.chain``); enclosing chains are shared."""
+    chains: list[tuple[int, ...] | None] = [None] * len(parent)
+    for number in range(len(parent)):
+        unknown = []  # `number` and the networks enclosing it whose chain is not made yet
+        network = number
+        while network != OUTSIDE and chains[network] is None:
+            unknown.append(network)
+            network = parent[network]
+        chain = () if network == OUTSIDE else chains[network]
+        for network in reversed(unknown):
+            chain = chains[network] = (*chain, network)  # type: ignore[misc]
+    return chains  # type: ignore[return-value]  # no None is left
 
 
 def column_in(layout: Sequence[int], network: int, parent: list[int], first_column: int,

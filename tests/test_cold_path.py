@@ -209,3 +209,51 @@ def test_every_address_new_decides_as_the_reference(policy: ir.Policy,
             want = evaluate(policy, Request(topic, env, cidr), COLLIDING_NOW)
             assert (got.decision, got.rule, got.reason) == (want.decision, want.rule,
                                                             want.reason), (topic, env, cidr)
+
+
+@settings(max_examples=examples(120), deadline=None)
+@given(st.lists(networks(), min_size=1, max_size=14, unique=True),
+       st.randoms(use_true_random=False))
+def test_a_bare_ipv4_address_finds_the_deepest_listed_network_as_the_reference(
+        every: list[Net], rng: object) -> None:
+    """The inline IPv4 lookup (the deepest network, then a bisect in its chain of
+    enclosing networks for each candidate the layout lists) on nested chains, siblings
+    and equal starts: each topic's class lists its own random subset of the networks,
+    in rules of random order and decisions, and every address at and around each
+    network's ends decides as the reference interpreter decides it."""
+    decisions = ("allow", "deny", "throttle", "require_human")
+    rules = []
+    for topic in ("t0", "t1", "t2"):
+        listed = rng.sample(every, rng.randint(1, len(every)))  # type: ignore[attr-defined]
+        for number, network in enumerate(listed):
+            rules.append(f"rule {topic}-{number}\n  when topic {topic}\n"
+                         f"   and cidr in {network}\n"
+                         f"  then {rng.choice(decisions)}\n")  # type: ignore[attr-defined]
+    loaded = load_policy_text("policy p\nenvs dev\ndefault_decision allow\n\n"
+                              + "\n".join(rules), "p.policy")
+    assert loaded.policy is not None, loaded.diagnostics
+    bundle = load_bundle(serialize(compile_policy(loaded.policy)))
+    addresses = {rng.randrange(2**32)}  # type: ignore[attr-defined]
+    for network in every:
+        if network.version == 4:
+            first, last = int(network.network_address), int(network.broadcast_address)
+            addresses.update(a for a in (first - 1, first, last, last + 1) if 0 <= a < 2**32)
+    for address in sorted(addresses):
+        cidr = str(ipaddress.IPv4Address(address))
+        for topic in ("t0", "t1", "t2"):
+            got = bundle.decide(topic, "dev", cidr)
+            want = evaluate(loaded.policy, Request(topic, "dev", cidr), COLLIDING_NOW)
+            assert (got.decision, got.rule) == (want.decision, want.rule), (topic, cidr)
+
+
+@given(st.lists(networks(), max_size=20, unique=True))
+@settings(max_examples=examples(200), deadline=None)
+def test_a_networks_chain_is_itself_and_the_networks_enclosing_it_ascending(
+        every: list[Net]) -> None:
+    every = sorted(every, key=_order)
+    index = network_index([_order(n) for n in every])
+    for number, network in enumerate(every):
+        enclosing = [n for n, other in enumerate(every)
+                     if other.version == network.version
+                     and network.subnet_of(other)]  # type: ignore[arg-type]
+        assert index.chain[number] == tuple(enclosing), (every, number)
