@@ -202,7 +202,7 @@ def test_every_address_new_decides_as_the_reference(policy: ir.Policy,
         address = str(ipaddress.IPv4Address(value))
         cidr = (address, f"::ffff:{address}", f"{address}/32", "2001:db8::1")[i % 4]
         cases.append((("a", "a.b", "b.c.d")[i % 3], envs[i % len(envs)], cidr))
-    # Twice: the first round fills the verdict rows, the second reads them.
+    # Twice: the first round makes the verdicts, the second reads them.
     for _ in range(2):
         for topic, env, cidr in cases:
             got = bundle.decide(topic, env, cidr)

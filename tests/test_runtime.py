@@ -194,7 +194,7 @@ def test_metadata() -> None:
 
 
 def test_one_bundle_serves_many_threads_alike() -> None:
-    """Threads sharing a bundle (cold caches, verdict rows built concurrently, an override
+    """Threads sharing a bundle (cold caches, verdicts made concurrently, an override
     expiring midway) get the answers one thread gets."""
     clock = Clock(NOON - 1)
     shared = load(clock=clock)
