@@ -63,9 +63,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import multiprocessing
 import ipaddress
 import math
+import multiprocessing
 import os
 import platform
 import random

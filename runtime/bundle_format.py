@@ -24,7 +24,7 @@ from typing import Any
 #: The value of ``content.format``: what kind of document this is.
 FORMAT_NAME = "dualgate-bundle"
 #: The version of the layout below. A runtime refuses versions it does not know.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 #: A bundle file starts with `{"content":` (or another envelope key, when not canonical)
 #: and names its format near the start; no policy (DSL or YAML) starts so and holds it.
@@ -89,6 +89,11 @@ DEFAULT_ENTRY = -1
 #                    each layout's network texts in place: 2 stores each network once.)
 #   table.planes     every plane, one after another in one list; a plane is row-major
 #                    env x column: the index of the deciding rule, or DEFAULT_ENTRY
+#   table.tier_entries  {"high": [...], "medium": [...], "low": [...]}: the entries the
+#                    planes of each tier's classes hold, ascending, so that the runtime
+#                    makes those verdicts at load instead of on a request's first use.
+#                    A hint, which decides nothing: a verdict it misses is made on first
+#                    use, one it names needlessly is made for nothing. (New in version 4.)
 
 _PREFIX = b'{"' + CONTENT_KEY.encode() + b'":'
 _SUFFIX = re.compile(

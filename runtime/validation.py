@@ -242,7 +242,8 @@ def _rules(value: Any, envs: set[str]) -> int:
 
 
 def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, int]]:
-    table = _object(value, "table", {"topics", "networks", "classes", "layouts", "planes"})
+    table = _object(value, "table", {"topics", "networks", "classes", "layouts", "planes",
+                                     "tier_entries"})
     networks = _networks(table["networks"])
     layouts = _list(table["layouts"], "table.layouts")
     columns = _layouts(layouts, len(networks))
@@ -276,7 +277,21 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
             f"end of `table.planes` ({len(entries)} entries)"
         )
     _topics(table["topics"], count)
+    _tier_entries(table["tier_entries"], rule_count)
     return networks
+
+
+def _tier_entries(value: Any, rule_count: int) -> None:
+    """Check ``table.tier_entries``: for each tier, plane entries, ascending. A hint of
+    which verdicts to make at load, so its content is not checked against the planes
+    (that would cost a pass over them): whatever it names, decisions are the same."""
+    lists = _object(value, "table.tier_entries", _TIERS)
+    for tier in sorted(_TIERS):
+        entries = _list(lists[tier], f"table.tier_entries.{tier}")
+        if entries and (not _all_type(entries, int) or entries[0] < -1
+                        or entries[-1] >= rule_count or any(map(ge, entries, entries[1:]))):
+            raise BundleError(f"`table.tier_entries.{tier}` holds an entry that is no rule "
+                              "index, or is not in ascending order")
 
 
 def _networks(value: Any) -> list[tuple[int, int, int]]:

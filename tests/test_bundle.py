@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from dualgate.compiler import reference
 from dualgate.compiler.backend import compile_loaded, compile_policy
@@ -43,7 +43,7 @@ from dualgate.runtime.verdict import (
 from dualgate.runtime.vocabulary import TierName
 from dualgate.schemas import load_schema
 from tests.profiles import examples
-from tests.strategies import colliding_policies
+from tests.strategies import COLLIDING_NOW, colliding_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "policies").glob("*.policy*"))
@@ -141,6 +141,34 @@ def test_every_compiled_bundle_matches_the_schema(policy: Any) -> None:
             load_bundle(document)
     else:
         SCHEMA.validate(document)
+
+
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(colliding_policies())
+def test_the_tier_entries_are_a_hint_that_decides_nothing(policy: Any) -> None:
+    """The verdicts `table.tier_entries` names are made at load, the others on first use:
+    whether it names what the planes hold, nothing, or every rule in every tier, every
+    request gets the same verdict, and the reference's decision and rule."""
+    assume(all(o.tier is not TierName.HIGH for o in policy.overrides))  # refused at load
+    document = compile_policy(policy)
+    content = document[CONTENT_KEY]
+    every = list(range(-1, len(content["rules"]["id"])))
+    variants = []
+    for entries in ([], every):
+        variant = copy.deepcopy(content)
+        variant["table"]["tier_entries"] = {tier.value: list(entries) for tier in TierName}
+        variants.append(envelope(variant))
+    bundles = [load_bundle(d, clock=COLLIDING_NOW.timestamp) for d in (document, *variants)]
+    envs = [*policy.env_names, "undeclared"]
+    for topic in ("a", "a.b", "b.c.d", "c", "x.y.z"):
+        for env in envs:
+            for cidr in (None, "10.0.0.1", "10.1.2.3", "192.168.0.1", "::1", "bad"):
+                got = {(v.decision, v.rule, v.reason, v.tier, v.fail_mode)
+                       for v in (b.decide(topic, env, cidr) for b in bundles)}
+                assert len(got) == 1, (topic, env, cidr, got)
+                want = reference.evaluate(policy, reference.Request(topic, env, cidr),
+                                          COLLIDING_NOW)
+                assert {(d, r) for d, r, _, _, _ in got} == {(want.decision, want.rule)}
 
 
 # -- tampering -----------------------------------------------------------------------
@@ -243,12 +271,13 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("version", "message"), [
-    (1, "bundle format version 1 is older than this runtime reads \\(version 3\\): compile "
+    (1, "bundle format version 1 is older than this runtime reads \\(version 4\\): compile "
         "the policy again"),
-    (2, "bundle format version 2 is older than this runtime reads \\(version 3\\)"),
-    (4, "unknown bundle format version 4; this runtime reads version 3"),
-    (0, "unknown bundle format version 0; this runtime reads version 3"),
-    (-3, "unknown bundle format version -3; this runtime reads version 3"),
+    (2, "bundle format version 2 is older than this runtime reads \\(version 4\\)"),
+    (3, "bundle format version 3 is older than this runtime reads \\(version 4\\)"),
+    (5, "unknown bundle format version 5; this runtime reads version 4"),
+    (0, "unknown bundle format version 0; this runtime reads version 4"),
+    (-3, "unknown bundle format version -3; this runtime reads version 4"),
 ])
 def test_a_format_version_other_than_this_runtimes_is_refused(version: int,
                                                                message: str) -> None:
@@ -334,6 +363,14 @@ def test_a_version_2_bundle_is_refused_before_its_layout_is_looked_at() -> None:
     (lambda c: c["rules"]["line"].__setitem__(0, None),
      "`rules.line` and `rules.column` are not null for the same rules"),
     (lambda c: c["rules"]["column"].pop(), "`rules.column` does not have one entry per rule"),
+    (lambda c: c["table"]["tier_entries"]["high"].append(10**6),
+     "`table.tier_entries.high` holds an entry that is no rule index"),
+    (lambda c: c["table"]["tier_entries"]["low"].__setitem__(slice(None), [1, 0]),
+     "`table.tier_entries.low` holds an entry that is no rule index, or is not in ascending"),
+    (lambda c: c["table"]["tier_entries"]["low"].__setitem__(slice(None), [0, "1"]),
+     "`table.tier_entries.low` holds an entry"),
+    (lambda c: c["table"]["tier_entries"].pop("medium"), "`table.tier_entries` has no `medium`"),
+    (lambda c: c["table"].pop("tier_entries"), "`table` has no `tier_entries`"),
     (lambda c: c["rules"]["reason"].pop(), "one entry per rule"),
     (lambda c: c.update(extra=1), "unknown key `extra`"),
     (lambda c: c.pop("envs"), "has no `envs`"),

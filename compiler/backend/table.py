@@ -26,6 +26,7 @@ from dualgate.compiler.regions import Cell, RegionSpace
 from dualgate.compiler.regions.bits import bit_indices
 from dualgate.compiler.topics import ANY, SINGLE
 from dualgate.runtime.bundle_format import DEFAULT_ENTRY
+from dualgate.runtime.vocabulary import TierName
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class DecisionTable:
         for plane in self.planes:
             starts.append(len(entries))
             entries.extend(plane)
+        # What each tier's planes hold, so the runtime makes those verdicts at load.
+        tier_entries: dict[str, set[int]] = {str(tier): set() for tier in TierName}
+        for tier, _, plane_number in self.classes:
+            tier_entries[tier].update(self.planes[plane_number])
         return {
             "topics": {"next": next_of_state, "transitions": transitions,
                        "other": self.automaton.other, "class": self.automaton.label,
@@ -75,6 +80,7 @@ class DecisionTable:
             "networks": [str(n) for n in self.networks],
             "layouts": [list(layout) for layout in self.layouts],
             "planes": entries,
+            "tier_entries": {tier: sorted(used) for tier, used in tier_entries.items()},
         }
 
 
