@@ -17,9 +17,8 @@ IPv4-mapped addresses. Every engine decides the same requests:
   the requests less the few that would find their topic or cidr in a cache: every
   decision misses both caches and pays the topic automaton walk and the cidr parse, as
   a gate does for a topic it has not seen lately (checked: no cache hit; the policy's
-  literal topics and bare IPv4 addresses are looked up and parsed without a cache). The
-  verdicts a bundle makes on first use are made by a first pass (what that pass
-  costs on a fresh bundle is reported as "first pass after load"). Both dualgate
+  literal topics and bare IPv4 addresses are looked up and parsed without a cache). What
+  a first pass costs on a fresh bundle is reported as "first pass after load". Both dualgate
   figures are timed in rounds, one before the other engines and one after each, so that
   their medians span the size's whole run rather than one moment of it;
 - **reference**: ``dualgate.compiler.reference.evaluate``, the plain first-match scan
@@ -784,7 +783,7 @@ def cold_report(results: Sequence[ColdResult], warm: Mapping[int, str],
         "rules; µs per decision, median (p99), each the median over "
         f"{first.passes} passes, one clock reading around each call, each size in a "
         "fresh process of its own. dualgate decides on a bundle loaded just before the "
-        "pass (no verdict made, no cache filled); "
+        "pass (its caches empty, every address new to it); "
         "\"again\" is a second pass of the same requests on it; the hand-written index "
         "is `benchmarks/engines/indexed.py`, checked against dualgate on every request "
         "and dualgate against the reference on a sample first." + note, "",
