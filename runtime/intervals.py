@@ -180,7 +180,8 @@ def network_index(networks: Sequence[tuple[int, int, int]]) -> NetworkIndex:
 
 
 def _chains(parent: list[int]) -> list[tuple[int, ...]]:
-    """Each network's chain (``NetworkIndex.chain``); enclosing chains are shared."""
+    """Each network's chain (``NetworkIndex.chain``), each made from its parent's once:
+    at most 33 (IPv4) or 129 (IPv6) numbers a network."""
     chains: list[tuple[int, ...] | None] = [None] * len(parent)
     for number in range(len(parent)):
         unknown = []  # `number` and the networks enclosing it whose chain is not made yet
