@@ -169,7 +169,7 @@ class Evaluator:
         index = self._network_index = network_index(networks)
         self._v4_bounds, self._v4_deepest = index.v4_bounds, index.v4_deepest
         self._v4_shift, self._v4_starts = index.v4_shift, index.v4_starts
-        self._parent, self._chain = index.parent, index.chain
+        self._chain = index.chain
         envs = content["envs"]
         self._env_index: dict[str, int] | None = (
             {env["name"]: i for i, env in enumerate(envs)} if envs else None
@@ -256,8 +256,8 @@ class Evaluator:
                     # The deepest network holding it (`NetworkIndex.deepest_v4`, inlined:
                     # a bisect in the address's block), then the first network of its
                     # chain of enclosing ones that the class's layout lists (`column_in`,
-                    # with the walk up the chain as one bisect in it: chains of a large
-                    # policy are some ten networks long).
+                    # inlined: a bisect in the chain, some ten networks long in a large
+                    # policy, for each listed network not on it).
                     block, starts = address >> self._v4_shift, self._v4_starts
                     network = self._v4_deepest[bisect_right(
                         self._v4_bounds, address, starts[block], starts[block + 1])]
@@ -286,7 +286,7 @@ class Evaluator:
                     index += column_in(
                         layout,
                         self._network_index.deepest(version, address, length),
-                        self._parent, FIRST_NETWORK_COLUMN,
+                        self._chain, FIRST_NETWORK_COLUMN,
                         COLUMN_OUTSIDE_V4 if version == 4 else COLUMN_OUTSIDE_V6)
             # index: the plane's entry of the env's row and the column (COLUMN_ABSENT
             # without a cidr), a rule's number or DEFAULT_ENTRY; its verdict in the tier
@@ -418,53 +418,46 @@ class _View:
         tier (``table.tier_entries``), as ``rule_verdict`` makes each: at 100,000 rules
         some 32,000, in some 15 ms at load, where a third of the requests of cold traffic
         would make one (a microsecond each, mostly cache misses)."""
-        bundle, ids, decisions = evaluator.bundle_hash, evaluator.rule_ids, \
-            evaluator.rule_decisions
         for number, tier in enumerate(TIER_ORDER):
             by_entry, mode = self.kits[number][1], self.modes[tier]
             for entry in tier_entries[tier.value]:
-                if entry == DEFAULT_ENTRY:
-                    decision, rule, reason = evaluator.default, None, DEFAULT
-                else:
-                    decision, rule, reason = decisions[entry], ids[entry], RULE
-                verdict = _new(Verdict)
-                _DECISION(verdict, decision)
-                _RULE(verdict, rule)
-                _REASON(verdict, reason)
-                _TIER(verdict, tier)
-                _FAIL_MODE(verdict, mode)
-                _BUNDLE(verdict, bundle)
-                by_entry[entry] = verdict
+                by_entry[entry] = _verdict_of(evaluator, entry, tier, mode)
 
     def rule_verdict(self, evaluator: Evaluator, entry: int, tier: int) -> Verdict:
         """The shared verdict for a plane entry (a rule's number or ``DEFAULT_ENTRY``) in
-        the tier numbered ``tier``, made on first use and kept in ``kits``.
-
-        Made as ``Verdict(decision, rule, reason, tier, fail_mode, bundle)`` would make
-        it, equal and alike, in a third of the time: a frozen dataclass's ``__init__``
-        sets each field through ``object.__setattr__``; this sets its slots directly.
-        Some of the requests of a large policy's cold traffic make one."""
+        the tier numbered ``tier``, made on first use and kept in ``kits``. Requests make
+        one only for what ``make_verdicts`` did not: after an override expired, or for a
+        bundle whose ``table.tier_entries`` misses it."""
         by_entry = self.kits[tier][1]
         verdict = by_entry[entry]
         if verdict is None:
-            if entry == DEFAULT_ENTRY:
-                decision, rule, reason = evaluator.default, None, DEFAULT
-            else:
-                decision = evaluator.rule_decisions[entry]
-                rule, reason = evaluator.rule_ids[entry], RULE
             name = TIER_ORDER[tier]
-            verdict = _new(Verdict)
-            _DECISION(verdict, decision)
-            _RULE(verdict, rule)
-            _REASON(verdict, reason)
-            _TIER(verdict, name)
-            _FAIL_MODE(verdict, self.modes[name])
-            _BUNDLE(verdict, evaluator.bundle_hash)
-            by_entry[entry] = verdict
+            verdict = by_entry[entry] = _verdict_of(evaluator, entry, name, self.modes[name])
         return verdict
 
 
-# Verdict's slot setters, for ``_View.rule_verdict``.
+def _verdict_of(evaluator: Evaluator, entry: int, tier: TierName, mode: FailMode) -> Verdict:
+    """The verdict of a plane entry (a rule's number or ``DEFAULT_ENTRY``) in ``tier``
+    with fail mode ``mode``.
+
+    Made as ``Verdict(decision, rule, reason, tier, fail_mode, bundle)`` would make it,
+    equal and alike, in a third of the time: a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``; this sets its slots directly."""
+    if entry == DEFAULT_ENTRY:
+        decision, rule, reason = evaluator.default, None, DEFAULT
+    else:
+        decision, rule, reason = evaluator.rule_decisions[entry], evaluator.rule_ids[entry], RULE
+    verdict = _new(Verdict)
+    _DECISION(verdict, decision)
+    _RULE(verdict, rule)
+    _REASON(verdict, reason)
+    _TIER(verdict, tier)
+    _FAIL_MODE(verdict, mode)
+    _BUNDLE(verdict, evaluator.bundle_hash)
+    return verdict
+
+
+# Verdict's slot setters, for ``_verdict_of``.
 _new = object.__new__
 _DECISION, _RULE, _REASON, _TIER, _FAIL_MODE, _BUNDLE = (
     getattr(Verdict, name).__set__

@@ -14,10 +14,11 @@ its layout lists (``column_in``). Numbered as ``table.networks`` orders them (by
 address, then prefix), a network comes after every network holding it, and the networks
 inside it follow it without a gap. So the largest listed number ``m`` at most the
 chain's current network ``n`` is the only listed network that can be ``n`` or hold it
-without a listed network in between: the walk skips every enclosing network above ``m``
-(none is listed) by plain comparisons, and bisects again only if it passes ``m``, which
-then did not hold the request. Nothing is built per class, and the walk is at most one
-step per prefix length, whatever the number of rules.
+without a listed network in between: one bisect in ``n``'s chain of enclosing networks
+(``NetworkIndex.chain``, ascending) skips every one above ``m`` (none is listed), and
+the layout is bisected again only if the chain passes ``m``, which then did not hold the
+request. Nothing is built per class, and each round passes a listed network, at most one
+per prefix length on the chain, whatever the number of rules.
 
 A request may also be a network: the networks containing it are those containing its
 first address whose prefix is at most the request's (a block aligned to its size that
@@ -195,19 +196,26 @@ def _chains(parent: list[int]) -> list[tuple[int, ...]]:
     return chains  # type: ignore[return-value]  # no None is left
 
 
-def column_in(layout: Sequence[int], network: int, parent: list[int], first_column: int,
-              outside: int) -> int:
+def column_in(layout: Sequence[int], network: int, chains: Sequence[Sequence[int]],
+              first_column: int, outside: int) -> int:
     """The column of the first of ``network`` and its enclosing networks that ``layout``
     lists (ascending numbers of networks numbered as ``table.networks`` orders them; the
-    i-th in column ``first_column + i``), or ``outside`` when it lists none of them."""
-    while network != OUTSIDE:
+    i-th in column ``first_column + i``), or ``outside`` when it lists none of them.
+    ``chains`` is ``NetworkIndex.chain``: the walk up the enclosing networks is a bisect
+    in the network's chain, once for each listed network that is not on it."""
+    if network == OUTSIDE:
+        return outside
+    chain = chains[network]
+    while True:
         at = bisect_right(layout, network) - 1
         if at < 0:
-            break
+            return outside
         listed = layout[at]
-        # Enclosing networks numbered above `listed` are not in the layout: skip them.
-        while network > listed:
-            network = parent[network]
+        # The deepest of the chain numbered up to `listed`: the enclosing networks
+        # numbered above it are not in the layout.
+        up = bisect_right(chain, listed) - 1
+        if up < 0:
+            return outside
+        network = chain[up]
         if network == listed:
             return first_column + at
-    return outside

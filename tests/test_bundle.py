@@ -171,6 +171,34 @@ def test_the_tier_entries_are_a_hint_that_decides_nothing(policy: Any) -> None:
                 assert {(d, r) for d, r, _, _, _ in got} == {(want.decision, want.rule)}
 
 
+def test_the_verdicts_the_tier_entries_name_are_made_at_load(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh bundle decides every request of its policy without making a verdict (the
+    compiler names every one its planes use); with the hint emptied, requests make them."""
+    from dualgate.runtime import evaluator
+
+    made: list[int] = []
+    original = evaluator._View.rule_verdict
+
+    def counting(view: Any, owner: Any, entry: int, tier: int) -> Any:
+        made.append(entry)
+        return original(view, owner, entry, tier)
+
+    document = small_document()
+    emptied = copy.deepcopy(document[CONTENT_KEY])
+    emptied["table"]["tier_entries"] = {tier.value: [] for tier in TierName}
+    hinted, unhinted = load_bundle(document), load_bundle(envelope(emptied))
+    monkeypatch.setattr(evaluator._View, "rule_verdict", counting)
+    requests = [(topic, env, cidr) for topic in ("payments.refund.create", "a.read", "x")
+                for env in ("production", "dev") for cidr in (None, "10.0.0.1", "8.8.8.8")]
+    for request in requests:
+        hinted.decide(*request)
+    assert made == []
+    for request in requests:
+        unhinted.decide(*request)
+    assert made
+
+
 # -- tampering -----------------------------------------------------------------------
 
 

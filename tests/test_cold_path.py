@@ -2,11 +2,12 @@
 the reference.
 
 ``dualgate.runtime.intervals`` finds the deepest network of a layout containing a request
-by one bisect in an index of all the bundle's networks and a walk to enclosing networks
-until one the layout lists; here it is held to a scan of the layout's networks on random
-laminar sets (IPv4 and IPv6, nested, siblings, equal starts), random layouts among them,
-and request networks at and around every boundary (first and last address, one past
-either end, the networks themselves, their subnets and supernets). The evaluator parses bare IPv4
+by one bisect in an index of all the bundle's networks and a bisect in that network's
+chain of enclosing networks for each candidate the layout lists; here it is held to a
+scan of the layout's networks on random laminar sets (IPv4 and IPv6, nested, siblings,
+equal starts), random layouts among them, and request networks at and around every
+boundary (first and last address, one past either end, the networks themselves, their
+subnets and supernets). The evaluator parses bare IPv4
 addresses inline; near-valid dotted quads must be refused or accepted exactly as the
 compiler's reference parser does, and decided as the reference interpreter decides them.
 """
@@ -74,7 +75,7 @@ def _column(networks: list[Net], layout: list[int], request: Net) -> int:
                            for n in networks])
     deepest = index.deepest(request.version, int(request.network_address),
                             request.prefixlen)
-    return column_in(layout, deepest, index.parent, FIRST,
+    return column_in(layout, deepest, index.chain, FIRST,
                      OUTSIDE_V4 if request.version == 4 else OUTSIDE_V6)
 
 
