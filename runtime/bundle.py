@@ -58,7 +58,10 @@ class Bundle:
     """A loaded, verified bundle: its metadata and ``decide``.
 
     ``decide(topic, env, cidr=None)`` is the evaluator's own method, bound here so the
-    hot path costs no extra call.
+    hot path costs no extra call. ``document`` is the bundle document as read; when
+    ``load_bundle`` read it from bytes or a file, its ``table.planes`` is the evaluator's
+    ``array("i")`` of them (not a second copy as a list), which ``serialize`` writes as
+    the list it holds and ``load_bundle`` accepts again.
     """
 
     def __init__(self, document: dict[str, Any], evaluator: Evaluator, *,
@@ -181,6 +184,12 @@ def _load(source: bytes | Mapping[str, Any], key: Any, options: dict[str, Any], 
             raise _ReadAgainError from None
         raise
     evaluator = Evaluator(content, document[CONTENT_HASH_KEY], networks=networks, **options)
+    if not isinstance(source, Mapping):
+        # The document read here shares the evaluator's array of the planes instead of
+        # keeping the parsed list beside it: at 100,000 rules some 700,000 integer
+        # objects, 24 MiB of the loaded bundle's memory. A caller's own document is left
+        # as it was given.
+        content["table"]["planes"] = evaluator.planes
     return Bundle(document, evaluator, verified_key=verified_key)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,10 +114,20 @@ def plane_count(table: Mapping[str, Any]) -> int:
 
 
 def canonical_bytes(value: Any) -> bytes:
-    """The canonical form of a JSON value: sorted keys, compact separators, UTF-8."""
+    """The canonical form of a JSON value: sorted keys, compact separators, UTF-8. An
+    ``array`` of integers (a loaded bundle's ``table.planes``) is written as the list
+    it holds, so a loaded document serializes to the bytes it was read from."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+        default=_as_json,
     ).encode("utf-8")
+
+
+def _as_json(value: object) -> list[int]:
+    """What ``json.dumps`` writes for a value it cannot write itself: an array's list."""
+    if isinstance(value, array):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def content_hash(content: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
+from array import array
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
@@ -248,7 +249,10 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
     layouts = _list(table["layouts"], "table.layouts")
     columns = _layouts(layouts, len(networks))
     # One flat list of every plane's entries: a min and a max over it.
-    entries = _list(table["planes"], "table.planes", True)
+    # A document ``load_bundle`` read holds its planes as the evaluator's array("i").
+    planes = table["planes"]
+    entries = (planes if isinstance(planes, array) and planes.typecode == "i" and planes
+               else _list(planes, "table.planes", True))
     if not _all_type(entries, int) or min(entries) < -1 or max(entries) >= rule_count:
         raise BundleError("`table.planes` holds an entry that is no rule index")
     classes = _object(table["classes"], "table.classes", _CLASS_COLUMNS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,39 @@ def test_a_reformatted_bundle_still_loads() -> None:
     document = small_document()
     pretty = json.dumps(document, indent=2).encode()
     assert load_bundle(pretty).content_hash == document["content_sha256"]
+
+
+def test_a_loaded_document_shares_the_evaluators_planes_and_serializes_as_read() -> None:
+    """Loaded from bytes, the document keeps the planes only as the evaluator's array
+    (no second copy as a list); it still serializes to the bytes it was read from (what
+    the holder writes as the last good bundle and the server serves), and it loads again
+    as a parsed document to the same bundle."""
+    data = serialize(small_document())
+    bundle = load_bundle(data)
+    planes = bundle.content["table"]["planes"]
+    assert isinstance(planes, array) and planes is bundle.evaluator.planes
+    assert serialize(bundle.document) == data
+    again = load_bundle(bundle.document)
+    assert again.content_hash == bundle.content_hash
+    for request in (("payments.refund.create", "production", "8.8.8.8"),
+                    ("docs.page.read", "dev", None), ("payments.x", "production", "10.1.2.3")):
+        assert again.decide(*request) == bundle.decide(*request)
+
+
+def test_a_callers_document_is_left_as_given() -> None:
+    document = small_document()
+    original = copy.deepcopy(document)
+    load_bundle(document)
+    assert document == original
+    assert isinstance(document[CONTENT_KEY]["table"]["planes"], list)
+
+
+def test_planes_of_another_array_type_are_refused() -> None:
+    document = small_document()
+    planes = document[CONTENT_KEY]["table"]["planes"]
+    document[CONTENT_KEY]["table"]["planes"] = array("d", planes)
+    with pytest.raises(BundleError, match=r"`table\.planes` is not a list"):
+        load_bundle(rehashed(document))
 
 
 @settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
