@@ -61,7 +61,8 @@ class Bundle:
     hot path costs no extra call. ``document`` is the bundle document as read; when
     ``load_bundle`` read it from bytes or a file, its ``table.planes`` is the evaluator's
     ``array("i")`` of them (not a second copy as a list), which ``serialize`` writes as
-    the list it holds and ``load_bundle`` accepts again.
+    the list it holds and ``load_bundle`` accepts again. Treat ``document`` as read-only:
+    those planes are the ones ``decide`` reads.
     """
 
     def __init__(self, document: dict[str, Any], evaluator: Evaluator, *,

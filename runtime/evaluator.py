@@ -160,6 +160,7 @@ class Evaluator:
         # The planes as one array of machine integers (a few milliseconds at 100,000
         # rules): a request reads one entry, which in a list would be a pointer to an
         # integer object of its own, two cache misses in some 28 MB instead of one in 3.
+        # Public as `planes` too: a document the loader read shares it (`load_bundle`).
         self._planes = self.planes = array("i", table["planes"])
         self._class_of_state: list[int] = topics["class"]
         if networks is None:
