@@ -160,8 +160,8 @@ class Evaluator:
         # The planes as one array of machine integers (a few milliseconds at 100,000
         # rules): a request reads one entry, which in a list would be a pointer to an
         # integer object of its own, two cache misses in some 28 MB instead of one in 3.
-        # Public as `planes` too: a document the loader read shares it (`load_bundle`).
-        self._planes = self.planes = array("i", table["planes"])
+        # Public: a document the loader read shares it (`load_bundle`).
+        self.planes = array("i", table["planes"])
         self._class_of_state: list[int] = topics["class"]
         if networks is None:
             networks = [parse_network(text) for text in table["networks"]]  # type: ignore[misc]
@@ -293,7 +293,7 @@ class Evaluator:
             # without a cidr), a rule's number or DEFAULT_ENTRY; its verdict in the tier
             # was made at load (`table.tier_entries`), or is made on the first use of the
             # pair (any thread makes it alike).
-            entry = self._planes[index]
+            entry = self.planes[index]
             return by_entry[entry] or view.rule_verdict(self, entry, tier)
         except Exception:  # only hostile objects get here (a str whose hash raises)
             return self._evaluation_error

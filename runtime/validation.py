@@ -251,8 +251,10 @@ def _table(value: Any, env_count: int, rule_count: int) -> list[tuple[int, int, 
     # One flat list of every plane's entries: a min and a max over it.
     # A document ``load_bundle`` read holds its planes as the evaluator's array("i").
     planes = table["planes"]
-    entries = (planes if isinstance(planes, array) and planes.typecode == "i" and planes
-               else _list(planes, "table.planes", True))
+    entries = (planes if isinstance(planes, array) and planes.typecode == "i"
+               else _list(planes, "table.planes"))
+    if not entries:
+        raise BundleError("`table.planes` is empty")
     if not _all_type(entries, int) or min(entries) < -1 or max(entries) >= rule_count:
         raise BundleError("`table.planes` holds an entry that is no rule index")
     classes = _object(table["classes"], "table.classes", _CLASS_COLUMNS)
